@@ -1,0 +1,1 @@
+"""The TWC Customer API v2 and the import API."""

@@ -1,0 +1,67 @@
+"""customer_service's app factory: the customer API, its token check, and the outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from customer_service.keys import CUSTOMERS
+from customer_service.outbox_relay import OutboxRelay
+from customer_service.routes import add_routes, is_public
+from customer_service.service import CustomerService
+from shared.amqp import Publisher
+from shared.authz import auth_middleware
+from shared.keys import DB_POOL, SETTINGS, TOKEN_VERIFIER
+from shared.service import (
+    add_readiness_check,
+    build_token_verifier,
+    create_base_app,
+    db_pool_context,
+    token_verifier_context,
+)
+from shared.settings import Settings
+from shared.tokens import TokenVerifier
+
+PUBLISHER = web.AppKey("publisher", Publisher)
+
+
+def create_app(
+    settings: Settings, *, verifier: TokenVerifier | None = None, run_relay: bool = True
+) -> web.Application:
+    verifier = verifier or build_token_verifier(settings)
+    app = create_base_app(
+        settings,
+        "customer_service",
+        middlewares=[auth_middleware(verifier, is_public=is_public)],
+    )
+    app[TOKEN_VERIFIER] = verifier
+    app.cleanup_ctx.append(db_pool_context())
+    app.cleanup_ctx.append(token_verifier_context)
+    app.cleanup_ctx.append(_services_context)
+    if run_relay:
+        app.cleanup_ctx.append(_outbox_relay_context)
+    add_routes(app)
+    return app
+
+
+async def _services_context(app: web.Application) -> AsyncIterator[None]:
+    app[CUSTOMERS] = CustomerService(app[DB_POOL])
+    yield
+
+
+async def _outbox_relay_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    publisher = Publisher(settings.amqp_url)
+    app[PUBLISHER] = publisher
+    add_readiness_check(app, "rabbitmq", publisher.ping)
+    relay = OutboxRelay(app[DB_POOL], publisher, dsn=settings.database_url)
+    task = asyncio.create_task(relay.run(), name="outbox-relay")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await relay.close()
+    await publisher.close()

@@ -1,0 +1,27 @@
+"""Customer events as written to the outbox: ids only, never personal data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from shared.timefmt import iso_ms
+
+
+def customer_event(
+    event_type: str, *, tenant: str, record: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The body of a `customer.*` event for the customer in `record` (a customer row)."""
+    return {
+        "eventId": str(uuid.uuid4()),
+        "type": event_type,
+        "tenant": tenant,
+        "occurredAt": iso_ms(now),
+        "customer": {
+            "id": str(record["id"]),
+            "customerRef": record["customer_ref"],
+            "alternateCustomerRef": record["alternate_customer_ref"],
+        },
+    }

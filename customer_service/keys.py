@@ -1,0 +1,9 @@
+"""Typed app keys of customer_service."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from customer_service.service import CustomerService
+
+CUSTOMERS = web.AppKey("customers", CustomerService)

@@ -1,0 +1,112 @@
+"""Publishes committed outbox rows to RabbitMQ with publisher confirms, then marks them sent.
+
+Woken by NOTIFY on commit (and a slow poll as a safety net). Rows are claimed with
+FOR UPDATE SKIP LOCKED, so several replicas can relay side by side. Delivery is at least once:
+a crash between confirm and mark re-publishes, and consumers dedupe by eventId.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import asyncpg
+import structlog
+
+from shared import metrics
+from shared.amqp import Publisher
+
+log = structlog.get_logger("outbox")
+
+CLAIM_UNSENT = """
+SELECT id, exchange, routing_key, payload FROM customer.outbox
+WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+"""
+MARK_SENT = "UPDATE customer.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+COUNT_UNSENT = "SELECT count(*) FROM customer.outbox WHERE sent_at IS NULL"
+NOTIFY_CHANNEL = "customer_outbox"
+
+
+async def relay_once(pool: asyncpg.Pool, publisher: Publisher, *, batch_size: int = 500) -> int:
+    """Publish one batch of unsent events; returns how many were published."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(CLAIM_UNSENT, batch_size)
+        if not rows:
+            return 0
+        # Confirms are awaited together: the broker acknowledges a pipeline, not one by one.
+        await asyncio.gather(
+            *(
+                publisher.publish(
+                    row["exchange"],
+                    row["routing_key"],
+                    row["payload"],
+                    message_id=row["payload"]["eventId"],
+                )
+                for row in rows
+            )
+        )
+        await conn.execute(MARK_SENT, [row["id"] for row in rows])
+    for row in rows:
+        metrics.OUTBOX_PUBLISHED.labels(row["routing_key"]).inc()
+    return len(rows)
+
+
+class OutboxRelay:
+    """The background loop: drain, then sleep until NOTIFY or the poll interval."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        publisher: Publisher,
+        *,
+        dsn: str,
+        poll_interval: float = 2.0,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._dsn = dsn
+        self._poll_interval = poll_interval
+        self._max_backoff = max_backoff
+        self._wakeup = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self._ensure_listener()
+                while await relay_once(self._pool, self._publisher) > 0:
+                    pass
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a dependency is down: retry with backoff, never die
+                log.warning("outbox relay failed, retrying", error=type(exc).__name__)
+                await self._drop_listener()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        self._listener = await asyncpg.connect(self._dsn, timeout=5)
+        await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wakeup.set())
+
+    async def _drop_listener(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close(timeout=2)
+        self._listener = None
+
+    async def close(self) -> None:
+        await self._drop_listener()
+
+
+async def unsent_count(pool: asyncpg.Pool) -> int:
+    async with pool.acquire() as conn:
+        return await conn.fetchval(COUNT_UNSENT)

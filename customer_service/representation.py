@@ -1,0 +1,80 @@
+"""Stored customer rows to and from the API representation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from customer_service.rules import COLUMN_FIELDS, OPTIN_CHANNELS, default_address
+from shared.timefmt import iso_ms
+
+_DEFAULTS: dict[str, Any] = {"customer_state": "enabled", "active": True}
+_PROFILE_FIELDS = (
+    "dob", "customer_state", "active", "verified_email", "taxExempt", "taxExemptions", "location",
+    "vipStatus", "loyaltyTier", "spendToNextTier", "joinedStoreId", "memberSince",
+    "accepts_marketing", "marketing_optin_level", "marketing_preferences_updated_at",
+)  # fmt: skip
+# Order-derived figures TWC computes elsewhere; this suite keeps no orders, so they stay null.
+_COMPUTED_FIELDS = (
+    "lifetimeOrderValue", "averageSpendPerAnnum", "running12monthSpend", "totalOrders",
+    "totalSpend", "lastOrderDate", "lastOrderRef",
+)  # fmt: skip
+
+
+def split_state(state: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(column values keyed by column name, the jsonb profile) of a customer state."""
+    columns = {column: state.get(field) for field, column in COLUMN_FIELDS.items()}
+    profile = {k: v for k, v in state.items() if k not in COLUMN_FIELDS and v is not None}
+    return columns, profile
+
+
+def state_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored state (API field names) of a customer row; absent fields are left out."""
+    state = dict(record["profile"])
+    for field, column in COLUMN_FIELDS.items():
+        if record[column] is not None:
+            state[field] = record[column]
+    return state
+
+
+def render_customer(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The full customer representation of API.md §3, every field present."""
+    state = state_from_record(record)
+    customer_id = str(record["id"])
+    addresses = [render_address(a, customer_id) for a in state.get("addresses") or []]
+    body: dict[str, Any] = {"id": customer_id}
+    for field in COLUMN_FIELDS:
+        body[field] = state.get(field)
+    for field in _PROFILE_FIELDS:
+        body[field] = state.get(field, _DEFAULTS.get(field))
+    body["taxExemptions"] = state.get("taxExemptions") or []
+    body["optin_preferences"] = render_optins(state.get("optin_preferences"))
+    body["attributeGroups"] = state.get("attributeGroups") or {}
+    body["addresses"] = addresses
+    body["defaultAddress"] = default_address(addresses)
+    body["deleted"] = bool(record["deleted"])
+    body["createdDate"] = iso_ms(record["created_at"])
+    body["lastModifiedDate"] = iso_ms(record["last_modified_at"])
+    for field in _COMPUTED_FIELDS:
+        body[field] = None
+    return body
+
+
+def render_address(address: Mapping[str, Any], customer_id: str) -> dict[str, Any]:
+    return {
+        **address,
+        "customerId": customer_id,
+        "defaultAddress": bool(address.get("defaultAddress")),
+    }
+
+
+def render_optins(optins: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Both channels, always; inactive with null timestamps by default."""
+    return {
+        channel: {
+            "opt_in_active": bool((optins or {}).get(channel, {}).get("opt_in_active", False)),
+            "opted_in_at": (optins or {}).get(channel, {}).get("opted_in_at"),
+            "opt_in_updated_at": (optins or {}).get(channel, {}).get("opt_in_updated_at"),
+        }
+        for channel in OPTIN_CHANNELS
+    }

@@ -1,0 +1,160 @@
+"""Pure rules of the customer representation: merge semantics, server-owned timestamps,
+address identity and the default address. No I/O here, so the API and the importer share it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from shared.timefmt import iso_ms
+
+MAX_ADDRESSES = 50
+OPTIN_CHANNELS = ("email", "sms")
+# Fields PostgreSQL keeps in their own columns (unique keys and search criteria).
+COLUMN_FIELDS = {
+    "customerRef": "customer_ref",
+    "alternateCustomerRef": "alternate_customer_ref",
+    "email": "email",
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "mobile": "mobile",
+    "phone": "phone",
+}
+_MARKETING_FIELDS = ("accepts_marketing", "marketing_optin_level")
+# Address fields compared to decide that a sent address "is" a stored one.
+_ADDRESS_IDENTITY_IGNORES = frozenset({"id", "defaultAddress", "customerId"})
+
+
+def merge_customer(
+    current: Mapping[str, Any], changes: Mapping[str, Any], *, now: datetime
+) -> dict[str, Any]:
+    """The customer state after applying validated `changes` (absent kept, None clears).
+
+    `current` is a stored state ({} for a new customer). Both use the API's field names.
+    """
+    state = dict(current)
+    for field, value in changes.items():
+        if field in ("addresses", "attributeGroups", "optin_preferences"):
+            continue
+        if value is None:
+            state.pop(field, None)
+        else:
+            state[field] = value
+    if "addresses" in changes:
+        state["addresses"] = merge_addresses(current.get("addresses") or [], changes["addresses"])
+    if "attributeGroups" in changes:
+        groups = merge_attribute_groups(current.get("attributeGroups"), changes["attributeGroups"])
+        if groups:
+            state["attributeGroups"] = groups
+        else:
+            state.pop("attributeGroups", None)
+    if "optin_preferences" in changes:
+        state["optin_preferences"] = merge_optins(
+            current.get("optin_preferences"), changes["optin_preferences"], now=now
+        )
+    if any(current.get(f) != state.get(f) for f in _MARKETING_FIELDS):
+        state["marketing_preferences_updated_at"] = iso_ms(now)
+    return state
+
+
+def merge_attribute_groups(
+    current: Mapping[str, Any] | None, changes: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Named groups are replaced, a group set to None is removed, other groups are kept."""
+    groups = dict(current or {})
+    for name, group in (changes or {}).items():
+        if group is None:
+            groups.pop(name, None)
+        else:
+            groups[name] = group
+    return groups
+
+
+def merge_optins(
+    current: Mapping[str, Any] | None, changes: Mapping[str, Any] | None, *, now: datetime
+) -> dict[str, Any]:
+    """Opt-ins with server-owned timestamps: `opted_in_at` when first active,
+    `opt_in_updated_at` whenever `opt_in_active` changes."""
+    result: dict[str, Any] = {}
+    stamp = iso_ms(now)
+    for channel in OPTIN_CHANNELS:
+        before = dict((current or {}).get(channel) or {})
+        wanted = (changes or {}).get(channel)
+        after = dict(before)
+        if wanted is not None and "opt_in_active" in wanted:
+            active = bool(wanted["opt_in_active"])
+            if active != bool(before.get("opt_in_active", False)):
+                after["opt_in_updated_at"] = stamp
+                if active and not before.get("opted_in_at"):
+                    after["opted_in_at"] = stamp
+            after["opt_in_active"] = active
+        if after:
+            result[channel] = after
+    return result
+
+
+def merge_addresses(
+    current: list[Mapping[str, Any]], sent: list[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The new address list: ids kept for addresses that carry a stored id or equal a stored
+    address field for field; new ids otherwise; at most one default (the last one flagged)."""
+    by_id = {a["id"]: a for a in current if a.get("id")}
+    taken: set[str] = set()
+    result: list[dict[str, Any]] = []
+    for address in sent:
+        fields = {k: v for k, v in address.items() if k not in ("id", "customerId")}
+        address_id = address.get("id")
+        if address_id not in by_id or address_id in taken:
+            address_id = _same_address_id(current, fields, taken) or str(uuid.uuid4())
+        taken.add(address_id)
+        result.append({"id": address_id, **fields})
+    return with_single_default(result)
+
+
+def _same_address_id(
+    current: list[Mapping[str, Any]], fields: Mapping[str, Any], taken: set[str]
+) -> str | None:
+    wanted = _identity(fields)
+    for stored in current:
+        if stored.get("id") not in taken and _identity(stored) == wanted:
+            return stored["id"]
+    return None
+
+
+def _identity(address: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: v for k, v in address.items() if k not in _ADDRESS_IDENTITY_IGNORES and v is not None
+    }
+
+
+def with_single_default(addresses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep `defaultAddress: true` on the last flagged address only."""
+    flagged = [i for i, a in enumerate(addresses) if a.get("defaultAddress")]
+    keep = flagged[-1] if flagged else None
+    for index, address in enumerate(addresses):
+        if index == keep:
+            address["defaultAddress"] = True
+        else:
+            address.pop("defaultAddress", None)
+    return addresses
+
+
+def add_address(current: list[Mapping[str, Any]], address: Mapping[str, Any]) -> list[dict]:
+    """The list after adding one address; flagged default, it demotes the previous default."""
+    fields = {k: v for k, v in address.items() if k not in ("id", "customerId")}
+    existing = [dict(a) for a in current]
+    if fields.get("defaultAddress"):
+        for stored in existing:
+            stored.pop("defaultAddress", None)
+    existing.append({"id": str(uuid.uuid4()), **fields})
+    return with_single_default(existing)
+
+
+def default_address(addresses: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The flagged default address, else the first one, else None."""
+    for address in addresses:
+        if address.get("defaultAddress"):
+            return address
+    return addresses[0] if addresses else None

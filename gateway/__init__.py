@@ -1,0 +1,1 @@
+"""The suite's only public door: authenticate, check the tenant, route, proxy."""

@@ -1,0 +1,68 @@
+"""The gateway's app factory: its own health routes, then one catch-all proxy route."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from gateway.keys import ROUTES, UPSTREAM_SESSION
+from gateway.proxy import forward
+from gateway.upstreams import build_routes, resolve
+from shared.authz import authorize
+from shared.errors import NotFound
+from shared.keys import SETTINGS, TOKEN_VERIFIER
+from shared.service import (
+    add_readiness_check,
+    build_token_verifier,
+    create_base_app,
+    token_verifier_context,
+)
+from shared.settings import Settings
+from shared.tokens import TokenVerifier
+
+
+def create_app(settings: Settings, *, verifier: TokenVerifier | None = None) -> web.Application:
+    # Bodies are streamed upstream, never read here, so aiohttp's own body cap does not apply;
+    # the proxy enforces the per-endpoint limits from Content-Length.
+    app = create_base_app(settings, "gateway")
+    app[TOKEN_VERIFIER] = verifier or build_token_verifier(settings)
+    app[ROUTES] = build_routes(settings)
+    app.cleanup_ctx.append(_upstream_session_context)
+    app.cleanup_ctx.append(token_verifier_context)
+    app.router.add_route("*", "/{path:.*}", proxy)
+    return app
+
+
+async def proxy(request: web.Request) -> web.StreamResponse:
+    target = resolve(request.app[ROUTES], request.rel_url.raw_path)
+    if target is None:
+        raise NotFound("No such resource.")
+    if target.route.authenticated:
+        await authorize(request, request.app[TOKEN_VERIFIER], target.upstream_path)
+    return await forward(request, target, request.app[UPSTREAM_SESSION])
+
+
+async def _upstream_session_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=30, ttl_dns_cache=60),
+        timeout=aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=settings.upstream_connect_timeout,
+            sock_read=settings.upstream_read_timeout,
+        ),
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+    app[UPSTREAM_SESSION] = session
+
+    async def upstreams_alive() -> None:
+        for base in {route.upstream_base for route in app[ROUTES]}:
+            async with session.get(f"{base}/healthz") as response:
+                response.raise_for_status()
+
+    add_readiness_check(app, "upstreams", upstreams_alive)
+    yield
+    await session.close()

@@ -1,0 +1,127 @@
+"""Forwarding one request upstream over a pooled keep-alive client, streaming both bodies."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway.upstreams import Target, public_location
+from shared.errors import GatewayTimeout, PayloadTooLarge, Unavailable
+from shared.web import JSON_BODY_LIMIT, REQUEST_ID_HEADER
+
+# RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Set by this gateway only; whatever a client sends under these names is dropped.
+_GATEWAY_OWNED = frozenset(
+    {"host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"}
+)
+UPLOAD_BODY_LIMIT = 1024 * 1024 * 1024
+_STREAM_CHUNK = 64 * 1024
+# Responses up to this size are read whole: one write is cheaper than a chunked stream.
+_BUFFER_RESPONSE_LIMIT = 256 * 1024
+
+
+def is_upload(upstream_path: str) -> bool:
+    """File uploads stream up to 1 GiB; every other body is JSON capped at 1 MiB."""
+    return upstream_path.startswith("/api/import/batch/") and upstream_path.endswith("/file")
+
+
+def _upstream_headers(request: web.Request) -> CIMultiDict[str]:
+    headers: CIMultiDict[str] = CIMultiDict()
+    connection_tokens = {
+        token.strip().lower() for token in request.headers.get("Connection", "").split(",")
+    }
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if lowered in HOP_BY_HOP or lowered in _GATEWAY_OWNED or lowered in connection_tokens:
+            continue
+        headers.add(name, value)
+    headers[REQUEST_ID_HEADER] = request["request_id"]
+    # The peer address is the only one this gateway can vouch for.
+    headers["X-Forwarded-For"] = request.remote or ""
+    headers["X-Forwarded-Proto"] = request.scheme
+    headers["X-Forwarded-Host"] = request.host
+    return headers
+
+
+def _check_body_size(request: web.Request, target: Target) -> None:
+    limit = UPLOAD_BODY_LIMIT if is_upload(target.upstream_path) else JSON_BODY_LIMIT
+    length = request.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+
+
+async def forward(
+    request: web.Request, target: Target, session: aiohttp.ClientSession
+) -> web.StreamResponse:
+    """Proxy `request` to `target`; an unreachable upstream is a quick 503, a slow one a 504."""
+    _check_body_size(request, target)
+    url = URL(target.url, encoded=True).with_query(request.rel_url.raw_query_string or None)
+    body = request.content if request.body_exists else None
+    try:
+        upstream = await session.request(
+            request.method,
+            url,
+            headers=_upstream_headers(request),
+            data=body,
+            allow_redirects=False,
+            auto_decompress=False,
+        )
+    except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+        raise Unavailable("The service behind this path is not available.") from exc
+    except TimeoutError as exc:
+        raise GatewayTimeout("The service behind this path did not answer in time.") from exc
+    except aiohttp.ClientError as exc:
+        raise Unavailable("The service behind this path failed to answer.") from exc
+    try:
+        return await _relay_response(request, upstream)
+    finally:
+        upstream.release()
+
+
+def _response_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict[str]:
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in upstream.headers.items():
+        lowered = name.lower()
+        if lowered in HOP_BY_HOP or lowered in ("content-length", "server", "date"):
+            continue
+        if lowered == "location":
+            value = public_location(value)
+        headers.add(name, value)
+    return headers
+
+
+async def _relay_response(
+    request: web.Request, upstream: aiohttp.ClientResponse
+) -> web.StreamResponse:
+    headers = _response_headers(upstream)
+    headers[REQUEST_ID_HEADER] = request["request_id"]
+    length = upstream.content_length
+    try:
+        if length is not None and length <= _BUFFER_RESPONSE_LIMIT:
+            body = await upstream.read()
+            return web.Response(status=upstream.status, headers=headers, body=body)
+        response = web.StreamResponse(status=upstream.status, headers=headers)
+        if length is not None:
+            response.content_length = length
+        await response.prepare(request)
+        async for chunk in upstream.content.iter_chunked(_STREAM_CHUNK):
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    except TimeoutError as exc:
+        raise GatewayTimeout("The service behind this path did not answer in time.") from exc

@@ -1,0 +1,52 @@
+"""Which public path goes to which service, under which upstream path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    public_prefix: str
+    upstream_base: str
+    upstream_prefix: str
+    authenticated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    route: Route
+    upstream_path: str
+
+    @property
+    def url(self) -> str:
+        return self.route.upstream_base + self.upstream_path
+
+
+def build_routes(settings: Settings) -> tuple[Route, ...]:
+    return (
+        Route("/services/customerservice", settings.customer_service_url, "", True),
+        Route("/services/impex", settings.customer_service_url, "", True),
+        Route("/auth", settings.auth_service_url, "/auth", False),
+    )
+
+
+def resolve(routes: tuple[Route, ...], path: str) -> Target | None:
+    """The upstream for a public path, prefix swapped and a trailing slash dropped."""
+    for route in routes:
+        if path == route.public_prefix or path.startswith(route.public_prefix + "/"):
+            rest = path[len(route.public_prefix) :]
+            upstream_path = (route.upstream_prefix + rest).rstrip("/") or "/"
+            return Target(route, upstream_path)
+    return None
+
+
+def public_location(location: str) -> str:
+    """Rewrite an upstream `Location` path to the public path that reaches it."""
+    if location.startswith("/api/import"):
+        return "/services/impex" + location
+    if location.startswith("/api/"):
+        return "/services/customerservice" + location
+    return location

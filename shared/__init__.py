@@ -1,0 +1,1 @@
+"""Code every service of the suite needs, written once."""

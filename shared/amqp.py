@@ -1,0 +1,121 @@
+"""RabbitMQ: one robust connection, the suite's topology, and a publisher with confirms.
+
+Routing keys and exchange names live here so producer and consumer cannot disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+
+CUSTOMER_EVENTS_EXCHANGE = "customer.events"
+IMPEX_EXCHANGE = "impex"
+IMPEX_EVENTS_EXCHANGE = "impex.events"
+DEAD_LETTER_EXCHANGE = "customer-suite.dead-letter"
+
+CUSTOMER_CREATED = "customer.created"
+CUSTOMER_UPDATED = "customer.updated"
+CUSTOMER_DELETED = "customer.deleted"
+CUSTOMERS_IMPORT = "customers.import"
+IMPEX_BATCH_COMPLETED = "impex.batch.completed"
+IMPEX_BATCH_FAILED = "impex.batch.failed"
+
+DEAD_LETTER_QUEUE = "customer-suite.dead-letter"
+CUSTOMER_DELETED_QUEUE = "impex_worker.customer-deleted"
+IMPORTS_QUEUE = "impex_worker.imports"
+# A message is delivered at most this many times before it is dead-lettered as poison.
+DELIVERY_LIMIT = 5
+
+
+async def connect(url: str) -> AbstractRobustConnection:
+    """A connection that reconnects by itself and restores its channels and consumers."""
+    return await aio_pika.connect_robust(url, timeout=5)
+
+
+async def declare_topology(channel: AbstractChannel) -> None:
+    """Declare every exchange and queue of the suite (idempotent; each service may call it)."""
+    topic = aio_pika.ExchangeType.TOPIC
+    customer_events = await channel.declare_exchange(CUSTOMER_EVENTS_EXCHANGE, topic, durable=True)
+    impex = await channel.declare_exchange(IMPEX_EXCHANGE, topic, durable=True)
+    await channel.declare_exchange(IMPEX_EVENTS_EXCHANGE, topic, durable=True)
+    dead_letters = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, topic, durable=True)
+    dlq = await channel.declare_queue(
+        DEAD_LETTER_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await dlq.bind(dead_letters, routing_key="#")
+    work_queue_args = {
+        # Quorum queues count deliveries themselves and dead-letter past the limit, so a
+        # poison message cannot loop forever even if a worker crashes while handling it.
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+    }
+    deleted_queue = await channel.declare_queue(
+        CUSTOMER_DELETED_QUEUE, durable=True, arguments=work_queue_args
+    )
+    await deleted_queue.bind(customer_events, routing_key=CUSTOMER_DELETED)
+    imports_queue = await channel.declare_queue(
+        IMPORTS_QUEUE, durable=True, arguments=work_queue_args
+    )
+    await imports_queue.bind(impex, routing_key=CUSTOMERS_IMPORT)
+
+
+class Publisher:
+    """Publishes persistent JSON messages on a confirm channel: `publish` returns once the
+    broker has taken responsibility for the message. Connects lazily, so a service starts while
+    RabbitMQ is still down; a failed publish raises and the caller retries later."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ensure_channel(self) -> AbstractChannel:
+        if self._channel is not None and not self._channel.is_closed:
+            return self._channel
+        async with self._lock:
+            if self._connection is None:
+                self._connection = await connect(self._url)
+                channel = await self._connection.channel()
+                await declare_topology(channel)
+                await channel.close()
+            if self._channel is None or self._channel.is_closed:
+                self._channel = await self._connection.channel(publisher_confirms=True)
+        return self._channel
+
+    async def ping(self) -> None:
+        """Readiness probe: a confirm channel can be opened."""
+        channel = await self._ensure_channel()
+        if channel.is_closed:
+            raise ConnectionError("RabbitMQ channel is closed")
+
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: dict[str, Any],
+        *,
+        message_id: str | None = None,
+    ) -> None:
+        channel = await self._ensure_channel()
+        target = await channel.get_exchange(exchange, ensure=False)
+        await target.publish(
+            aio_pika.Message(
+                body=orjson.dumps(body),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=message_id,
+            ),
+            routing_key=routing_key,
+        )
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+        self._connection = None
+        self._channel = None

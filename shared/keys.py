@@ -1,0 +1,18 @@
+"""Typed application keys for resources more than one service keeps on its aiohttp app."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+from redis.asyncio import Redis
+
+from shared.readiness import ReadinessCheck
+from shared.settings import Settings
+from shared.tokens import TokenVerifier
+
+SETTINGS = web.AppKey("settings", Settings)
+DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
+REDIS = web.AppKey("redis", Redis)
+TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
+READINESS_CHECKS = web.AppKey("readiness_checks", list[ReadinessCheck])
+SERVICE_NAME = web.AppKey("service_name", str)

@@ -1,0 +1,106 @@
+"""Building blocks of every service's app factory and entrypoint."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import uvloop
+from aiohttp import web
+from redis.asyncio import Redis
+
+from shared import db
+from shared.health import add_health_routes
+from shared.keys import DB_POOL, READINESS_CHECKS, REDIS, SERVICE_NAME, SETTINGS, TOKEN_VERIFIER
+from shared.log import configure_logging
+from shared.readiness import ReadinessCheck
+from shared.settings import Settings
+from shared.tokens import TokenVerifier
+from shared.web import JSON_BODY_LIMIT, base_middlewares
+
+# How long in-flight requests get to finish after SIGTERM before the process exits.
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def create_base_app(
+    settings: Settings,
+    service_name: str,
+    *,
+    middlewares: list | None = None,
+    client_max_size: int = JSON_BODY_LIMIT,
+) -> web.Application:
+    """An app with the shared middlewares, settings and the health/readiness/metrics routes."""
+    app = web.Application(
+        middlewares=[*base_middlewares(), *(middlewares or [])], client_max_size=client_max_size
+    )
+    app[SETTINGS] = settings
+    app[SERVICE_NAME] = service_name
+    app[READINESS_CHECKS] = []
+    add_health_routes(app)
+    return app
+
+
+def add_readiness_check(app: web.Application, name: str, probe: Callable) -> None:
+    app[READINESS_CHECKS].append(ReadinessCheck(name, probe))
+
+
+def db_pool_context(dsn: str | None = None) -> Callable[[web.Application], AsyncIterator[None]]:
+    """cleanup_ctx: the asyncpg pool at `app[DB_POOL]`, checked by /readyz."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        pool = await db.create_pool(
+            dsn or settings.database_url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+        )
+        app[DB_POOL] = pool
+        add_readiness_check(app, "postgresql", lambda: db.ping(pool))
+        yield
+        await pool.close()
+
+    return context
+
+
+async def redis_context(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: a Redis client at `app[REDIS]` (connects lazily), checked by /readyz."""
+    settings = app[SETTINGS]
+    client = Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.dependency_timeout,
+        socket_timeout=settings.dependency_timeout,
+    )
+    app[REDIS] = client
+    add_readiness_check(app, "redis", client.ping)
+    yield
+    await client.aclose()
+
+
+def build_token_verifier(settings: Settings) -> TokenVerifier:
+    return TokenVerifier(
+        jwks_url=settings.jwks_url,
+        audience=settings.token_audience,
+        issuer_for=settings.issuer_for,
+        leeway_seconds=settings.token_leeway_seconds,
+        min_refresh_seconds=settings.jwks_min_refresh_seconds,
+    )
+
+
+async def token_verifier_context(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: closes the verifier's HTTP session on shutdown."""
+    yield
+    await app[TOKEN_VERIFIER].close()
+
+
+def run_service(app: web.Application, *, port: int, service_name: str, settings: Settings) -> None:
+    """Serve `app` until SIGINT/SIGTERM, then stop accepting and let in-flight requests finish."""
+    configure_logging(service_name, settings.log_level)
+    uvloop.install()
+    web.run_app(
+        app,
+        host=settings.bind_host,
+        port=port,
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+        print=None,
+        handle_signals=True,
+    )

@@ -1,0 +1,89 @@
+"""Settings read once from the environment (and a `.env` file when present)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from environs import Env
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/customer_suite"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob of the suite, typed. Built by `load_settings`; passed to each app factory."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    wishlist_database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    gateway_port: int = 8080
+    customer_service_port: int = 8081
+    auth_service_port: int = 8082
+    impex_worker_port: int = 8083
+    bind_host: str = "127.0.0.1"
+    # Where the services find each other (the gateway's upstreams, the JWKS source).
+    customer_service_url: str = "http://127.0.0.1:8081"
+    auth_service_url: str = "http://127.0.0.1:8082"
+    # What clients see: the token issuer is `<public_base_url>/auth/realms/<tenant>`.
+    public_base_url: str = "http://127.0.0.1:8080"
+    token_audience: str = "customer-suite"
+    token_ttl_seconds: int = 900
+    token_leeway_seconds: int = 30
+    jwks_min_refresh_seconds: float = 5.0
+    impex_drop_dir: str = "/tmp/customer-suite-drop"
+    # Keyed hash for wishlist pseudonyms: changing it breaks distinct-customer counts.
+    pseudonym_key: str = "change-me-pseudonym-key"
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    upstream_connect_timeout: float = 2.0
+    upstream_read_timeout: float = 30.0
+    dependency_timeout: float = 2.0
+    log_level: str = "INFO"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.auth_service_url}/auth/certs"
+
+    def issuer_for(self, tenant: str) -> str:
+        return f"{self.public_base_url}/auth/realms/{tenant}"
+
+
+def load_settings(env_file: str | Path | None = ".env") -> Settings:
+    """Read the settings from the environment; a `.env` file fills in what is not set."""
+    env = Env()
+    if env_file is not None and Path(env_file).is_file():
+        env.read_env(str(env_file), recurse=False, override=False)
+    database_url = env.str("DATABASE_URL", DEFAULT_DATABASE_URL)
+    customer_port = env.int("CUSTOMER_SERVICE_PORT", 8081)
+    auth_port = env.int("AUTH_SERVICE_PORT", 8082)
+    gateway_port = env.int("GATEWAY_PORT", 8080)
+    return Settings(
+        database_url=database_url,
+        wishlist_database_url=env.str("WISHLIST_DATABASE_URL", database_url),
+        redis_url=env.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+        gateway_port=gateway_port,
+        customer_service_port=customer_port,
+        auth_service_port=auth_port,
+        impex_worker_port=env.int("IMPEX_WORKER_PORT", 8083),
+        bind_host=env.str("BIND_HOST", "127.0.0.1"),
+        customer_service_url=env.str(
+            "CUSTOMER_SERVICE_URL", f"http://127.0.0.1:{customer_port}"
+        ).rstrip("/"),
+        auth_service_url=env.str("AUTH_SERVICE_URL", f"http://127.0.0.1:{auth_port}").rstrip("/"),
+        public_base_url=env.str("PUBLIC_BASE_URL", f"http://127.0.0.1:{gateway_port}").rstrip("/"),
+        token_audience=env.str("TOKEN_AUDIENCE", "customer-suite"),
+        token_ttl_seconds=env.int("TOKEN_TTL_SECONDS", 900),
+        token_leeway_seconds=env.int("TOKEN_LEEWAY_SECONDS", 30),
+        jwks_min_refresh_seconds=env.float("JWKS_MIN_REFRESH_SECONDS", 5.0),
+        impex_drop_dir=env.str("IMPEX_DROP_DIR", "/tmp/customer-suite-drop"),
+        pseudonym_key=env.str("PSEUDONYM_KEY", "change-me-pseudonym-key"),
+        db_pool_min=env.int("DB_POOL_MIN", 1),
+        db_pool_max=env.int("DB_POOL_MAX", 10),
+        upstream_connect_timeout=env.float("UPSTREAM_CONNECT_TIMEOUT", 2.0),
+        upstream_read_timeout=env.float("UPSTREAM_READ_TIMEOUT", 30.0),
+        dependency_timeout=env.float("DEPENDENCY_TIMEOUT", 2.0),
+        log_level=env.str("LOG_LEVEL", "INFO").upper(),
+    )

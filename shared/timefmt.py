@@ -1,0 +1,18 @@
+"""The API's timestamp format: ISO 8601 UTC with milliseconds, e.g. 2023-05-19T03:48:22.075Z."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_ms(value: datetime | None) -> str | None:
+    """Render an aware datetime the way every response does; None stays None."""
+    if value is None:
+        return None
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    )

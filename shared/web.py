@@ -1,0 +1,179 @@
+"""HTTP plumbing every service shares: request ids, access log, problem+json, JSON in and out."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+
+from shared import metrics
+from shared.errors import DomainError, InvalidInput, UnsupportedMediaType
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+JSON_BODY_LIMIT = 1024 * 1024
+
+log = structlog.get_logger("http")
+
+# Paths whose requests are not worth an access-log line each (probes hit them every few seconds).
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_slug: str = "about",
+    errors: Mapping[str, Sequence[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    request_id: str | None = None,
+) -> web.Response:
+    """An RFC 9457 problem response. Never carries a stack trace or an internal host name."""
+    body: dict[str, Any] = {
+        "type": f"urn:customer-suite:problem:{type_slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = {key: list(msgs) for key, msgs in errors.items()}
+    if request_id:
+        body["requestId"] = request_id
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps(data), content_type="application/json", headers=headers
+    )
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body; 415 for another media type, 400 for malformed JSON."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"Expected Content-Type application/json, got {request.content_type or 'none'}."
+        )
+    raw = await request.read()
+    if not raw:
+        raise InvalidInput("The request body is empty.", errors={"_body": ["Missing JSON body."]})
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidInput(
+            "The request body is not valid JSON.", errors={"_body": ["Malformed JSON."]}
+        ) from None
+
+
+def route_template(request: web.Request) -> str:
+    """The matched route's pattern (never the raw path: paths can hold emails)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def _request_id_from(request: web.Request) -> str:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    return incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+
+
+@web.middleware
+async def request_context_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Outermost: request id, log context, one access-log line and the HTTP metrics."""
+    request_id = _request_id_from(request)
+    request["request_id"] = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    metrics.HTTP_IN_FLIGHT.inc()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers[REQUEST_ID_HEADER] = request_id
+        raise
+    finally:
+        metrics.HTTP_IN_FLIGHT.dec()
+        elapsed = time.perf_counter() - started
+        route = route_template(request)
+        metrics.HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
+        metrics.HTTP_LATENCY.labels(request.method, route).observe(elapsed)
+        if request.path not in _QUIET_PATHS:
+            log.info(
+                "request",
+                method=request.method,
+                route=route,
+                status=status,
+                latency_ms=round(elapsed * 1000, 2),
+                tenant=request.get("tenant"),
+            )
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Turns domain errors and aiohttp's HTTP errors into problem+json; hides everything else."""
+    request_id = request.get("request_id")
+    try:
+        return await handler(request)
+    except DomainError as exc:
+        return problem_response(
+            exc.status,
+            exc.title,
+            exc.detail,
+            type_slug=exc.type_slug,
+            errors=exc.errors,
+            headers=exc.headers,
+            request_id=request_id,
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in _KEPT_ERROR_HEADERS}
+        return problem_response(
+            exc.status,
+            exc.reason,
+            _HTTP_DETAILS.get(exc.status, exc.reason),
+            type_slug=f"http-{exc.status}",
+            headers=headers,
+            request_id=request_id,
+        )
+    except Exception:
+        log.exception("unhandled error", route=route_template(request))
+        return problem_response(
+            500,
+            "Internal Server Error",
+            "The server could not complete the request.",
+            type_slug="internal",
+            request_id=request_id,
+        )
+
+
+_KEPT_ERROR_HEADERS = frozenset({"allow", "www-authenticate", "retry-after"})
+_HTTP_DETAILS = {
+    404: "No such resource.",
+    405: "This method is not allowed on this resource.",
+    413: "The request body is larger than this endpoint accepts.",
+}
+
+
+def base_middlewares() -> list[Any]:
+    """The middlewares every service starts with, outermost first."""
+    return [request_context_middleware, problem_middleware]
