@@ -1,0 +1,84 @@
+"""`make run`: migrate, provision the demo tenant, start the suite, print how to call it,
+and stop every child on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from shared.settings import load_settings
+from shared.suite import Suite
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_TENANT = "demo"
+
+
+def main() -> int:
+    settings = load_settings(ROOT / ".env")
+    env = dict(os.environ)
+    python = sys.executable
+    subprocess.run([python, "-m", "shared.migrations"], check=True, env=env, cwd=ROOT)
+    provisioned = subprocess.run(
+        [python, "-m", "auth_service", "tenants", "create", DEMO_TENANT],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    credentials = json.loads(provisioned.stdout.strip().splitlines()[-1])
+    suite = Suite(env=env, log_dir=ROOT / ".run" / "logs")
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        suite.start()
+        suite.wait_ready(timeout=90)
+        print(_banner(settings.public_base_url, credentials, suite.log_dir), flush=True)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping the suite…", flush=True)
+        suite.stop()
+    return 0
+
+
+def _banner(base: str, credentials: dict[str, str], log_dir: Path) -> str:
+    tenant = credentials["tenant"]
+    client_id = credentials["client_id"]
+    secret = credentials["client_secret"]
+    api = f"{base}/services/customerservice/api/v2"
+    return f"""
+The customer suite is running: gateway {base}   (logs: {log_dir})
+
+Demo tenant: {tenant}
+  client_id:     {client_id}
+  client_secret: {secret}
+
+Try it (copy and paste):
+
+  TOKEN=$(curl -s -X POST {base}/auth/realms/{tenant}/protocol/openid-connect/token \\
+    -d grant_type=client_credentials -d client_id={client_id} -d client_secret={secret} \\
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+  ID=$(curl -s -X POST {api}/customers \\
+    -H "Authorization: Bearer $TOKEN" -H "X-TWC-Tenant: {tenant}" \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"email": "ada@example.com", "customerRef": "C-1", "firstName": "Ada"}}' \\
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+
+  curl -s {api}/customers/$ID -H "Authorization: Bearer $TOKEN" -H "X-TWC-Tenant: {tenant}"
+
+Ctrl-C stops everything.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

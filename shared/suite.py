@@ -1,0 +1,108 @@
+"""Starting and stopping the four services as child processes (for `make run` and e2e tests).
+
+Each child gets its own process group, so stopping it (SIGTERM, then SIGKILL after a grace
+period) reaches everything it started and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICES = ("auth_service", "customer_service", "impex_worker", "gateway")
+_PORT_VARIABLES = {
+    "auth_service": ("AUTH_SERVICE_PORT", 8082),
+    "customer_service": ("CUSTOMER_SERVICE_PORT", 8081),
+    "impex_worker": ("IMPEX_WORKER_PORT", 8083),
+    "gateway": ("GATEWAY_PORT", 8080),
+}
+
+
+def service_port(env: Mapping[str, str], service: str) -> int:
+    variable, default = _PORT_VARIABLES[service]
+    return int(env.get(variable, default))
+
+
+@dataclass
+class Suite:
+    """The running suite: one child process per service, logs in `log_dir`."""
+
+    env: dict[str, str]
+    log_dir: Path
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, services: tuple[str, ...] = SERVICES) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for service in services:
+            self.start_service(service)
+
+    def start_service(self, service: str) -> subprocess.Popen:
+        log_file = (self.log_dir / f"{service}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", service],
+            env=self.env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log_file.close()
+        self.processes[service] = process
+        return process
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Poll every service's /readyz until all answer 200; raise with the laggards named."""
+        deadline = time.monotonic() + timeout
+        pending = set(self.processes)
+        while pending and time.monotonic() < deadline:
+            for service in sorted(pending):
+                process = self.processes[service]
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"{service} exited with {process.returncode}; see {self.log_dir}"
+                    )
+                if _answers(f"http://127.0.0.1:{service_port(self.env, service)}/readyz"):
+                    pending.discard(service)
+            if pending:
+                time.sleep(0.2)
+        if pending:
+            raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
+
+    def stop_service(self, service: str, *, grace: float = 15.0, sig: int = signal.SIGTERM) -> int:
+        """Signal one service's process group, wait, then kill what is left. Returns its code."""
+        process = self.processes.pop(service)
+        if process.poll() is None:
+            _signal_group(process.pid, sig)
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+        return process.returncode
+
+    def stop(self, *, grace: float = 15.0) -> None:
+        # The gateway first, so no new work arrives while the others drain.
+        for service in reversed(list(self.processes)):
+            self.stop_service(service, grace=grace)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False

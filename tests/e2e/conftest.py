@@ -1,0 +1,105 @@
+"""The whole suite as child processes on test ports, spoken to over HTTP like a client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from shared.settings import Settings
+from shared.suite import Suite
+
+ROOT = Path(__file__).resolve().parents[2]
+GATEWAY_PORT = 18080
+
+
+@dataclass(frozen=True)
+class RunningSuite:
+    base_url: str
+    env: dict[str, str]
+    suite: Suite
+
+    def provision(self, tenant: str) -> dict[str, str]:
+        """`python -m auth_service tenants create`, exactly as an operator runs it."""
+        result = subprocess.run(
+            [sys.executable, "-m", "auth_service", "tenants", "create", tenant],
+            env=self.env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        return json.loads(result.stdout)
+
+
+def suite_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "WISHLIST_DATABASE_URL": settings.wishlist_database_url,
+        "REDIS_URL": settings.redis_url,
+        "AMQP_URL": settings.amqp_url,
+        "GATEWAY_PORT": str(GATEWAY_PORT),
+        "CUSTOMER_SERVICE_PORT": "18081",
+        "AUTH_SERVICE_PORT": "18082",
+        "IMPEX_WORKER_PORT": "18083",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{GATEWAY_PORT}",
+        "PSEUDONYM_KEY": settings.pseudonym_key,
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture(scope="session")
+def running_suite(test_settings: Settings, tmp_path_factory) -> Iterator[RunningSuite]:
+    env = suite_env(test_settings)
+    suite = Suite(env=env, log_dir=tmp_path_factory.mktemp("suite-logs"))
+    try:
+        suite.start()
+        suite.wait_ready(timeout=60)
+        yield RunningSuite(f"http://127.0.0.1:{GATEWAY_PORT}", env, suite)
+    finally:
+        suite.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@dataclass(frozen=True)
+class Client:
+    """A tenant's API client: credentials from the CLI, a token from the token endpoint."""
+
+    tenant: str
+    client_id: str
+    client_secret: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "X-TWC-Tenant": self.tenant}
+
+
+async def obtain_client(running_suite: RunningSuite, http: aiohttp.ClientSession, tenant: str):
+    credentials = running_suite.provision(tenant)
+    async with http.post(
+        f"{running_suite.base_url}/auth/realms/{tenant}/protocol/openid-connect/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": credentials["client_id"],
+            "client_secret": credentials["client_secret"],
+        },
+    ) as response:
+        assert response.status == 200, await response.text()
+        token = (await response.json())["access_token"]
+    return Client(tenant, credentials["client_id"], credentials["client_secret"], token)
+
+
+@pytest.fixture
+async def client(running_suite, http, unique_tenant) -> Client:
+    """A freshly provisioned tenant with a valid token."""
+    return await obtain_client(running_suite, http, unique_tenant)

@@ -1,0 +1,86 @@
+"""The outbox relay publishes committed changes to RabbitMQ, once each, ids only."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aio_pika
+import asyncpg
+import orjson
+import pytest
+
+from shared.amqp import CUSTOMER_EVENTS_EXCHANGE, declare_topology
+
+
+@pytest.fixture
+async def events_queue(test_settings):
+    """An exclusive queue bound to every customer event, in the test vhost."""
+    connection = await aio_pika.connect_robust(test_settings.amqp_url)
+    channel = await connection.channel()
+    await declare_topology(channel)
+    exchange = await channel.get_exchange(CUSTOMER_EVENTS_EXCHANGE)
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(exchange, routing_key="customer.*")
+    yield queue
+    await connection.close()
+
+
+async def _events_of(queue, tenant: str, count: int, timeout: float = 10.0) -> list[dict]:
+    found: list[dict] = []
+    async with asyncio.timeout(timeout):
+        async with queue.iterator() as messages:
+            async for message in messages:
+                await message.ack()
+                body = orjson.loads(message.body)
+                if body["tenant"] == tenant:
+                    found.append(body)
+                if len(found) == count:
+                    return found
+    return found
+
+
+async def test_create_and_delete_publish_events_without_personal_data(
+    customer_client, mint, unique_tenant, events_queue
+):
+    """customer.created then customer.deleted arrive with ids only."""
+    headers = mint.headers(unique_tenant)
+    created = await customer_client.post(
+        "/api/v2/customers",
+        json={"email": "evt@example.com", "customerRef": "E-1", "firstName": "Eve"},
+        headers=headers,
+    )
+    customer_id = (await created.json())["id"]
+    await customer_client.delete(f"/api/v2/customers/{customer_id}", headers=headers)
+    events = await _events_of(events_queue, unique_tenant, 2)
+    assert [e["type"] for e in events] == ["customer.created", "customer.deleted"]
+    for event in events:
+        uuid.UUID(event["eventId"])
+        assert event["customer"] == {
+            "id": customer_id,
+            "customerRef": "E-1",
+            "alternateCustomerRef": None,
+        }
+        assert set(event) == {"eventId", "type", "tenant", "occurredAt", "customer"}
+        assert b"evt@example.com" not in orjson.dumps(event)
+    assert events[0]["eventId"] != events[1]["eventId"]
+
+
+async def test_failed_change_writes_no_event(customer_client, mint, unique_tenant, test_settings):
+    """A rejected create (409) leaves no outbox row: events exist only for committed changes."""
+    headers = mint.headers(unique_tenant)
+    await customer_client.post(
+        "/api/v2/customers", json={"email": "o@example.com"}, headers=headers
+    )
+    conflict = await customer_client.post(
+        "/api/v2/customers", json={"email": "o@example.com"}, headers=headers
+    )
+    assert conflict.status == 409
+    conn = await asyncpg.connect(test_settings.database_url)
+    try:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM customer.outbox WHERE tenant_id = $1", unique_tenant
+        )
+    finally:
+        await conn.close()
+    assert count == 1
