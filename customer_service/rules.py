@@ -23,6 +23,7 @@ COLUMN_FIELDS = {
     "phone": "phone",
 }
 _MARKETING_FIELDS = ("accepts_marketing", "marketing_optin_level")
+_ALL_CHANNELS_OFF = {channel: {"opt_in_active": False} for channel in OPTIN_CHANNELS}
 # Address fields compared to decide that a sent address "is" a stored one.
 _ADDRESS_IDENTITY_IGNORES = frozenset({"id", "defaultAddress", "customerId"})
 
@@ -43,20 +44,29 @@ def merge_customer(
         else:
             state[field] = value
     if "addresses" in changes:
-        state["addresses"] = merge_addresses(current.get("addresses") or [], changes["addresses"])
+        # null clears the list like []; a list replaces it.
+        addresses = merge_addresses(current.get("addresses") or [], changes["addresses"] or [])
+        _set_or_drop(state, "addresses", addresses)
     if "attributeGroups" in changes:
-        groups = merge_attribute_groups(current.get("attributeGroups"), changes["attributeGroups"])
-        if groups:
-            state["attributeGroups"] = groups
-        else:
-            state.pop("attributeGroups", None)
-    if "optin_preferences" in changes:
-        state["optin_preferences"] = merge_optins(
-            current.get("optin_preferences"), changes["optin_preferences"], now=now
+        groups = changes["attributeGroups"]
+        merged = (
+            {} if groups is None else merge_attribute_groups(current.get("attributeGroups"), groups)
         )
+        _set_or_drop(state, "attributeGroups", merged)
+    if "optin_preferences" in changes:
+        # null opts out of every channel, with the usual server-owned timestamps.
+        wanted = changes["optin_preferences"] or _ALL_CHANNELS_OFF
+        state["optin_preferences"] = merge_optins(current.get("optin_preferences"), wanted, now=now)
     if any(current.get(f) != state.get(f) for f in _MARKETING_FIELDS):
         state["marketing_preferences_updated_at"] = iso_ms(now)
     return state
+
+
+def _set_or_drop(state: dict[str, Any], field: str, value: Any) -> None:
+    if value:
+        state[field] = value
+    else:
+        state.pop(field, None)
 
 
 def merge_attribute_groups(

@@ -9,7 +9,7 @@ from yarl import URL
 
 from gateway.upstreams import Target, public_location
 from shared.errors import GatewayTimeout, PayloadTooLarge, Unavailable
-from shared.web import JSON_BODY_LIMIT, REQUEST_ID_HEADER
+from shared.web import JSON_BODY_LIMIT, REQUEST_ID_HEADER, REQUEST_ID_KEY
 
 # RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
 HOP_BY_HOP = frozenset(
@@ -50,7 +50,7 @@ def _upstream_headers(request: web.Request) -> CIMultiDict[str]:
         if lowered in HOP_BY_HOP or lowered in _GATEWAY_OWNED or lowered in connection_tokens:
             continue
         headers.add(name, value)
-    headers[REQUEST_ID_HEADER] = request["request_id"]
+    headers[REQUEST_ID_HEADER] = request[REQUEST_ID_KEY]
     # The peer address is the only one this gateway can vouch for.
     headers["X-Forwarded-For"] = request.remote or ""
     headers["X-Forwarded-Proto"] = request.scheme
@@ -109,7 +109,7 @@ async def _relay_response(
     request: web.Request, upstream: aiohttp.ClientResponse
 ) -> web.StreamResponse:
     headers = _response_headers(upstream)
-    headers[REQUEST_ID_HEADER] = request["request_id"]
+    headers[REQUEST_ID_HEADER] = request[REQUEST_ID_KEY]
     length = upstream.content_length
     try:
         if length is not None and length <= _BUFFER_RESPONSE_LIMIT:

@@ -12,6 +12,7 @@ from aiohttp import web
 from shared import metrics
 from shared.errors import Forbidden
 from shared.tokens import TokenClaims, TokenVerifier, bearer_token
+from shared.web import TENANT_KEY
 
 TENANT_HEADER = "X-TWC-Tenant"
 TENANT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -23,7 +24,7 @@ WRITE_IMPEX = "impex:write"
 ALL_SCOPES = (READ_CUSTOMERS, WRITE_CUSTOMERS, READ_IMPEX, WRITE_IMPEX)
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CLAIMS_KEY = "token_claims"
+CLAIMS_KEY = web.RequestKey("token_claims", TokenClaims)
 
 
 def required_scope(method: str, path: str) -> str:
@@ -43,7 +44,7 @@ async def authorize(request: web.Request, verifier: TokenVerifier, path: str) ->
         raise
     if request.headers.get(TENANT_HEADER) != claims.tenant:
         raise Forbidden(f"The {TENANT_HEADER} header must name the tenant of the access token.")
-    request["tenant"] = claims.tenant
+    request[TENANT_KEY] = claims.tenant
     request[CLAIMS_KEY] = claims
     structlog.contextvars.bind_contextvars(tenant=claims.tenant, client_id=claims.client_id)
     scope = required_scope(request.method, path)

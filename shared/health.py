@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.keys import DB_POOL, READINESS_CHECKS, SETTINGS
 from shared.metrics import DB_POOL_IDLE, DB_POOL_SIZE
-from shared.web import json_response, problem_response
+from shared.web import REQUEST_ID_KEY, json_response, problem_response
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -31,7 +31,7 @@ async def readyz(request: web.Request) -> web.Response:
             "A dependency does not answer.",
             type_slug="unavailable",
             errors=failed,
-            request_id=request.get("request_id"),
+            request_id=request.get(REQUEST_ID_KEY),
         )
     return json_response({"status": "ready"})
 

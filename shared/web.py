@@ -18,6 +18,8 @@ from shared.errors import DomainError, InvalidInput, UnsupportedMediaType
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+TENANT_KEY = web.RequestKey("tenant", str)
 JSON_BODY_LIMIT = 1024 * 1024
 
 log = structlog.get_logger("http")
@@ -95,7 +97,7 @@ def _request_id_from(request: web.Request) -> str:
 async def request_context_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Outermost: request id, log context, one access-log line and the HTTP metrics."""
     request_id = _request_id_from(request)
-    request["request_id"] = request_id
+    request[REQUEST_ID_KEY] = request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
@@ -123,14 +125,14 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
                 route=route,
                 status=status,
                 latency_ms=round(elapsed * 1000, 2),
-                tenant=request.get("tenant"),
+                tenant=request.get(TENANT_KEY),
             )
 
 
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Turns domain errors and aiohttp's HTTP errors into problem+json; hides everything else."""
-    request_id = request.get("request_id")
+    request_id = request.get(REQUEST_ID_KEY)
     try:
         return await handler(request)
     except DomainError as exc:

@@ -1,0 +1,1 @@
+"""Tenant authentication: clients, signing keys, and Keycloak-compatible OAuth2 endpoints."""

@@ -1,0 +1,33 @@
+"""Request schemas shared by the customer API and the import worker."""
+
+from shared.schemas.customer import (
+    CUSTOMER_STATES,
+    MARKETING_OPTIN_LEVELS,
+    MAX_ADDRESSES,
+    MAX_STRING_LENGTH,
+    AddressSchema,
+    AttributeGroupSchema,
+    CustomerSchema,
+    CustomerValidationError,
+    OptinPreferenceSchema,
+    OptinPreferencesSchema,
+    flatten_errors,
+    load_address,
+    load_customer,
+)
+
+__all__ = [
+    "CUSTOMER_STATES",
+    "MARKETING_OPTIN_LEVELS",
+    "MAX_ADDRESSES",
+    "MAX_STRING_LENGTH",
+    "AddressSchema",
+    "AttributeGroupSchema",
+    "CustomerSchema",
+    "CustomerValidationError",
+    "OptinPreferenceSchema",
+    "OptinPreferencesSchema",
+    "flatten_errors",
+    "load_address",
+    "load_customer",
+]
