@@ -51,7 +51,7 @@ def hash_secret(secret: str) -> str:
 
 
 def verify_secret(secret: str, stored: str) -> bool:
-    """Whether `secret` matches the stored hash (constant-time compare). A malformed hash is False."""
+    """Whether `secret` matches the stored hash (constant-time compare); malformed hash: False."""
     try:
         scheme, n_text, r_text, p_text, salt_b64, digest_b64 = stored.split("$")
         n, r, p = int(n_text), int(r_text), int(p_text)

@@ -40,9 +40,7 @@ def new_client_id(tenant: str) -> str:
 
 def check_tenant_id(tenant: str) -> None:
     if not is_tenant_id(tenant):
-        raise InvalidInput(
-            f"Invalid tenant id {tenant!r}: it must match ^[A-Za-z0-9_-]{{1,64}}$."
-        )
+        raise InvalidInput(f"Invalid tenant id {tenant!r}: it must match ^[A-Za-z0-9_-]{{1,64}}$.")
 
 
 async def _insert_client(

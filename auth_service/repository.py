@@ -55,7 +55,9 @@ VALUES ($1, $2, $3, $4)
 ON CONFLICT (tenant_id, client_id) DO NOTHING
 RETURNING {_CLIENT_COLUMNS}
 """
-SELECT_CLIENT = f"SELECT {_CLIENT_COLUMNS} FROM auth.clients WHERE tenant_id = $1 AND client_id = $2"
+SELECT_CLIENT = (
+    f"SELECT {_CLIENT_COLUMNS} FROM auth.clients WHERE tenant_id = $1 AND client_id = $2"
+)
 SELECT_CLIENTS = f"""
 SELECT {_CLIENT_COLUMNS} FROM auth.clients WHERE tenant_id = $1 ORDER BY created_at, client_id
 """
@@ -169,7 +171,9 @@ async def fetch_published_keys(
     conn: asyncpg.Connection, retired_grace_seconds: float
 ) -> list[StoredKey]:
     """Active keys and keys retired less than `retired_grace_seconds` ago, newest first."""
-    return [_key(record) for record in await conn.fetch(SELECT_PUBLISHED_KEYS, retired_grace_seconds)]
+    return [
+        _key(record) for record in await conn.fetch(SELECT_PUBLISHED_KEYS, retired_grace_seconds)
+    ]
 
 
 async def insert_signing_key(

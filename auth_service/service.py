@@ -154,7 +154,9 @@ class TokenService:
         """RFC 7009: revoke a token of the client's tenant; anything else is silently ignored.
 
         The token is accepted by verifiers until exp + leeway, so it is revocable until then."""
-        claims = await self._claims(client.tenant, token, leeway=self._settings.token_leeway_seconds)
+        claims = await self._claims(
+            client.tenant, token, leeway=self._settings.token_leeway_seconds
+        )
         if claims is None:
             return
         await self._revocations.revoke(str(claims["jti"]), int(claims["exp"]))
@@ -173,8 +175,10 @@ class TokenService:
         if await self._revocations.is_revoked(str(claims["jti"])):
             return INACTIVE
         subject = str(claims["sub"])
-        owner = client if subject == client.client_id else await self._fetch_client(
-            client.tenant, subject
+        owner = (
+            client
+            if subject == client.client_id
+            else await self._fetch_client(client.tenant, subject)
         )
         if owner is None or not owner.active:
             return INACTIVE

@@ -55,7 +55,14 @@ def generate_key() -> NewKey:
         serialization.NoEncryption(),
     ).decode("ascii")
     jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
-    public_jwk = {"kty": "RSA", "kid": kid, "use": "sig", "alg": ALGORITHM, "n": jwk["n"], "e": jwk["e"]}
+    public_jwk = {
+        "kty": "RSA",
+        "kid": kid,
+        "use": "sig",
+        "alg": ALGORITHM,
+        "n": jwk["n"],
+        "e": jwk["e"],
+    }
     return NewKey(kid, pem, public_jwk)
 
 
@@ -205,5 +212,5 @@ class KeyRing:
                 delay = refresh_seconds
             except Exception as exc:  # keep trying: the service becomes ready when the DB answers
                 log.warning("signing keys not loaded", error=type(exc).__name__)
-                delay = min(delay * 2, refresh_seconds) if self._current_kid is None else delay
+                delay = refresh_seconds if self._current_kid else min(delay * 2, refresh_seconds)
             await asyncio.sleep(delay)

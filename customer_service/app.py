@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from customer_service.keys import CUSTOMERS
+from customer_service.keys import CUSTOMERS, NOTES
+from customer_service.notes_service import NoteService
 from customer_service.outbox_relay import OutboxRelay
 from customer_service.routes import add_routes, is_public
 from customer_service.service import CustomerService
@@ -49,6 +50,7 @@ def create_app(
 
 async def _services_context(app: web.Application) -> AsyncIterator[None]:
     app[CUSTOMERS] = CustomerService(app[DB_POOL])
+    app[NOTES] = NoteService(app[DB_POOL])
     yield
 
 

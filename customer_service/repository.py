@@ -34,10 +34,30 @@ WHERE tenant_id = $1 AND id = $2 AND NOT deleted
 RETURNING {_CUSTOMER_COLUMNS}
 """
 
-SELECT_BY_ID = f"""
+# Lookups by each identifier; email compares case-insensitively through the lower(email) index.
+_WHERE_IDENTIFIER = {
+    "id": "id = $2",
+    "customerRef": "customer_ref = $2",
+    "alternateCustomerRef": "alternate_customer_ref = $2",
+    "email": "lower(email) = lower($2)",
+}
+SELECT_BY = {
+    kind: f"""
 SELECT {_CUSTOMER_COLUMNS} FROM customer.customers
-WHERE tenant_id = $1 AND id = $2 AND NOT deleted
+WHERE tenant_id = $1 AND {condition} AND NOT deleted
 """
+    for kind, condition in _WHERE_IDENTIFIER.items()
+}
+
+# Search criteria → column expressions; every given criterion must match exactly.
+SEARCH_COLUMNS = {
+    "email": "lower(email) = lower(${n})",
+    "firstName": "first_name = ${n}",
+    "lastName": "last_name = ${n}",
+    "mobile": "mobile = ${n}",
+    "phone": "phone = ${n}",
+}
+SEARCH_LIMIT = 100
 
 # Scrubs everything personal; the row stays only as a tombstone (id and timestamps).
 SOFT_DELETE = """
@@ -52,10 +72,6 @@ FROM (
 ) AS before
 WHERE c.tenant_id = $1 AND c.id = before.id
 RETURNING c.id, before.customer_ref, before.alternate_customer_ref
-"""
-
-DELETE_NOTES_OF_CUSTOMER = """
-DELETE FROM customer.notes WHERE tenant_id = $1 AND customer_id = $2
 """
 
 INSERT_OUTBOX = """
@@ -122,21 +138,34 @@ def _column_values(columns: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-async def fetch_by_id(
-    conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID, *, for_update: bool = False
+async def fetch_by(
+    conn: asyncpg.Connection, tenant: str, kind: str, value: Any, *, for_update: bool = False
 ) -> asyncpg.Record | None:
-    query = SELECT_BY_ID + (" FOR UPDATE" if for_update else "")
-    return await conn.fetchrow(query, tenant, customer_id)
+    """The live customer whose identifier `kind` ("id", "customerRef", ...) equals `value`."""
+    query = SELECT_BY[kind] + (" FOR UPDATE" if for_update else "")
+    return await conn.fetchrow(query, tenant, value)
+
+
+async def search(
+    conn: asyncpg.Connection, tenant: str, criteria: Mapping[str, str]
+) -> list[asyncpg.Record]:
+    """Live customers matching every criterion (keys of SEARCH_COLUMNS), at most 100."""
+    conditions = [
+        SEARCH_COLUMNS[field].format(n=index) for index, field in enumerate(criteria, start=2)
+    ]
+    query = (
+        f"SELECT {_CUSTOMER_COLUMNS} FROM customer.customers WHERE tenant_id = $1 AND "
+        + " AND ".join(conditions)
+        + f" AND NOT deleted ORDER BY created_at, id LIMIT {SEARCH_LIMIT}"
+    )
+    return await conn.fetch(query, tenant, *criteria.values())
 
 
 async def soft_delete(
     conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID, now: datetime
 ) -> asyncpg.Record | None:
-    """Tombstone the customer and drop its notes; the record returned holds the ids it had."""
-    deleted = await conn.fetchrow(SOFT_DELETE, tenant, customer_id, now)
-    if deleted is not None:
-        await conn.execute(DELETE_NOTES_OF_CUSTOMER, tenant, customer_id)
-    return deleted
+    """Tombstone the customer; the record returned holds the ids it had (for the event)."""
+    return await conn.fetchrow(SOFT_DELETE, tenant, customer_id, now)
 
 
 async def add_outbox_event(conn: asyncpg.Connection, tenant: str, event: Mapping[str, Any]) -> None:

@@ -1,18 +1,46 @@
-"""The route table of customer_service (upstream paths, without the gateway's prefixes)."""
+"""The route table of customer_service (upstream paths, without the gateway's prefixes).
+
+Order matters where a literal segment could also match a placeholder: `/customers/search`
+and `/customers/validate` come before `/customers/{id}`.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from customer_service import handlers
+from customer_service import handlers, note_handlers
 
 API = "/api/v2"
+CUSTOMERS = f"{API}/customers"
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post(f"{API}/customers", handlers.create_customer)
-    app.router.add_get(f"{API}/customers/{{customer_id}}", handlers.get_customer)
-    app.router.add_delete(f"{API}/customers/{{customer_id}}", handlers.delete_customer)
+    router = app.router
+    router.add_post(CUSTOMERS, handlers.create_customer)
+    router.add_put(CUSTOMERS, handlers.update_customer_from_body)
+    router.add_delete(CUSTOMERS, handlers.delete_customer_by_query)
+    router.add_post(f"{CUSTOMERS}/validate", handlers.validate_customer)
+    router.add_get(f"{CUSTOMERS}/search", handlers.search_customers)
+    router.add_put(f"{CUSTOMERS}/id={{id}}", handlers.update_customer)
+    router.add_put(f"{CUSTOMERS}/customerRef={{customerRef}}", handlers.update_customer)
+    router.add_put(f"{CUSTOMERS}/email={{email}}", handlers.update_customer)
+    router.add_get(f"{CUSTOMERS}/{{customerRef}}/ref", handlers.get_customer)
+    router.add_delete(f"{CUSTOMERS}/{{customerRef}}/ref", handlers.delete_customer)
+    router.add_get(f"{CUSTOMERS}/{{email}}/email", handlers.get_customer)
+    router.add_get(
+        f"{CUSTOMERS}/{{alternateCustomerRef}}/alternateCustomerRef", handlers.get_customer
+    )
+    router.add_post(f"{CUSTOMERS}/{{id}}/address", handlers.add_address)
+    router.add_delete(f"{CUSTOMERS}/{{id}}/address/{{address_id}}", handlers.delete_address)
+    router.add_get(f"{CUSTOMERS}/{{id}}", handlers.get_customer)
+    router.add_delete(f"{CUSTOMERS}/{{id}}", handlers.delete_customer)
+
+    router.add_post(f"{API}/customer/note", note_handlers.create_note)
+    router.add_put(f"{API}/customer/note", note_handlers.update_note)
+    router.add_get(f"{API}/customer/note/{{note_id}}", note_handlers.get_note)
+    router.add_delete(f"{API}/customer/note/{{note_id}}", note_handlers.delete_note)
+    router.add_get(f"{API}/customer/notes", note_handlers.list_notes)
+    router.add_delete(f"{API}/customer/notes", note_handlers.delete_notes)
 
 
 def is_public(path: str) -> bool:

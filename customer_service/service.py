@@ -4,29 +4,66 @@ and its outbox event, and commits once."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from customer_service import repository
+from customer_service import notes_repository, repository
 from customer_service.events import customer_event
-from customer_service.representation import render_customer, split_state
-from customer_service.rules import merge_customer
-from shared.amqp import CUSTOMER_CREATED, CUSTOMER_DELETED
+from customer_service.representation import render_customer, split_state, state_from_record
+from customer_service.rules import MAX_ADDRESSES, add_address, merge_customer
+from shared.amqp import CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPDATED
 from shared.db import tenant_transaction
 from shared.errors import InvalidInput, NotFound
-from shared.schemas import CustomerValidationError, load_customer
+from shared.schemas import CustomerValidationError, load_address, load_customer
 from shared.timefmt import utcnow
 
+IDENTIFIER_KINDS = ("id", "customerRef", "alternateCustomerRef", "email")
+SEARCH_CRITERIA = tuple(repository.SEARCH_COLUMNS)
 
-def parse_customer_id(raw: str) -> uuid.UUID:
-    """A path id that is not a UUID names no customer: 404, like any unknown id."""
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound("No such customer.") from None
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    """One of the four ways to name a customer."""
+
+    kind: str
+    value: str
+
+    def lookup_value(self) -> Any:
+        """The value to query with; an id that is not a UUID names nobody (404)."""
+        if self.kind != "id":
+            return self.value
+        try:
+            return uuid.UUID(self.value)
+        except ValueError:
+            raise NotFound("No such customer.") from None
+
+
+def identifier_in_body(body: object) -> Identifier:
+    """PUT /customers: the body's id, else customerRef, else email."""
+    if isinstance(body, Mapping):
+        for kind in ("id", "customerRef", "email"):
+            value = body.get(kind)
+            if isinstance(value, str) and value:
+                return Identifier(kind, value)
+    raise InvalidInput(
+        "Name the customer to update by id, customerRef or email.",
+        errors={"id": ["One of id, customerRef or email is required."]},
+    )
+
+
+def identifier_in_query(query: Mapping[str, str]) -> Identifier:
+    """`?id=` or `?customerRef=` (DELETE /customers, notes listings)."""
+    for kind in ("id", "customerRef"):
+        if query.get(kind):
+            return Identifier(kind, query[kind])
+    raise InvalidInput(
+        "Name the customer by the query parameter id or customerRef.",
+        errors={"id": ["One of id or customerRef is required."]},
+    )
 
 
 def validate_customer(body: object, *, partial: bool = False) -> dict[str, Any]:
@@ -37,10 +74,32 @@ def validate_customer(body: object, *, partial: bool = False) -> dict[str, Any]:
         raise InvalidInput("The customer is not valid.", errors=exc.errors) from None
 
 
+def _validate_address(body: object) -> dict[str, Any]:
+    try:
+        return load_address(body)
+    except CustomerValidationError as exc:
+        raise InvalidInput("The address is not valid.", errors=exc.errors) from None
+
+
+def search_criteria(query: Mapping[str, str]) -> dict[str, str]:
+    """The given, non-empty search criteria; none at all is a 400."""
+    criteria = {field: query[field] for field in SEARCH_CRITERIA if query.get(field)}
+    if not criteria:
+        raise InvalidInput(
+            "Give at least one search criterion.",
+            errors={"_query": [f"One of {', '.join(SEARCH_CRITERIA)} is required."]},
+        )
+    return criteria
+
+
 class CustomerService:
     def __init__(self, pool: asyncpg.Pool, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._pool = pool
         self._clock = clock
+
+    async def validate(self, body: object) -> dict[str, bool]:
+        validate_customer(body)
+        return {"valid": True}
 
     async def create(self, tenant: str, body: object) -> dict[str, Any]:
         changes = validate_customer(body)
@@ -50,30 +109,99 @@ class CustomerService:
             record = await repository.insert_customer(
                 conn, tenant, uuid.uuid4(), columns, profile, now
             )
-            await repository.add_outbox_event(
-                conn,
-                tenant,
-                customer_event(CUSTOMER_CREATED, tenant=tenant, record=record, now=now),
-            )
+            await self._announce(conn, tenant, CUSTOMER_CREATED, record, now)
         return render_customer(record)
 
-    async def get_by_id(self, tenant: str, raw_id: str) -> dict[str, Any]:
-        customer_id = parse_customer_id(raw_id)
+    async def get(self, tenant: str, identifier: Identifier) -> dict[str, Any]:
         async with tenant_transaction(self._pool, tenant) as conn:
-            record = await repository.fetch_by_id(conn, tenant, customer_id)
-        if record is None:
-            raise NotFound("No such customer.")
+            record = await self._find(conn, tenant, identifier)
         return render_customer(record)
 
-    async def delete_by_id(self, tenant: str, raw_id: str) -> None:
-        customer_id = parse_customer_id(raw_id)
+    async def search(self, tenant: str, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        criteria = search_criteria(query)
+        async with tenant_transaction(self._pool, tenant) as conn:
+            records = await repository.search(conn, tenant, criteria)
+        return [render_customer(record) for record in records]
+
+    async def update(self, tenant: str, identifier: Identifier, body: object) -> dict[str, Any]:
+        """Merge the body into the customer (absent kept, null clears); 409 on a taken id."""
+        changes = validate_customer(body, partial=True)
+        return await self._change(
+            tenant, identifier, lambda current, now: merge_customer(current, changes, now=now)
+        )
+
+    async def add_address(self, tenant: str, raw_id: str, body: object) -> dict[str, Any]:
+        address = _validate_address(body)
+
+        def with_address(current: dict[str, Any], _now: datetime) -> dict[str, Any]:
+            addresses = current.get("addresses") or []
+            if len(addresses) >= MAX_ADDRESSES:
+                raise InvalidInput(
+                    f"A customer has at most {MAX_ADDRESSES} addresses.",
+                    errors={"addresses": [f"At most {MAX_ADDRESSES} addresses."]},
+                )
+            return {**current, "addresses": add_address(addresses, address)}
+
+        return await self._change(tenant, Identifier("id", raw_id), with_address)
+
+    async def delete_address(self, tenant: str, raw_id: str, address_id: str) -> dict[str, Any]:
+        def without_address(current: dict[str, Any], _now: datetime) -> dict[str, Any]:
+            addresses = current.get("addresses") or []
+            kept = [a for a in addresses if a.get("id") != address_id]
+            if len(kept) == len(addresses):
+                raise NotFound("The customer has no such address.")
+            state = {**current, "addresses": kept}
+            if not kept:
+                state.pop("addresses")
+            return state
+
+        return await self._change(tenant, Identifier("id", raw_id), without_address)
+
+    async def delete(self, tenant: str, identifier: Identifier) -> None:
+        """Tombstone and scrub the customer, drop its notes, announce customer.deleted."""
         now = self._clock()
         async with tenant_transaction(self._pool, tenant) as conn:
-            deleted = await repository.soft_delete(conn, tenant, customer_id, now)
+            record = await self._find(conn, tenant, identifier, for_update=True)
+            deleted = await repository.soft_delete(conn, tenant, record["id"], now)
             if deleted is None:
                 raise NotFound("No such customer.")
-            await repository.add_outbox_event(
-                conn,
-                tenant,
-                customer_event(CUSTOMER_DELETED, tenant=tenant, record=deleted, now=now),
+            await notes_repository.delete_of_customer(conn, tenant, record["id"])
+            await self._announce(conn, tenant, CUSTOMER_DELETED, deleted, now)
+
+    async def _change(
+        self,
+        tenant: str,
+        identifier: Identifier,
+        change: Callable[[dict[str, Any], datetime], dict[str, Any]],
+    ) -> dict[str, Any]:
+        now = self._clock()
+        async with tenant_transaction(self._pool, tenant) as conn:
+            record = await self._find(conn, tenant, identifier, for_update=True)
+            current = state_from_record(record)
+            state = change(current, now)
+            if state == current:
+                return render_customer(record)  # nothing changed: no write, no event
+            columns, profile = split_state(state)
+            record = await repository.update_customer(
+                conn, tenant, record["id"], columns, profile, now
             )
+            await self._announce(conn, tenant, CUSTOMER_UPDATED, record, now)
+        return render_customer(record)
+
+    @staticmethod
+    async def _find(
+        conn: asyncpg.Connection, tenant: str, identifier: Identifier, *, for_update: bool = False
+    ) -> asyncpg.Record:
+        record = await repository.fetch_by(
+            conn, tenant, identifier.kind, identifier.lookup_value(), for_update=for_update
+        )
+        if record is None:
+            raise NotFound("No such customer.")
+        return record
+
+    @staticmethod
+    async def _announce(
+        conn: asyncpg.Connection, tenant: str, event_type: str, record: Mapping, now: datetime
+    ) -> None:
+        event = customer_event(event_type, tenant=tenant, record=record, now=now)
+        await repository.add_outbox_event(conn, tenant, event)

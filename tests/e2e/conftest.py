@@ -52,7 +52,9 @@ def suite_env(settings: Settings) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
+# Package scope: the suite stops before the integration tests run, whose in-process consumers
+# would otherwise compete with its worker for the same queues.
+@pytest.fixture(scope="package")
 def running_suite(test_settings: Settings, tmp_path_factory) -> Iterator[RunningSuite]:
     env = suite_env(test_settings)
     suite = Suite(env=env, log_dir=tmp_path_factory.mktemp("suite-logs"))

@@ -1,0 +1,21 @@
+"""`python -m impex_worker`: consume until SIGTERM, serving health and metrics on its port."""
+
+from __future__ import annotations
+
+from impex_worker.app import SERVICE_NAME, create_app
+from shared.service import run_service
+from shared.settings import load_settings
+
+
+def main() -> None:
+    settings = load_settings()
+    run_service(
+        create_app(settings),
+        port=settings.impex_worker_port,
+        service_name=SERVICE_NAME,
+        settings=settings,
+    )
+
+
+if __name__ == "__main__":
+    main()
