@@ -33,10 +33,18 @@ def main() -> int:
     credentials = json.loads(provisioned.stdout.strip().splitlines()[-1])
     suite = Suite(env=env, log_dir=ROOT / ".run" / "logs")
 
+    stop_requested = False
+
     def request_stop(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
+        # The first signal stops the suite; repeats (make forwards its own) must not interrupt
+        # that orderly stop and leave children behind.
+        nonlocal stop_requested
+        if not stop_requested:
+            stop_requested = True
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     try:
         suite.start()
         suite.wait_ready(timeout=90)
@@ -71,7 +79,7 @@ Try it (copy and paste):
   ID=$(curl -s -X POST {api}/customers \\
     -H "Authorization: Bearer $TOKEN" -H "X-TWC-Tenant: {tenant}" \\
     -H 'Content-Type: application/json' \\
-    -d '{{"email": "ada@example.com", "customerRef": "C-1", "firstName": "Ada"}}' \\
+    -d "{{\\"email\\": \\"ada.$RANDOM@example.com\\", \\"firstName\\": \\"Ada\\"}}" \\
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
   curl -s {api}/customers/$ID -H "Authorization: Bearer $TOKEN" -H "X-TWC-Tenant: {tenant}"
