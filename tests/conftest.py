@@ -21,8 +21,14 @@ import pytest
 from shared.migrations import migrate_all
 from shared.settings import Settings, load_settings
 
-TEST_DATABASE_NAME = "customer_suite_test"
-TEST_WISHLIST_DATABASE_NAME = "customer_suite_test_wishlist"
+# Several test runs can share one machine (parallel developers): CS_TEST_SLOT=N (0-7) gives a run
+# its own databases, vhost, Redis db and e2e ports.
+TEST_SLOT = int(os.environ.get("CS_TEST_SLOT", "0"))
+_SUFFIX = f"_s{TEST_SLOT}" if TEST_SLOT else ""
+TEST_DATABASE_NAME = f"customer_suite_test{_SUFFIX}"
+TEST_WISHLIST_DATABASE_NAME = f"customer_suite_test{_SUFFIX}_wishlist"
+TEST_VHOST = f"customer_suite_test{_SUFFIX}"
+E2E_PORT_BASE = 18080 + 10 * TEST_SLOT
 
 
 def _with_database(url: str, name: str) -> str:
@@ -42,10 +48,8 @@ def _test_settings() -> Settings:
             "TEST_WISHLIST_DATABASE_URL",
             _with_database(base.database_url, TEST_WISHLIST_DATABASE_NAME),
         ),
-        redis_url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
-        amqp_url=os.environ.get(
-            "TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/customer_suite_test"
-        ),
+        redis_url=os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - TEST_SLOT}"),
+        amqp_url=os.environ.get("TEST_AMQP_URL", f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}"),
         pseudonym_key="test-pseudonym-key",
     )
 

@@ -15,9 +15,10 @@ import pytest
 
 from shared.settings import Settings
 from shared.suite import Suite
+from tests.conftest import E2E_PORT_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
-GATEWAY_PORT = 18080
+GATEWAY_PORT = E2E_PORT_BASE
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,9 @@ def suite_env(settings: Settings) -> dict[str, str]:
         "REDIS_URL": settings.redis_url,
         "AMQP_URL": settings.amqp_url,
         "GATEWAY_PORT": str(GATEWAY_PORT),
-        "CUSTOMER_SERVICE_PORT": "18081",
-        "AUTH_SERVICE_PORT": "18082",
-        "IMPEX_WORKER_PORT": "18083",
+        "CUSTOMER_SERVICE_PORT": str(GATEWAY_PORT + 1),
+        "AUTH_SERVICE_PORT": str(GATEWAY_PORT + 2),
+        "IMPEX_WORKER_PORT": str(GATEWAY_PORT + 3),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{GATEWAY_PORT}",
         "PSEUDONYM_KEY": settings.pseudonym_key,
         "LOG_LEVEL": "INFO",

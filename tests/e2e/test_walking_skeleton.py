@@ -8,6 +8,7 @@ import uuid
 
 import asyncpg
 
+from tests.conftest import E2E_PORT_BASE
 from tests.e2e.conftest import obtain_client
 
 API = "/services/customerservice/api/v2"
@@ -136,7 +137,7 @@ async def test_deleting_customer_deidentifies_wishlists(running_suite, http, cli
 
 async def test_every_service_serves_health_readiness_and_metrics(running_suite, http):
     """/healthz, /readyz and /metrics answer on each service's own port."""
-    for port in (18080, 18081, 18082, 18083):
+    for port in (E2E_PORT_BASE + offset for offset in range(4)):
         for path, marker in (("/healthz", "ok"), ("/readyz", "ready"), ("/metrics", "# HELP")):
             async with http.get(f"http://127.0.0.1:{port}{path}") as r:
                 assert r.status == 200, (port, path)
