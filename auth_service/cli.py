@@ -12,11 +12,14 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
 import asyncpg
 import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from auth_service import provisioning
 from auth_service.repository import Client
@@ -25,12 +28,15 @@ from auth_service.service import is_tenant_id
 from auth_service.signing import rotate_keys
 from shared import db
 from shared.errors import InvalidInput, NotFound, Unavailable
+from shared.revocations import publish_client_revocation
 from shared.settings import Settings, load_settings
 from shared.timefmt import iso_ms
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-Command = Callable[[asyncpg.Connection, argparse.Namespace], Awaitable[list[dict[str, Any]]]]
+Command = Callable[
+    [asyncpg.Connection, argparse.Namespace, Settings], Awaitable[list[dict[str, Any]]]
+]
 
 
 def _tenant(text: str) -> str:
@@ -113,11 +119,15 @@ def _client(client: Client) -> dict[str, Any]:
     }
 
 
-async def _tenants_create(conn: asyncpg.Connection, args: argparse.Namespace) -> list[dict]:
+async def _tenants_create(
+    conn: asyncpg.Connection, args: argparse.Namespace, _settings: Settings
+) -> list[dict]:
     return [_credentials(await provisioning.create_tenant_with_client(conn, args.tenant))]
 
 
-async def _clients_create(conn: asyncpg.Connection, args: argparse.Namespace) -> list[dict]:
+async def _clients_create(
+    conn: asyncpg.Connection, args: argparse.Namespace, _settings: Settings
+) -> list[dict]:
     if args.scopes is None:
         new = await provisioning.create_client(conn, args.tenant)
     else:
@@ -125,25 +135,44 @@ async def _clients_create(conn: asyncpg.Connection, args: argparse.Namespace) ->
     return [_credentials(new)]
 
 
-async def _clients_list(conn: asyncpg.Connection, args: argparse.Namespace) -> list[dict]:
+async def _clients_list(
+    conn: asyncpg.Connection, args: argparse.Namespace, _settings: Settings
+) -> list[dict]:
     return [_client(client) for client in await provisioning.list_clients(conn, args.tenant)]
 
 
-async def _clients_revoke(conn: asyncpg.Connection, args: argparse.Namespace) -> list[dict]:
+async def _clients_revoke(
+    conn: asyncpg.Connection, args: argparse.Namespace, settings: Settings
+) -> list[dict]:
     client = await provisioning.revoke_client(conn, args.tenant, args.client_id)
-    print(
-        "note: tokens this client already holds are not revoked; they work until they expire"
-        " (introspection already reports them inactive).",
-        file=sys.stderr,
-    )
+    revoked_at = int(time.time())
+    # Tokens issued before now stay refused until the last of them has expired.
+    keep_until = revoked_at + settings.token_ttl_seconds + settings.token_leeway_seconds
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await publish_client_revocation(
+            redis, args.tenant, args.client_id, revoked_at=revoked_at, keep_until=keep_until
+        )
+    except (RedisError, OSError) as exc:
+        print(
+            f"warning: Redis is unavailable ({type(exc).__name__}): tokens this client already"
+            " holds keep working until they expire (introspection reports them inactive).",
+            file=sys.stderr,
+        )
+    finally:
+        await redis.aclose()
     return [_client(client)]
 
 
-async def _clients_rotate_secret(conn: asyncpg.Connection, args: argparse.Namespace) -> list[dict]:
+async def _clients_rotate_secret(
+    conn: asyncpg.Connection, args: argparse.Namespace, _settings: Settings
+) -> list[dict]:
     return [_credentials(await provisioning.rotate_secret(conn, args.tenant, args.client_id))]
 
 
-async def _keys_rotate(conn: asyncpg.Connection, _args: argparse.Namespace) -> list[dict]:
+async def _keys_rotate(
+    conn: asyncpg.Connection, _args: argparse.Namespace, _settings: Settings
+) -> list[dict]:
     kid, retired = await rotate_keys(conn)
     return [{"kid": kid, "retired": retired}]
 
@@ -163,7 +192,7 @@ async def run(
     pool = await db.create_pool(settings.database_url, min_size=0, max_size=1)
     try:
         async with db.connection(pool) as conn:
-            lines = await command(conn, args)
+            lines = await command(conn, args, settings)
     except InvalidInput as exc:
         print(f"error: {exc.detail}", file=stderr)
         return EXIT_USAGE

@@ -85,8 +85,7 @@ async def list_clients(conn: asyncpg.Connection, tenant: str) -> list[Client]:
 
 async def revoke_client(conn: asyncpg.Connection, tenant: str, client_id: str) -> Client:
     """Revoke a client: it can no longer get tokens, and introspection calls the tokens it already
-    has inactive. They are not pushed to the revocation list: verifiers accept them until they
-    expire (at most the token lifetime)."""
+    has inactive. The CLI also announces it on the revocation list, so verifiers refuse them."""
     check_tenant_id(tenant)
     client = await repository.revoke_client(conn, tenant, client_id)
     if client is None:

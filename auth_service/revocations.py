@@ -1,27 +1,20 @@
 """Revoked access tokens, kept in Redis until they would have expired anyway.
 
-The names are a contract with the gateway and the services, which keep a local denylist in sync
-from the channel and from a SCAN of the keys at start.
+The key names and the channel are defined once in shared.revocations, whose RevocationList is
+what the gateway and the services keep in sync from them.
 """
 
 from __future__ import annotations
 
 import time
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from auth_service.errors import TemporarilyUnavailable
-
-REVOKED_TOKEN_PREFIX = "revoked-token:"
-REVOCATIONS_CHANNEL = "token-revocations"
+from shared.revocations import publish_token_revocation, revoked_token_key
 
 _REDIS_ERRORS = (RedisError, OSError, TimeoutError)
-
-
-def revoked_token_key(jti: str) -> str:
-    return f"{REVOKED_TOKEN_PREFIX}{jti}"
 
 
 class RevocationStore:
@@ -36,10 +29,7 @@ class RevocationStore:
         if expires_at <= time.time():
             return
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(revoked_token_key(jti), "1", exat=expires_at)
-                pipe.publish(REVOCATIONS_CHANNEL, orjson.dumps({"jti": jti, "exp": exp}))
-                await pipe.execute()
+            await publish_token_revocation(self._redis, jti, exp, keep_until=expires_at)
         except _REDIS_ERRORS as exc:
             raise TemporarilyUnavailable("The revocation list is not available.") from exc
 

@@ -15,13 +15,12 @@ from customer_service.routes import add_routes, is_public
 from customer_service.service import CustomerService
 from shared.amqp import Publisher
 from shared.authz import auth_middleware
-from shared.keys import DB_POOL, SETTINGS, TOKEN_VERIFIER
+from shared.keys import DB_POOL, SETTINGS
 from shared.service import (
     add_readiness_check,
-    build_token_verifier,
     create_base_app,
     db_pool_context,
-    token_verifier_context,
+    install_token_verifier,
 )
 from shared.settings import Settings
 from shared.tokens import TokenVerifier
@@ -32,15 +31,10 @@ PUBLISHER = web.AppKey("publisher", Publisher)
 def create_app(
     settings: Settings, *, verifier: TokenVerifier | None = None, run_relay: bool = True
 ) -> web.Application:
-    verifier = verifier or build_token_verifier(settings)
-    app = create_base_app(
-        settings,
-        "customer_service",
-        middlewares=[auth_middleware(verifier, is_public=is_public)],
-    )
-    app[TOKEN_VERIFIER] = verifier
+    app = create_base_app(settings, "customer_service")
+    verifier = install_token_verifier(app, verifier)
+    app.middlewares.append(auth_middleware(verifier, is_public=is_public))
     app.cleanup_ctx.append(db_pool_context())
-    app.cleanup_ctx.append(token_verifier_context)
     app.cleanup_ctx.append(_services_context)
     if run_relay:
         app.cleanup_ctx.append(_outbox_relay_context)

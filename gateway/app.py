@@ -15,9 +15,8 @@ from shared.errors import NotFound
 from shared.keys import SETTINGS, TOKEN_VERIFIER
 from shared.service import (
     add_readiness_check,
-    build_token_verifier,
     create_base_app,
-    token_verifier_context,
+    install_token_verifier,
 )
 from shared.settings import Settings
 from shared.tokens import TokenVerifier
@@ -27,10 +26,9 @@ def create_app(settings: Settings, *, verifier: TokenVerifier | None = None) -> 
     # Bodies are streamed upstream, never read here, so aiohttp's own body cap does not apply;
     # the proxy enforces the per-endpoint limits from Content-Length.
     app = create_base_app(settings, "gateway")
-    app[TOKEN_VERIFIER] = verifier or build_token_verifier(settings)
+    install_token_verifier(app, verifier)
     app[ROUTES] = build_routes(settings)
     app.cleanup_ctx.append(_upstream_session_context)
-    app.cleanup_ctx.append(token_verifier_context)
     app.router.add_route("*", "/{path:.*}", proxy)
     return app
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import uvloop
@@ -13,6 +15,7 @@ from shared.health import add_health_routes
 from shared.keys import DB_POOL, READINESS_CHECKS, REDIS, SERVICE_NAME, SETTINGS, TOKEN_VERIFIER
 from shared.log import configure_logging
 from shared.readiness import ReadinessCheck
+from shared.revocations import RevocationList
 from shared.settings import Settings
 from shared.tokens import TokenVerifier
 from shared.web import JSON_BODY_LIMIT, base_middlewares
@@ -75,18 +78,45 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
-def build_token_verifier(settings: Settings) -> TokenVerifier:
+def build_token_verifier(
+    settings: Settings, revocations: RevocationList | None = None
+) -> TokenVerifier:
     return TokenVerifier(
         jwks_url=settings.jwks_url,
         audience=settings.token_audience,
         issuer_for=settings.issuer_for,
         leeway_seconds=settings.token_leeway_seconds,
         min_refresh_seconds=settings.jwks_min_refresh_seconds,
+        revocations=revocations,
     )
 
 
-async def token_verifier_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: closes the verifier's HTTP session on shutdown."""
+def install_token_verifier(app: web.Application, verifier: TokenVerifier | None) -> TokenVerifier:
+    """The app's verifier (the given one, or one with a local revocation list kept in sync with
+    Redis by a background task), closed on shutdown."""
+    if verifier is None:
+        revocations = RevocationList(app[SETTINGS].redis_url)
+        verifier = build_token_verifier(app[SETTINGS], revocations)
+        app.cleanup_ctx.append(_revocations_context(revocations))
+    app[TOKEN_VERIFIER] = verifier
+    app.cleanup_ctx.append(_token_verifier_context)
+    return verifier
+
+
+def _revocations_context(
+    revocations: RevocationList,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(revocations.run(), name="revocation-sync")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return context
+
+
+async def _token_verifier_context(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[TOKEN_VERIFIER].close()
 

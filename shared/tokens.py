@@ -17,6 +17,7 @@ import structlog
 from jwt.algorithms import RSAAlgorithm
 
 from shared.errors import Unauthorized, Unavailable
+from shared.revocations import RevocationList
 
 log = structlog.get_logger("tokens")
 
@@ -61,14 +62,14 @@ class TokenVerifier:
         issuer_for: Callable[[str], str],
         leeway_seconds: float = 30,
         min_refresh_seconds: float = 5.0,
-        is_revoked: Callable[[str], bool] | None = None,
+        revocations: RevocationList | None = None,
     ) -> None:
         self._jwks_url = jwks_url
         self._audience = audience
         self._issuer_for = issuer_for
         self._leeway = leeway_seconds
         self._min_refresh = min_refresh_seconds
-        self._is_revoked = is_revoked
+        self._revocations = revocations
         self._keys: dict[str, object] = {}
         self._last_fetch = float("-inf")
         self._lock = asyncio.Lock()
@@ -114,7 +115,12 @@ class TokenVerifier:
             raise InvalidToken(f"The access token is invalid ({type(exc).__name__}).") from None
         if claims["iat"] > time.time() + self._leeway:
             raise InvalidToken("The access token is not valid yet.")
-        if self._is_revoked is not None and self._is_revoked(claims["jti"]):
+        if self._revocations is not None and self._revocations.is_revoked(
+            jti=str(claims["jti"]),
+            tenant=tenant,
+            client_id=str(claims["sub"]),
+            issued_at=float(claims["iat"]),
+        ):
             raise InvalidToken("The access token has been revoked.")
         return TokenClaims(
             tenant=tenant,

@@ -30,10 +30,10 @@ from auth_service.brute_force import FailureLimits
 from auth_service.client_secrets import verify_secret
 from auth_service.keys import KEYRING
 from auth_service.provisioning import NewCredentials
-from auth_service.revocations import REVOCATIONS_CHANNEL, revoked_token_key
 from auth_service.signing import KeyRing
 from shared import db
 from shared.authz import ALL_SCOPES
+from shared.revocations import REVOCATIONS_CHANNEL, revoked_token_key
 from shared.settings import Settings
 from shared.tokens import InvalidToken, TokenVerifier
 
@@ -595,7 +595,7 @@ async def test_revoked_token_is_inactive_marked_in_redis_and_announced(
         await pubsub.aclose()
     assert announced == {"jti": claims["jti"], "exp": claims["exp"]}
     key = revoked_token_key(claims["jti"])
-    assert await redis.get(key) == b"1"
+    assert await redis.get(key) == str(claims["exp"]).encode()
     expires_at = await redis.expiretime(key)
     assert expires_at == claims["exp"] + test_settings.token_leeway_seconds
     assert await introspect(client, creds, token) == {"active": False}
