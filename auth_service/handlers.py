@@ -7,7 +7,6 @@ others (JWKS, discovery) use the suite's problem+json like every other service.
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -23,7 +22,7 @@ from shared.authz import ALL_SCOPES
 from shared.errors import NotFound
 from shared.keys import SETTINGS
 from shared.tokens import ALGORITHM
-from shared.web import TENANT_KEY, json_response
+from shared.web import TENANT_KEY, client_address, json_response
 
 log = structlog.get_logger("auth")
 
@@ -63,27 +62,6 @@ def oauth_endpoint(*, counts_refusals: bool = False) -> Callable[[Handler], Hand
     return decorate
 
 
-def client_address(request: web.Request) -> str:
-    """The caller's address. Behind the gateway on the same host (a loopback peer), the last
-    X-Forwarded-For hop, which the gateway sets to its own peer; otherwise the peer itself."""
-    peer = request.remote or "unknown"
-    forwarded = request.headers.get("X-Forwarded-For")
-    if forwarded and _is_loopback(peer):
-        last_hop = forwarded.rsplit(",", 1)[-1].strip()
-        try:
-            return str(ipaddress.ip_address(last_hop))
-        except ValueError:
-            return peer
-    return peer
-
-
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
 async def _read_form(request: web.Request) -> dict[str, str]:
     """The urlencoded form; another body type, bad encoding or a repeated parameter is
     `invalid_request` (RFC 6749 §3.2: parameters must not be included more than once)."""
@@ -107,7 +85,9 @@ async def _authenticate(request: web.Request, tenant: str, form: dict[str, str])
     credentials = client_credentials(request.headers.get("Authorization"), form, tenant)
     try:
         client = await request.app[TOKENS].authenticate(
-            tenant, credentials, address=client_address(request)
+            tenant,
+            credentials,
+            address=client_address(request, request.app[SETTINGS].trusted_proxy_cidrs),
         )
     except InvalidClient as exc:
         if credentials.via_basic:  # RFC 6749 §5.2: a Basic attempt is answered with a challenge

@@ -1,18 +1,25 @@
-"""`python -m gateway`: serve the public entry point until SIGTERM."""
+"""`python -m gateway`: serve the public entry point until SIGTERM.
+`python -m gateway rate-limit set|show|clear TENANT …`: manage a tenant's rate limits."""
 
 from __future__ import annotations
 
+import sys
+
+from gateway import cli
 from gateway.app import create_app
 from shared.service import run_service
 from shared.settings import load_settings
 
 
-def main() -> None:
+def main() -> int:
     settings = load_settings()
+    if len(sys.argv) > 1:
+        return cli.main(sys.argv[1:], settings)
     run_service(
         create_app(settings), port=settings.gateway_port, service_name="gateway", settings=settings
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

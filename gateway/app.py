@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from redis.asyncio import Redis
 
-from gateway.keys import ROUTES, UPSTREAM_SESSION
+from gateway.keys import RATE_LIMITER, ROUTES, UPSTREAM_SESSION
 from gateway.proxy import forward
+from gateway.rate_limit import Limits, RateLimiter
 from gateway.upstreams import build_routes, resolve
 from shared.authz import authorize
 from shared.errors import NotFound
@@ -29,6 +31,7 @@ def create_app(settings: Settings, *, verifier: TokenVerifier | None = None) -> 
     install_token_verifier(app, verifier)
     app[ROUTES] = build_routes(settings)
     app.cleanup_ctx.append(_upstream_session_context)
+    app.cleanup_ctx.append(_rate_limiter_context)
     app.router.add_route("*", "/{path:.*}", proxy)
     return app
 
@@ -37,9 +40,30 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     target = resolve(request.app[ROUTES], request.rel_url.raw_path)
     if target is None:
         raise NotFound("No such resource.")
+    extra_headers: dict[str, str] = {}
     if target.route.authenticated:
-        await authorize(request, request.app[TOKEN_VERIFIER], target.upstream_path)
-    return await forward(request, target, request.app[UPSTREAM_SESSION])
+        claims = await authorize(request, request.app[TOKEN_VERIFIER], target.upstream_path)
+        decision = await request.app[RATE_LIMITER].enforce(claims.tenant, claims.client_id)
+        if decision is not None:
+            extra_headers = decision.headers()
+    return await forward(request, target, request.app[UPSTREAM_SESSION], extra_headers)
+
+
+async def _rate_limiter_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    # A short timeout: a Redis that hangs must not hold requests up; they pass unlimited instead.
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=0.25, socket_timeout=0.25)
+    app[RATE_LIMITER] = RateLimiter(
+        redis,
+        Limits(
+            tenant_rate=settings.rate_limit_tenant_per_second,
+            tenant_burst=settings.rate_limit_tenant_burst,
+            client_rate=settings.rate_limit_client_per_second,
+            client_burst=settings.rate_limit_client_burst,
+        ),
+    )
+    yield
+    await redis.aclose()
 
 
 async def _upstream_session_context(app: web.Application) -> AsyncIterator[None]:

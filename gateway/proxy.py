@@ -66,7 +66,10 @@ def _check_body_size(request: web.Request, target: Target) -> None:
 
 
 async def forward(
-    request: web.Request, target: Target, session: aiohttp.ClientSession
+    request: web.Request,
+    target: Target,
+    session: aiohttp.ClientSession,
+    extra_headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     """Proxy `request` to `target`; an unreachable upstream is a quick 503, a slow one a 504."""
     _check_body_size(request, target)
@@ -88,7 +91,7 @@ async def forward(
     except aiohttp.ClientError as exc:
         raise Unavailable("The service behind this path failed to answer.") from exc
     try:
-        return await _relay_response(request, upstream)
+        return await _relay_response(request, upstream, extra_headers or {})
     finally:
         upstream.release()
 
@@ -106,9 +109,10 @@ def _response_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict[str]:
 
 
 async def _relay_response(
-    request: web.Request, upstream: aiohttp.ClientResponse
+    request: web.Request, upstream: aiohttp.ClientResponse, extra_headers: dict[str, str]
 ) -> web.StreamResponse:
     headers = _response_headers(upstream)
+    headers.update(extra_headers)
     headers[REQUEST_ID_HEADER] = request[REQUEST_ID_KEY]
     length = upstream.content_length
     try:

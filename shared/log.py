@@ -46,7 +46,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # aiohttp's own access log would duplicate ours, and it carries no request id.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
-    logging.getLogger("aiormq").setLevel(logging.WARNING)
+    # aiormq logs every failed reconnect at ERROR; our consumers log the outage once themselves.
+    logging.getLogger("aiormq").setLevel(logging.CRITICAL)
 
 
 def _add_service(service: str) -> structlog.types.Processor:

@@ -23,3 +23,4 @@ MESSAGES_CONSUMED = Counter(
 )
 TOKENS_ISSUED = Counter("tokens_issued_total", "Access tokens issued")
 TOKENS_REFUSED = Counter("tokens_refused_total", "Token requests or tokens refused", ["reason"])
+RATE_LIMITED = Counter("rate_limited_requests_total", "Requests refused by the rate limiter")

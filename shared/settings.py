@@ -41,6 +41,13 @@ class Settings:
     upstream_read_timeout: float = 30.0
     dependency_timeout: float = 2.0
     log_level: str = "INFO"
+    # Gateway token buckets; per-tenant overrides live in Redis (`python -m gateway rate-limit`).
+    rate_limit_tenant_per_second: float = 200.0
+    rate_limit_tenant_burst: int = 400
+    rate_limit_client_per_second: float = 100.0
+    rate_limit_client_burst: int = 200
+    # Peers whose X-Forwarded-For is believed (the gateway, load balancers), as CIDRs.
+    trusted_proxy_cidrs: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
     @property
     def jwks_url(self) -> str:
@@ -86,4 +93,11 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         upstream_read_timeout=env.float("UPSTREAM_READ_TIMEOUT", 30.0),
         dependency_timeout=env.float("DEPENDENCY_TIMEOUT", 2.0),
         log_level=env.str("LOG_LEVEL", "INFO").upper(),
+        rate_limit_tenant_per_second=env.float("RATE_LIMIT_TENANT_PER_SECOND", 200.0),
+        rate_limit_tenant_burst=env.int("RATE_LIMIT_TENANT_BURST", 400),
+        rate_limit_client_per_second=env.float("RATE_LIMIT_CLIENT_PER_SECOND", 100.0),
+        rate_limit_client_burst=env.int("RATE_LIMIT_CLIENT_BURST", 200),
+        trusted_proxy_cidrs=tuple(
+            env.list("TRUSTED_PROXY_CIDRS", ["127.0.0.0/8", "::1/128"], subcast=str)
+        ),
     )

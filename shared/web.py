@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 import uuid
@@ -179,3 +180,25 @@ _HTTP_DETAILS = {
 def base_middlewares() -> list[Any]:
     """The middlewares every service starts with, outermost first."""
     return [request_context_middleware, problem_middleware]
+
+
+def client_address(request: web.Request, trusted_proxies: Sequence[str]) -> str:
+    """The caller's address: the last X-Forwarded-For hop when the peer is a trusted proxy
+    (the gateway sets that hop to its own peer), otherwise the peer itself."""
+    peer = request.remote or "unknown"
+    forwarded = request.headers.get("X-Forwarded-For")
+    if not forwarded or not _in_networks(peer, trusted_proxies):
+        return peer
+    last_hop = forwarded.rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(last_hop))
+    except ValueError:
+        return peer
+
+
+def _in_networks(address: str, cidrs: Sequence[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
