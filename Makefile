@@ -5,16 +5,36 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Tests use their own RabbitMQ vhost (and their own database and Redis db, see tests/conftest.py).
-TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/customer_suite_test
+TEST_SLOT_SUFFIX := $(if $(filter-out 0,$(CS_TEST_SLOT)),_s$(CS_TEST_SLOT))
+TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/customer_suite_test$(TEST_SLOT_SUFFIX)
 
-.PHONY: run test test-fast bench lint format prepare services venv clean
+.PHONY: run test test-fast fuzz bench lint format prepare services venv clean
 
 run: prepare
 	$(PY) deploy/local/run.py
 
 test: prepare
 	AMQP_URL=$(TEST_AMQP_URL) bash deploy/local/bootstrap.sh
+	bash deploy/local/test_tools.sh
 	$(PY) -m pytest
+
+# Schemathesis against /openapi.json and the live suite (own database, see deploy/local/fuzz.py):
+# no 5xx, every response as documented. FUZZ_MAX_EXAMPLES, FUZZ_SEED, FUZZ_ARGS tune it.
+fuzz: prepare
+	AMQP_URL=$(TEST_AMQP_URL) bash deploy/local/bootstrap.sh
+	$(PY) deploy/local/fuzz.py
+
+# Benchmarks: every bench/bench_*.py in turn (measured, never asserted; not part of `make test`).
+# They use their own database, vhost, Redis db and ports (bench/harness.py); BENCH_ARGS goes to
+# each, e.g. `make bench BENCH_ARGS=--fresh` (reseed) or `BENCH_ARGS="--customers 100000"`.
+BENCH_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/customer_suite_bench
+BENCH_ARGS ?=
+
+bench: venv
+	AMQP_URL=$(BENCH_AMQP_URL) bash deploy/local/bootstrap.sh
+	set -e; for script in bench/bench_*.py; do \
+		$(PY) -m bench.$$(basename "$$script" .py) $(BENCH_ARGS); \
+	done
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from customer_service.keys import CUSTOMERS, NOTES
+from customer_service.imports.service import ImportService
+from customer_service.keys import CUSTOMERS, IMPORTS, NOTES
 from customer_service.notes_service import NoteService
+from customer_service.outbox_metrics import sample_outbox
 from customer_service.outbox_relay import OutboxRelay
 from customer_service.routes import add_routes, is_public
 from customer_service.service import CustomerService
 from shared.amqp import Publisher
 from shared.authz import auth_middleware
+from shared.health import add_metrics_hook
 from shared.keys import DB_POOL, SETTINGS
 from shared.service import (
     add_readiness_check,
@@ -36,6 +39,7 @@ def create_app(
     app.middlewares.append(auth_middleware(verifier, is_public=is_public))
     app.cleanup_ctx.append(db_pool_context())
     app.cleanup_ctx.append(_services_context)
+    add_metrics_hook(app, sample_outbox)
     if run_relay:
         app.cleanup_ctx.append(_outbox_relay_context)
     add_routes(app)
@@ -45,6 +49,7 @@ def create_app(
 async def _services_context(app: web.Application) -> AsyncIterator[None]:
     app[CUSTOMERS] = CustomerService(app[DB_POOL])
     app[NOTES] = NoteService(app[DB_POOL])
+    app[IMPORTS] = ImportService(app[DB_POOL])
     yield
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from customer_service.imports.service import ImportService
 from customer_service.notes_service import NoteService
 from customer_service.service import CustomerService
 
 CUSTOMERS = web.AppKey("customers", CustomerService)
 NOTES = web.AppKey("notes", NoteService)
+IMPORTS = web.AppKey("imports", ImportService)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from customer_service import handlers, note_handlers
+from customer_service.imports.routes import add_import_routes
 
 API = "/api/v2"
 CUSTOMERS = f"{API}/customers"
@@ -41,6 +42,8 @@ def add_routes(app: web.Application) -> None:
     router.add_delete(f"{API}/customer/note/{{note_id}}", note_handlers.delete_note)
     router.add_get(f"{API}/customer/notes", note_handlers.list_notes)
     router.add_delete(f"{API}/customer/notes", note_handlers.delete_notes)
+
+    add_import_routes(app)
 
 
 def is_public(path: str) -> bool:

@@ -1,6 +1,11 @@
-"""`python -m impex_worker`: consume until SIGTERM, serving health and metrics on its port."""
+"""`python -m impex_worker`: consume until SIGTERM, serving health and metrics on its port.
+
+`python -m impex_worker import FILE --tenant T` imports a file with a progress bar instead
+(impex_worker/imports/cli.py)."""
 
 from __future__ import annotations
+
+import sys
 
 from impex_worker.app import SERVICE_NAME, create_app
 from shared.service import run_service
@@ -8,6 +13,10 @@ from shared.settings import load_settings
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["import"]:
+        from impex_worker.imports.cli import main as import_main
+
+        sys.exit(import_main(sys.argv[2:]))
     settings = load_settings()
     run_service(
         create_app(settings),

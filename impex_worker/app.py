@@ -1,7 +1,8 @@
 """impex_worker's app factory: health, readiness and metrics over HTTP; the work is consuming.
 
 Each resource has its own cleanup_ctx. On shutdown they close in reverse: the consumer stops
-first (in-flight messages finish and are acked), then the wishlist pool closes.
+first (in-flight messages finish and are acked), then the import runner and the customer
+pool, then the wishlist pool.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from impex_worker.consumer import Consumer, Subscription
 from impex_worker.handlers import customer_deleted_handler
+from impex_worker.imports.setup import import_subscriptions, imports_context
 from impex_worker.keys import CONSUMER
 from shared import db
 from shared.amqp import CUSTOMER_DELETED_QUEUE
@@ -36,6 +38,7 @@ def create_app(
     settings: Settings,
     *,
     wishlist_pool: asyncpg.Pool | None = None,
+    customer_pool: asyncpg.Pool | None = None,
     amqp_connection: AbstractRobustConnection | None = None,
 ) -> web.Application:
     """The worker app. A pool or connection handed in is used instead of opening one (and
@@ -46,6 +49,7 @@ def create_app(
     else:
         app[DB_POOL] = wishlist_pool
         add_readiness_check(app, "postgresql", lambda: db.ping(wishlist_pool))
+    app.cleanup_ctx.append(imports_context(customer_pool))
     app.cleanup_ctx.append(_consumer_context(amqp_connection))
     return app
 
@@ -58,6 +62,7 @@ def subscriptions(app: web.Application) -> list[Subscription]:
             CUSTOMER_DELETED_QUEUE,
             customer_deleted_handler(app[DB_POOL], pseudonym_key=settings.pseudonym_key),
         ),
+        *import_subscriptions(app),
     ]
 
 

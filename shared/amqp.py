@@ -27,6 +27,9 @@ IMPEX_BATCH_FAILED = "impex.batch.failed"
 DEAD_LETTER_QUEUE = "customer-suite.dead-letter"
 CUSTOMER_DELETED_QUEUE = "impex_worker.customer-deleted"
 IMPORTS_QUEUE = "impex_worker.imports"
+# Dead-lettered import messages (a copy; the suite's DLQ keeps its own), so the worker can mark
+# their batches ERROR.
+IMPORTS_DEAD_LETTER_QUEUE = "impex_worker.imports.dead-letters"
 # A message is delivered at most this many times before it is dead-lettered as poison.
 DELIVERY_LIMIT = 5
 
@@ -62,6 +65,11 @@ async def declare_topology(channel: AbstractChannel) -> None:
         IMPORTS_QUEUE, durable=True, arguments=work_queue_args
     )
     await imports_queue.bind(impex, routing_key=CUSTOMERS_IMPORT)
+    # Dead-lettered messages keep their routing key, so this sees only the import queue's.
+    imports_dead = await channel.declare_queue(
+        IMPORTS_DEAD_LETTER_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await imports_dead.bind(dead_letters, routing_key=CUSTOMERS_IMPORT)
 
 
 class Publisher:

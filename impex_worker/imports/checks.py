@@ -1,0 +1,72 @@
+"""Validating a chunk of records with the customer schema itself (`shared.schemas.load_customer`,
+as `POST /customers` does). Pure and picklable, so it can run in a thread or another process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from impex_worker.imports.formats import Record
+from shared.schemas import MAX_STRING_LENGTH, CustomerValidationError, load_customer
+
+
+@dataclass(slots=True)
+class Valid:
+    """A record the schema accepted: its number in the file and its validated fields."""
+
+    row: int
+    changes: dict[str, Any]
+
+
+@dataclass(slots=True)
+class RowError:
+    """A record that was not imported, and why (`errors` maps field paths to messages)."""
+
+    row: int
+    customer_ref: str | None
+    email: str | None
+    errors: dict[str, list[str]]
+
+
+@dataclass(slots=True)
+class Checked:
+    valid: list[Valid] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def check_records(records: list[Record]) -> Checked:
+    """Split records into valid ones and row errors."""
+    checked = Checked()
+    for record in records:
+        if record.problem is None:
+            try:
+                checked.valid.append(Valid(record.row, load_customer(record.data)))
+                continue
+            except CustomerValidationError as exc:
+                problem = exc.errors
+        else:
+            problem = record.problem
+        checked.errors.append(row_error(record.row, record.data, problem))
+    return checked
+
+
+def row_error(row: int, data: object, errors: Mapping[str, list[str]]) -> RowError:
+    """A row error naming the record by the customerRef and email it carried (if any)."""
+    values = data if isinstance(data, Mapping) else {}
+    messages = {
+        storable(path) or "_record": [storable(message) or "" for message in found]
+        for path, found in errors.items()
+    }
+    return RowError(
+        row, storable(values.get("customerRef")), storable(values.get("email")), messages
+    )
+
+
+def storable(value: object) -> str | None:
+    """`value` as text PostgreSQL can store (no NUL, no lone surrogates, bounded), else None."""
+    if not isinstance(value, str):
+        return None
+    if "\x00" in value or not value.isascii():
+        value = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return value[:MAX_STRING_LENGTH]

@@ -1,0 +1,112 @@
+"""The imports queue's handlers: run the batch a message names, and mark ERROR the batch of a
+message the queue gave up on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from customer_service.imports import repository as batches
+from customer_service.imports.representation import ENDED_STATES, ERROR
+from customer_service.imports.service import end_batch, queue_batch
+from impex_worker.consumer import Handler, PoisonMessage
+from impex_worker.imports.intake import accept_drop
+from impex_worker.imports.messages import (
+    DELIVERY_LIMIT_REACHED,
+    ImportBatch,
+    dead_letter_reason,
+    death_cause,
+    parse_import_message,
+)
+from impex_worker.imports.runner import BatchRunner
+from impex_worker.messages import InvalidMessage
+from shared.db import tenant_transaction
+from shared.timefmt import utcnow
+
+log = structlog.get_logger("imports")
+
+# Batches one worker imports at once: more would only share its CPU (and pool); the other
+# messages wait unacknowledged, for this worker or another.
+IMPORTS_AT_ONCE = 2
+
+
+def import_handler(runner: BatchRunner, pool: asyncpg.Pool, *, drop_dir: str) -> Handler:
+    """A batch to import: run it to its end (or resume it). The message stays unacked until
+    then, so a worker that dies hands it, and the batch, to the next one."""
+    slots = asyncio.Semaphore(IMPORTS_AT_ONCE)
+
+    async def handle(message: AbstractIncomingMessage) -> None:
+        async with slots:
+            await _handle(message)
+
+    async def _handle(message: AbstractIncomingMessage) -> None:
+        try:
+            request = parse_import_message(message.body)
+        except InvalidMessage as exc:
+            raise PoisonMessage(str(exc)) from exc
+        structlog.contextvars.bind_contextvars(tenant=request.tenant)
+        if isinstance(request, ImportBatch):
+            batch_id = request.batch_id
+            structlog.contextvars.bind_contextvars(batch_id=str(batch_id))
+        else:
+            batch_id = await accept_drop(pool, request, drop_dir=drop_dir)
+            if batch_id is None:
+                return
+        try:
+            state = await runner.run(request.tenant, batch_id)
+        except Exception as exc:
+            await runner.note_failure(request.tenant, batch_id, exc)
+            raise
+        structlog.contextvars.bind_contextvars(batch_state=state)
+
+    return handle
+
+
+def dead_letter_handler(pool: asyncpg.Pool, *, clock: Callable[[], datetime] = utcnow) -> Handler:
+    """An import message RabbitMQ dead-lettered. Every delivery counts, including those cut
+    short by a worker being killed or stopped; so a batch that was only interrupted (no error
+    since its last chunk) and has moved on since it was last re-queued is queued again, with a
+    fresh message. Otherwise its batch ends ERROR, saying why."""
+
+    async def handle(message: AbstractIncomingMessage) -> None:
+        try:
+            request = parse_import_message(message.body)
+        except InvalidMessage:
+            return  # names no batch; the suite's dead-letter queue keeps it for operators
+        kind, value = (
+            ("id", request.batch_id)
+            if isinstance(request, ImportBatch)
+            else ("batchRef", request.batch_ref)
+        )
+        tenant = request.tenant
+        structlog.contextvars.bind_contextvars(tenant=tenant)
+        async with tenant_transaction(pool, tenant) as conn:
+            batch = await batches.fetch_batch(conn, tenant, kind, value, for_update=True)
+            if batch is None or batch["state"] in ENDED_STATES:
+                return
+            structlog.contextvars.bind_contextvars(batch_id=str(batch["id"]))
+            if _interrupted_with_progress(batch, death_cause(message.headers)):
+                await batches.set_requeued_at(conn, tenant, batch["id"])
+                await queue_batch(conn, tenant, batch["id"])
+                log.warning("interrupted batch queued again", processed=batch["processed"])
+                return
+            reason = f"The import was given up because {dead_letter_reason(message.headers)}"
+            if batch["last_error"]:
+                reason += f" (last error: {batch['last_error'].rstrip('.')})"
+            await end_batch(conn, tenant, batch["id"], ERROR, clock(), error_message=reason + ".")
+
+    return handle
+
+
+def _interrupted_with_progress(batch: Mapping[str, Any], cause: str | None) -> bool:
+    return (
+        cause == DELIVERY_LIMIT_REACHED
+        and batch["last_error"] is None
+        and batch["processed"] > (batch["requeued_at"] or 0)
+    )

@@ -1,0 +1,151 @@
+"""What one chunk does to the customers (API.md §4 row semantics), decided in memory.
+
+Records apply in file order, exactly as a client sending them one by one would see it: a record
+matches a customer by customerRef, else by email (case-insensitively); a match is merged (the
+PUT rules of `customer_service.rules`), otherwise a customer is created. Several records naming
+one customer therefore end as the last one says (last one wins); the chunk writes each customer
+once, in its final state, and only if it changed (so re-running a file changes nothing). An
+identifier that would collide with another customer's is a row error, as the API's 409 is.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from customer_service.events import customer_event
+from customer_service.representation import split_state, state_from_record
+from customer_service.rules import merge_customer
+from impex_worker.imports.checks import RowError, Valid, row_error
+from shared.amqp import CUSTOMER_CREATED, CUSTOMER_UPDATED
+
+# The unique identifiers, each with how uniqueness compares it (email case-insensitively).
+IDENTIFIERS = (("customerRef", str), ("email", str.lower), ("alternateCustomerRef", str))
+IN_USE = "already in use"
+
+
+@dataclass(slots=True)
+class _Customer:
+    id: uuid.UUID
+    before: dict[str, Any] | None  # the stored state; None for a customer this chunk creates
+    state: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Row:
+    """A customer row to write: its id, column values and jsonb profile."""
+
+    id: uuid.UUID
+    columns: dict[str, Any]
+    profile: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ChunkPlan:
+    inserts: list[Row] = field(default_factory=list)
+    updates: list[Row] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    imported: int = 0
+
+
+def lookup_keys(valid: Sequence[Valid]) -> tuple[list[str], list[str], list[str]]:
+    """(customerRefs, lower-cased emails, alternateCustomerRefs) the chunk's records carry:
+    every stored customer the chunk may match or collide with has one of them."""
+    refs: set[str] = set()
+    emails: set[str] = set()
+    alternates: set[str] = set()
+    for record in valid:
+        changes = record.changes
+        if changes.get("customerRef") is not None:
+            refs.add(changes["customerRef"])
+        emails.add(changes["email"].lower())
+        if changes.get("alternateCustomerRef") is not None:
+            alternates.add(changes["alternateCustomerRef"])
+    return sorted(refs), sorted(emails), sorted(alternates)
+
+
+def plan_chunk(
+    valid: Sequence[Valid], stored: Sequence[Mapping[str, Any]], *, tenant: str, now: datetime
+) -> ChunkPlan:
+    """The writes, events and row errors of `valid` records (in file order), given the stored
+    customers `lookup_keys` found."""
+    customers: dict[uuid.UUID, _Customer] = {}
+    index: dict[str, dict[str, uuid.UUID]] = {name: {} for name, _ in IDENTIFIERS}
+    for record in stored:
+        state = state_from_record(record)
+        customers[record["id"]] = _Customer(record["id"], state, state)
+        _reindex(index, record["id"], {}, state)
+    plan = ChunkPlan()
+    for record in valid:
+        changes = record.changes
+        target = None
+        if changes.get("customerRef") is not None:
+            target = index["customerRef"].get(changes["customerRef"])
+        if target is None:
+            target = index["email"].get(changes["email"].lower())
+        current = customers[target].state if target is not None else {}
+        state = merge_customer(current, changes, now=now)
+        taken = _taken(index, target, state)
+        if taken:
+            plan.errors.append(row_error(record.row, changes, {name: [IN_USE] for name in taken}))
+            continue
+        if target is None:
+            target = uuid.uuid4()
+            customers[target] = _Customer(target, None, {})
+        _reindex(index, target, customers[target].state, state)
+        customers[target].state = state
+        plan.imported += 1
+    for customer in customers.values():
+        if customer.before is None:
+            plan.inserts.append(_row(customer))
+            plan.events.append(_event(CUSTOMER_CREATED, customer, tenant, now))
+        elif customer.state != customer.before:
+            plan.updates.append(_row(customer))
+            plan.events.append(_event(CUSTOMER_UPDATED, customer, tenant, now))
+    return plan
+
+
+def _taken(
+    index: Mapping[str, Mapping[str, uuid.UUID]], target: uuid.UUID | None, state: Mapping
+) -> list[str]:
+    """The identifiers of `state` another customer already has."""
+    taken = []
+    for name, key in IDENTIFIERS:
+        value = state.get(name)
+        if value is not None and index[name].get(key(value), target) != target:
+            taken.append(name)
+    return taken
+
+
+def _reindex(
+    index: dict[str, dict[str, uuid.UUID]],
+    customer_id: uuid.UUID,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+) -> None:
+    for name, key in IDENTIFIERS:
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        if old is not None and index[name].get(key(old)) == customer_id:
+            del index[name][key(old)]
+        if new is not None:
+            index[name][key(new)] = customer_id
+
+
+def _row(customer: _Customer) -> Row:
+    columns, profile = split_state(customer.state)
+    return Row(customer.id, columns, profile)
+
+
+def _event(event_type: str, customer: _Customer, tenant: str, now: datetime) -> dict[str, Any]:
+    ids = {
+        "id": customer.id,
+        "customer_ref": customer.state.get("customerRef"),
+        "alternate_customer_ref": customer.state.get("alternateCustomerRef"),
+    }
+    return customer_event(event_type, tenant=tenant, record=ids, now=now)

@@ -1,0 +1,283 @@
+"""Importing one batch: resumable, chunk by chunk, never by two workers at once.
+
+- Ownership: a session advisory lock per batch, held by one connection for the whole run.
+  PostgreSQL releases it when that connection ends, so a worker killed mid-import frees the
+  batch at once for whoever receives the redelivered message.
+- Checkpoint: each chunk commits its customers, row errors, outbox events and the batch's
+  counters in one transaction, and only if the counters are still where the chunk started
+  (checked under the batch row's lock). A resumed run skips the records already counted, so a
+  chunk is applied exactly once whatever happens in between.
+- Pipeline: while a chunk is written, the next one is parsed and validated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+import structlog
+from prometheus_client import Counter
+
+from customer_service.imports import repository as batches
+from customer_service.imports.representation import COMPLETED, ERROR, PROCESSING, READY
+from customer_service.imports.service import end_batch
+from impex_worker.imports import repository
+from impex_worker.imports.checks import Checked, Valid, row_error
+from impex_worker.imports.formats import FileUnreadable, Record, count_records, read_records
+from impex_worker.imports.plan import IN_USE, ChunkPlan, lookup_keys, plan_chunk
+from impex_worker.imports.sources import blocks_of
+from impex_worker.imports.validation import Validator
+from shared import db
+from shared.amqp import IMPEX_BATCH_COMPLETED, IMPEX_BATCH_FAILED
+from shared.db import tenant_transaction
+from shared.errors import Unavailable
+from shared.timefmt import utcnow
+
+log = structlog.get_logger("imports")
+
+CHUNK_RECORDS = 5_000
+# How long a worker waits for a batch another connection holds (a killed worker's connection
+# may take a moment to go) before leaving the batch to that holder.
+LOCK_WAIT_SECONDS = 30.0
+# A chunk's statements may take a while on a loaded database; the pool default is for requests.
+CHUNK_TIMEOUT_SECONDS = 300.0
+
+RECORDS_IMPORTED = Counter("impex_import_records_total", "Import records handled", ["outcome"])
+
+
+class LostBatch(Exception):
+    """The checkpoint moved under this worker: another one holds the batch now."""
+
+
+@dataclass(slots=True)
+class _Validating:
+    """A chunk submitted for validation: where it starts, its size, and the result to come."""
+
+    first_row: int
+    count: int
+    checked: asyncio.Future[Checked]
+
+
+class BatchRunner:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        drop_dir: str,
+        validator: Validator,
+        chunk_records: int = CHUNK_RECORDS,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._pool = pool
+        self._drop_dir = drop_dir
+        self._validator = validator
+        self._chunk_records = chunk_records
+        self._lock_wait = lock_wait
+        self._clock = clock
+
+    async def run(self, tenant: str, batch_id: uuid.UUID) -> str | None:
+        """Import the batch (or resume it); returns its end state, or None when there was
+        nothing for this worker to do (unknown, not queued, ended, or busy elsewhere)."""
+        async with self._lease(tenant, batch_id) as owned:
+            if not owned:
+                log.warning("batch is being imported by another worker")
+                return None
+            batch = await self._start(tenant, batch_id)
+            if batch is None:
+                return None
+            try:
+                if batch["total"] is None:
+                    await self._count(tenant, batch)
+                finished = await self._import(tenant, batch)
+            except FileUnreadable as exc:
+                return await self._finish(tenant, batch_id, ERROR, str(exc))
+            if not finished:
+                return None  # aborted meanwhile
+            return await self._finish(tenant, batch_id, COMPLETED)
+
+    async def note_failure(self, tenant: str, batch_id: uuid.UUID, error: BaseException) -> None:
+        """Remember why an attempt failed, for the batch's ERROR message should the queue give
+        up on it. Best effort; no exception text (it may hold personal data)."""
+        if isinstance(error, (Unavailable, *db.CONNECTION_ERRORS)):
+            message = "The database was not available."
+        else:
+            message = f"The import failed unexpectedly ({type(error).__name__})."
+        with contextlib.suppress(Exception):
+            async with tenant_transaction(self._pool, tenant) as conn:
+                await batches.set_last_error(conn, tenant, batch_id, message)
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, tenant: str, batch_id: uuid.UUID) -> AsyncIterator[bool]:
+        key = repository.batch_lock_key(tenant, batch_id)
+        async with db.connection(self._pool) as conn:
+            await conn.execute(f"SET lock_timeout = {int(self._lock_wait * 1000)}")
+            try:
+                await conn.execute("SELECT pg_advisory_lock($1)", key, timeout=self._lock_wait + 5)
+            except asyncpg.LockNotAvailableError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                with contextlib.suppress(Exception):  # a lost connection released it already
+                    await conn.execute("SELECT pg_advisory_unlock($1)", key)
+
+    async def _start(self, tenant: str, batch_id: uuid.UUID) -> asyncpg.Record | None:
+        async with tenant_transaction(self._pool, tenant) as conn:
+            batch = await batches.fetch_batch(conn, tenant, "id", batch_id, for_update=True)
+            if batch is None or batch["state"] not in (READY, PROCESSING):
+                return None
+            if batch["state"] == READY:
+                batch = await batches.set_state(conn, tenant, batch_id, PROCESSING, self._clock())
+        structlog.contextvars.bind_contextvars(resumed_at=batch["processed"])
+        return batch
+
+    async def _count(self, tenant: str, batch: asyncpg.Record) -> None:
+        """A first pass: the total for progress, and an unreadable file found before anything
+        is imported."""
+        blocks = blocks_of(self._pool, tenant, batch, self._drop_dir)
+        total = await count_records(batch["format"], blocks)
+        async with tenant_transaction(self._pool, tenant) as conn:
+            await repository.set_total(conn, tenant, batch["id"], total, self._clock())
+
+    async def _import(self, tenant: str, batch: asyncpg.Record) -> bool:
+        """Every chunk from the checkpoint on; False if the batch was aborted meanwhile.
+
+        A producer reads and submits chunks for validation, up to `validator.ahead` chunks in
+        advance (bounded memory); this loop writes them strictly in order as they come back."""
+        blocks = blocks_of(self._pool, tenant, batch, self._drop_dir)
+        records = read_records(batch["format"], blocks, skip=batch["processed"])
+        validated: asyncio.Queue[_Validating | BaseException | None] = asyncio.Queue(
+            maxsize=self._validator.ahead
+        )
+        producer = asyncio.create_task(self._produce(records, validated))
+        done = batch["processed"]
+        try:
+            while (item := await validated.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                if item.first_row != done + 1:  # the reader and the checkpoint disagree
+                    raise LostBatch(f"chunk starts at {item.first_row}, checkpoint at {done}")
+                checked = await item.checked
+                done = await self._write(tenant, batch["id"], done, item.count, checked)
+                if done is None:
+                    return False
+            return True
+        finally:
+            producer.cancel()
+            with contextlib.suppress(BaseException):
+                await producer
+            while not validated.empty():
+                item = validated.get_nowait()
+                if isinstance(item, _Validating):
+                    item.checked.cancel()
+
+    async def _produce(
+        self,
+        records: AsyncIterator[list[Record]],
+        validated: asyncio.Queue[_Validating | BaseException | None],
+    ) -> None:
+        try:
+            async for chunk in self._chunks(records):
+                checking = asyncio.ensure_future(self._validator.check(chunk))
+                await validated.put(_Validating(chunk[0].row, len(chunk), checking))
+        except Exception as exc:  # handed to the writing side, which raises it
+            await validated.put(exc)
+            return
+        await validated.put(None)
+
+    async def _chunks(self, records: AsyncIterator[list[Record]]) -> AsyncIterator[list[Record]]:
+        size = self._chunk_records
+        pending: list[Record] = []
+        async for block in records:
+            pending.extend(block)
+            while len(pending) >= size:
+                yield pending[:size]
+                pending = pending[size:]
+        if pending:
+            yield pending
+
+    async def _write(
+        self, tenant: str, batch_id: uuid.UUID, start: int, count: int, checked: Checked
+    ) -> int | None:
+        """One chunk in one transaction, checkpoint included. None if the batch was aborted."""
+        now = self._clock()
+        async with tenant_transaction(self._pool, tenant, timeout=CHUNK_TIMEOUT_SECONDS) as conn:
+            status = await repository.lock_batch(conn, tenant, batch_id)
+            if status is None or status["state"] != PROCESSING:
+                return None
+            if status["processed"] != start:
+                raise LostBatch(f"checkpoint at {status['processed']}, expected {start}")
+            plan = await self._apply(conn, tenant, checked.valid, now)
+            errors = sorted([*checked.errors, *plan.errors], key=lambda error: error.row)
+            await repository.add_row_errors(conn, tenant, batch_id, errors)
+            await repository.add_events(conn, tenant, plan.events)
+            advanced = await repository.advance(
+                conn, tenant, batch_id, start=start, processed=count,
+                imported=plan.imported, failed=len(errors), now=now,
+            )  # fmt: skip
+            if not advanced:
+                raise LostBatch("the checkpoint moved")
+        RECORDS_IMPORTED.labels("imported").inc(plan.imported)
+        RECORDS_IMPORTED.labels("failed").inc(len(errors))
+        return start + count
+
+    async def _apply(
+        self, conn: asyncpg.Connection, tenant: str, valid: list[Valid], now: datetime
+    ) -> ChunkPlan:
+        try:
+            async with conn.transaction():
+                return await self._apply_set(conn, tenant, valid, now)
+        except asyncpg.UniqueViolationError:
+            # A collision the plan could not foresee (a customer written concurrently through
+            # the API, or identifiers passed between customers within the chunk): record by
+            # record instead, each in a savepoint, a collision becoming that row's error.
+            return await self._apply_one_by_one(conn, tenant, valid, now)
+
+    async def _apply_set(
+        self, conn: asyncpg.Connection, tenant: str, valid: list[Valid], now: datetime
+    ) -> ChunkPlan:
+        refs, emails, alternates = lookup_keys(valid)
+        stored = await repository.fetch_matches(conn, tenant, refs, emails, alternates)
+        plan = plan_chunk(valid, stored, tenant=tenant, now=now)
+        await repository.write_customers(conn, tenant, plan, now)
+        return plan
+
+    async def _apply_one_by_one(
+        self, conn: asyncpg.Connection, tenant: str, valid: list[Valid], now: datetime
+    ) -> ChunkPlan:
+        plan = ChunkPlan()
+        for record in valid:
+            try:
+                async with conn.transaction():
+                    one = await self._apply_set(conn, tenant, [record], now)
+            except asyncpg.UniqueViolationError as exc:
+                field = repository.UNIQUE_INDEX_FIELDS.get(exc.constraint_name or "", "id")
+                plan.errors.append(row_error(record.row, record.changes, {field: [IN_USE]}))
+                continue
+            plan.imported += one.imported
+            plan.errors.extend(one.errors)
+            plan.events.extend(one.events)
+        return plan
+
+    async def _finish(
+        self, tenant: str, batch_id: uuid.UUID, state: str, message: str | None = None
+    ) -> str | None:
+        """End the batch and announce it, unless it was aborted meanwhile."""
+        event_type = IMPEX_BATCH_COMPLETED if state == COMPLETED else IMPEX_BATCH_FAILED
+        async with tenant_transaction(self._pool, tenant) as conn:
+            batch = await batches.fetch_batch(conn, tenant, "id", batch_id, for_update=True)
+            if batch is None or batch["state"] != PROCESSING:
+                return None
+            await end_batch(
+                conn, tenant, batch_id, state, self._clock(), error_message=message,
+                event_type=event_type,
+            )  # fmt: skip
+        log.info("batch ended", state=state, processed=batch["processed"], failed=batch["failed"])
+        return state

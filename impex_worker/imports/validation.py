@@ -1,0 +1,41 @@
+"""Running the schema off the event loop, so validating one chunk overlaps with writing the last.
+
+Validation is the importer's main CPU cost. In one thread it fills the time the event loop
+waits for PostgreSQL; with worker processes (`processes` > 0) it also uses the other cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+
+from impex_worker.imports.checks import Checked, check_records
+from impex_worker.imports.formats import Record
+
+
+class Validator:
+    """`processes` > 0: that many worker processes; 0: one thread; < 0: inline (tests)."""
+
+    def __init__(self, processes: int = 0) -> None:
+        self._executor: Executor | None = None
+        # Chunks worth submitting ahead: one per process, plus one being read.
+        self.ahead = max(processes, 0) + 1
+        if processes < 0:
+            return
+        if processes > 0:
+            # spawn: children start clean, without the parent's sockets, threads or loop.
+            context = multiprocessing.get_context("spawn")
+            self._executor = ProcessPoolExecutor(max_workers=processes, mp_context=context)
+        else:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate")
+
+    async def check(self, records: list[Record]) -> Checked:
+        if self._executor is None:
+            return check_records(records)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, check_records, records)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,315 @@
+"""Imports over RabbitMQ: files and records dropped on exchange `impex`, refused paths, the batch
+events on `impex.events`, and the dead-letter path of a message that keeps failing."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import aio_pika
+import asyncpg
+import orjson
+import pytest
+
+from customer_service.imports.service import ImportService
+from impex_worker.app import create_app as create_worker_app
+from impex_worker.consumer import Consumer, Subscription
+from impex_worker.imports.handlers import dead_letter_handler, import_handler
+from impex_worker.imports.runner import BatchRunner
+from impex_worker.imports.validation import Validator
+from shared.amqp import (
+    CUSTOMERS_IMPORT,
+    IMPEX_BATCH_COMPLETED,
+    IMPEX_BATCH_FAILED,
+    IMPEX_EVENTS_EXCHANGE,
+    IMPEX_EXCHANGE,
+    IMPORTS_DEAD_LETTER_QUEUE,
+    IMPORTS_QUEUE,
+    Publisher,
+)
+from shared.db import create_pool
+from shared.settings import Settings
+from tests.support.imports import ENDED, csv_bytes, customers_of, events_of, ndjson_bytes
+from tests.support.waiting import eventually
+
+DEADLINE = 30.0
+
+
+@pytest.fixture
+async def pool(test_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(test_settings.database_url, min_size=0)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def drop_dir(tmp_path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+async def worker(aiohttp_client, test_settings: Settings, drop_dir):
+    settings = dataclasses.replace(test_settings, impex_drop_dir=str(drop_dir))
+    client = await aiohttp_client(create_worker_app(settings))
+
+    async def ready() -> bool:
+        return (await client.get("/readyz")).status == 200
+
+    await eventually(ready, timeout=DEADLINE)
+    return client
+
+
+@pytest.fixture
+async def publisher(test_settings: Settings) -> AsyncIterator[Publisher]:
+    publisher = Publisher(test_settings.amqp_url)
+    yield publisher
+    await publisher.close()
+
+
+async def drop(publisher: Publisher, body: dict) -> None:
+    await publisher.publish(IMPEX_EXCHANGE, CUSTOMERS_IMPORT, body)
+
+
+async def batch_by_ref(pool: asyncpg.Pool, tenant: str, ref: str, *, ended: bool = True):
+    async def probe():
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT * FROM impex.batches WHERE tenant_id = $1 AND batch_ref = $2", tenant, ref
+            )
+        return row if row is not None and (row["state"] in ENDED or not ended) else None
+
+    return await eventually(probe, timeout=DEADLINE)
+
+
+async def test_dropped_records_are_imported_once_even_if_dropped_twice(
+    worker, publisher, pool, unique_tenant
+):
+    """A records drop creates the batch named by batchRef and imports it; the same drop again
+    finds that batch ended and changes nothing."""
+    message = {
+        "tenant": unique_tenant,
+        "batchRef": "drop-records",
+        "records": [{"customerRef": "Q-1", "email": "q1@example.com"}, {"email": "nope"}],
+    }
+    await drop(publisher, message)
+    batch = await batch_by_ref(pool, unique_tenant, "drop-records")
+    assert (batch["state"], batch["total"], batch["imported"], batch["failed"]) == (
+        "COMPLETED", 2, 1, 1,
+    )  # fmt: skip
+    await drop(publisher, message)
+    marker = {"tenant": unique_tenant, "batchRef": "after", "records": []}
+    await drop(publisher, marker)  # handled after the repeat (prefetch keeps queue order)
+    await batch_by_ref(pool, unique_tenant, "after")
+    async with pool.acquire() as conn:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM impex.batches WHERE tenant_id = $1", unique_tenant
+        )
+        customers = await customers_of(conn, unique_tenant)
+        completed = await events_of(conn, unique_tenant, IMPEX_BATCH_COMPLETED)
+    assert count == 2 and list(customers) == ["q1@example.com"]
+    assert len(completed) == 2  # drop-records once, after once
+
+
+async def test_dropped_file_under_the_drop_dir_is_imported(
+    worker, publisher, pool, drop_dir, unique_tenant
+):
+    """A path relative to IMPEX_DROP_DIR (or absolute inside it) is read from there."""
+    (drop_dir / "in").mkdir()
+    (drop_dir / "in" / "a.csv").write_bytes(
+        csv_bytes(["customerRef", "email"], [["F-1", "f1@example.com"], ["F-2", "f2@example.com"]])
+    )
+    (drop_dir / "b.ndjson").write_bytes(ndjson_bytes([{"email": "f3@example.com"}]))
+    await drop(publisher, {"tenant": unique_tenant, "batchRef": "file-a", "format": "csv",
+                           "path": "in/a.csv"})  # fmt: skip
+    await drop(publisher, {"tenant": unique_tenant, "batchRef": "file-b", "format": "ndjson",
+                           "path": str(drop_dir / "b.ndjson")})  # fmt: skip
+    first = await batch_by_ref(pool, unique_tenant, "file-a")
+    second = await batch_by_ref(pool, unique_tenant, "file-b")
+    assert (first["state"], first["imported"]) == ("COMPLETED", 2)
+    assert (second["state"], second["imported"]) == ("COMPLETED", 1)
+    async with pool.acquire() as conn:
+        assert set(await customers_of(conn, unique_tenant)) == {
+            "f1@example.com", "f2@example.com", "f3@example.com",
+        }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("../outside.csv", "'..'"),
+        ("in/../../outside.csv", "'..'"),
+        ("/etc/passwd", "outside IMPEX_DROP_DIR"),
+        ("link.csv", "leads outside IMPEX_DROP_DIR"),
+        ("missing.csv", "cannot be read"),
+    ],
+)
+async def test_paths_outside_the_drop_dir_are_refused_and_reported(
+    worker, publisher, pool, drop_dir, unique_tenant, path, reason
+):
+    """`..`, absolute paths elsewhere and symbolic links out are refused: the batch ends ERROR
+    with the reason and impex.batch.failed is announced. A missing file is unreadable."""
+    outside = drop_dir.parent / "outside.csv"
+    outside.write_bytes(b"email\nsecret@example.com\n")
+    os.symlink(outside, drop_dir / "link.csv")
+    await drop(publisher, {"tenant": unique_tenant, "batchRef": "refused", "format": "csv",
+                           "path": path})  # fmt: skip
+    batch = await batch_by_ref(pool, unique_tenant, "refused")
+    assert batch["state"] == "ERROR"
+    assert reason in batch["error_message"]
+    async with pool.acquire() as conn:
+        (event,) = await events_of(conn, unique_tenant, IMPEX_BATCH_FAILED)
+        assert await customers_of(conn, unique_tenant) == {}
+    assert event["batch"]["batchRef"] == "refused" and reason in event["batch"]["errorMessage"]
+
+
+async def test_a_drop_without_content_is_refused_and_a_malformed_one_dead_lettered(
+    worker, publisher, pool, unique_tenant, test_settings
+):
+    """A drop naming its batch but nothing to import ends that batch ERROR; a body naming no
+    batch at all cannot be reported anywhere and is dead-lettered."""
+    await drop(publisher, {"tenant": unique_tenant, "batchRef": "empty", "format": "xml",
+                           "path": "x.xml"})  # fmt: skip
+    batch = await batch_by_ref(pool, unique_tenant, "empty")
+    assert batch["state"] == "ERROR" and "format must be one of" in batch["error_message"]
+    await drop(publisher, {"tenant": unique_tenant})
+    await drop(publisher, {"tenant": unique_tenant, "batchRef": "still-working", "records": []})
+    assert (await batch_by_ref(pool, unique_tenant, "still-working"))["state"] == "COMPLETED"
+
+
+async def test_batch_and_customer_events_are_published(
+    customer_client, worker, publisher, pool, unique_tenant, test_settings
+):
+    """Through the outbox relay: customer.created for each imported customer on
+    customer.events, and impex.batch.completed on impex.events, ids only."""
+    connection = await aio_pika.connect(test_settings.amqp_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(await channel.get_exchange(IMPEX_EVENTS_EXCHANGE), "impex.batch.*")
+        await queue.bind(await channel.get_exchange("customer.events"), "customer.created")
+        records = [{"email": "e1@example.com"}, {"email": "e2@example.com"}]
+        await drop(publisher, {"tenant": unique_tenant, "batchRef": "evented", "records": records})
+        seen: list[dict] = []
+
+        async def collect():
+            while (message := await queue.get(fail=False)) is not None:
+                await message.ack()
+                body = orjson.loads(message.body)
+                if body.get("tenant") == unique_tenant:
+                    seen.append(body)
+            return any(body["type"] == IMPEX_BATCH_COMPLETED for body in seen) and (
+                sum(body["type"] == "customer.created" for body in seen) == 2
+            )
+
+        await eventually(collect, timeout=DEADLINE)
+    finally:
+        await connection.close()
+    (completed,) = [body for body in seen if body["type"] == IMPEX_BATCH_COMPLETED]
+    assert completed["batch"]["batchRef"] == "evented"
+    assert completed["batch"]["state"] == "COMPLETED" and completed["batch"]["imported"] == 2
+
+
+class FailingRunner(BatchRunner):
+    """A runner whose every attempt fails (a bug, a poisoned chunk, ...)."""
+
+    async def run(self, tenant: str, batch_id: uuid.UUID) -> str | None:
+        raise RuntimeError("this batch always fails")
+
+
+async def test_a_batch_that_keeps_failing_is_dead_lettered_and_ends_in_error(
+    pool, test_settings, unique_tenant, tmp_path
+):
+    """After the queue's delivery limit the message goes to the dead-letter exchange; the
+    worker's dead-letter consumer then ends its batch ERROR with the reason."""
+    service = ImportService(pool)
+    batch = await service.create_batch(unique_tenant, {"batchRef": "doomed"})
+
+    async def one_record():
+        yield b'{"email": "d@example.com"}\n'
+
+    await service.upload_file(unique_tenant, batch["id"], "application/x-ndjson", one_record())
+    await service.change_state(unique_tenant, {"batchId": batch["id"], "state": "READY"})
+    validator = Validator()
+    runner = FailingRunner(pool, drop_dir=str(tmp_path), validator=validator)
+    consumer = Consumer(
+        test_settings.amqp_url,
+        [
+            Subscription(IMPORTS_QUEUE, import_handler(runner, pool, drop_dir=str(tmp_path))),
+            Subscription(IMPORTS_DEAD_LETTER_QUEUE, dead_letter_handler(pool)),
+        ],
+        retry_delay=0.01,
+        max_retry_delay=0.05,
+    )
+    consumer.start()
+    publisher = Publisher(test_settings.amqp_url)
+    try:
+        # What the outbox relay would publish for READY (no relay runs in this test).
+        await drop(publisher, {"tenant": unique_tenant, "batchId": batch["id"]})
+        ended = await batch_by_ref(pool, unique_tenant, "doomed")
+    finally:
+        await publisher.close()
+        await consumer.stop(grace=2)
+        validator.close()
+    assert ended["state"] == "ERROR"
+    assert "failed too many times" in ended["error_message"]
+    assert "RuntimeError" in ended["error_message"]
+    async with pool.acquire() as conn:
+        (event,) = await events_of(conn, unique_tenant, IMPEX_BATCH_FAILED)
+    assert event["batch"]["state"] == "ERROR"
+
+
+class DeadLetter:
+    """What the dead-letter consumer receives: the body and RabbitMQ's x-death header."""
+
+    def __init__(self, body: dict, reason: str) -> None:
+        self.body = orjson.dumps(body)
+        self.headers = {"x-death": [{"reason": reason, "queue": IMPORTS_QUEUE, "count": 1}]}
+
+
+async def test_an_interrupted_batch_that_moved_on_is_queued_again_not_failed(pool, unique_tenant):
+    """Killed workers use up deliveries too. A batch with no error since its last chunk that
+    has progressed since it was last re-queued gets a fresh message; without progress since,
+    it ends ERROR."""
+    service = ImportService(pool)
+    batch = await service.create_batch(unique_tenant, {"batchRef": "interrupted"})
+
+    async def records():
+        yield ndjson_bytes([{"email": f"i{n}@example.com"} for n in range(20)])
+
+    await service.upload_file(unique_tenant, batch["id"], "application/x-ndjson", records())
+    await service.change_state(unique_tenant, {"batchId": batch["id"], "state": "READY"})
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE impex.batches SET state = 'PROCESSING', processed = 10, imported = 10 "
+            "WHERE id = $1::uuid",
+            batch["id"],
+        )
+    handle = dead_letter_handler(pool)
+    message = {"tenant": unique_tenant, "batchId": batch["id"]}
+    await handle(DeadLetter(message, "delivery_limit"))
+
+    async def state_and_messages():
+        async with pool.acquire() as conn:
+            state, requeued_at = await conn.fetchrow(
+                "SELECT state, requeued_at FROM impex.batches WHERE id = $1::uuid", batch["id"]
+            )
+            queued = await conn.fetchval(
+                "SELECT count(*) FROM customer.outbox WHERE tenant_id = $1 AND routing_key = $2",
+                unique_tenant,
+                CUSTOMERS_IMPORT,
+            )
+        return state, requeued_at, queued
+
+    assert await state_and_messages() == ("PROCESSING", 10, 2)  # READY's message, and a new one
+    await handle(DeadLetter(message, "delivery_limit"))
+    state, _, queued = await state_and_messages()
+    assert (state, queued) == ("ERROR", 2)
+    async with pool.acquire() as conn:
+        reason = await conn.fetchval(
+            "SELECT error_message FROM impex.batches WHERE id = $1::uuid", batch["id"]
+        )
+    assert "failed too many times" in reason

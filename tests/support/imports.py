@@ -1,0 +1,68 @@
+"""Helpers for import tests: files in the three formats, and reading what an import left."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+
+ENDED = ("COMPLETED", "ERROR", "ABORTED")
+
+
+def csv_bytes(header: Sequence[str], rows: Sequence[Sequence[str]], *, bom: bool = False) -> bytes:
+    """A CSV file (CRLF line ends, minimal quoting) as a client would produce it."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return ("\ufeff" if bom else "").encode() + out.getvalue().encode()
+
+
+def ndjson_bytes(records: Sequence[Any]) -> bytes:
+    return b"".join(orjson.dumps(record) + b"\n" for record in records)
+
+
+def json_bytes(records: Sequence[Any]) -> bytes:
+    return orjson.dumps(list(records), option=orjson.OPT_INDENT_2)
+
+
+async def customers_of(conn: asyncpg.Connection, tenant: str) -> dict[str, asyncpg.Record]:
+    """The tenant's live customers by lower-cased email."""
+    rows = await conn.fetch(
+        "SELECT * FROM customer.customers WHERE tenant_id = $1 AND NOT deleted", tenant
+    )
+    return {row["email"].lower(): row for row in rows}
+
+
+async def events_of(conn: asyncpg.Connection, tenant: str, routing_key: str) -> list[dict]:
+    rows = await conn.fetch(
+        "SELECT payload FROM customer.outbox WHERE tenant_id = $1 AND routing_key = $2 ORDER BY id",
+        tenant,
+        routing_key,
+    )
+    return [row["payload"] for row in rows]
+
+
+async def batch_row(conn: asyncpg.Connection, tenant: str, batch_id: uuid.UUID) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "SELECT * FROM impex.batches WHERE tenant_id = $1 AND id = $2", tenant, batch_id
+    )
+
+
+async def row_errors(conn: asyncpg.Connection, tenant: str, batch_id: uuid.UUID) -> list[dict]:
+    rows = await conn.fetch(
+        "SELECT record_no, customer_ref, email, errors FROM impex.batch_errors "
+        "WHERE tenant_id = $1 AND batch_id = $2 ORDER BY record_no",
+        tenant,
+        batch_id,
+    )
+    return [dict(row) for row in rows]
+
+
+def profile_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(row["profile"])
