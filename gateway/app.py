@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 
+from gateway import public_api
 from gateway.keys import RATE_LIMITER, ROUTES, UPSTREAM_SESSION
 from gateway.proxy import forward
 from gateway.rate_limit import Limits, RateLimiter
@@ -32,6 +33,7 @@ def create_app(settings: Settings, *, verifier: TokenVerifier | None = None) -> 
     app[ROUTES] = build_routes(settings)
     app.cleanup_ctx.append(_upstream_session_context)
     app.cleanup_ctx.append(_rate_limiter_context)
+    public_api.install(app)  # /openapi.json, /docs; before the catch-all
     app.router.add_route("*", "/{path:.*}", proxy)
     return app
 

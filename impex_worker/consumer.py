@@ -26,7 +26,7 @@ from aio_pika.abc import (
 from shared.amqp import connect, declare_topology
 from shared.db import CONNECTION_ERRORS
 from shared.errors import Unavailable
-from shared.metrics import MESSAGES_CONSUMED
+from shared.metrics import MESSAGES_CONSUMED, MESSAGES_REDELIVERED
 
 log = structlog.get_logger("consumer")
 
@@ -167,6 +167,8 @@ class Consumer:
         structlog.contextvars.bind_contextvars(
             queue=subscription.queue, message_id=message.message_id
         )
+        if message.redelivered:
+            MESSAGES_REDELIVERED.labels(subscription.queue).inc()
         if self._stopping.is_set():  # delivered while stopping: leave it to another worker
             await message.nack(requeue=True)
             return

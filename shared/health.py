@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.keys import DB_POOL, READINESS_CHECKS, SETTINGS
-from shared.metrics import DB_POOL_IDLE, DB_POOL_SIZE
+from shared.keys import DB_POOL, METRICS_HOOKS, READINESS_CHECKS, SETTINGS
+from shared.metrics import DB_POOL_IDLE, DB_POOL_IN_USE, DB_POOL_MAX, DB_POOL_SIZE
 from shared.web import REQUEST_ID_KEY, json_response, problem_response
+
+log = structlog.get_logger("metrics")
+
+MetricsHook = Callable[[web.Application], Awaitable[None]]
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -37,11 +43,27 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    pool = request.app.get(DB_POOL)
+    app = request.app
+    pool = app.get(DB_POOL)
     if pool is not None:
-        DB_POOL_SIZE.set(pool.get_size())
-        DB_POOL_IDLE.set(pool.get_idle_size())
+        size, idle = pool.get_size(), pool.get_idle_size()
+        DB_POOL_SIZE.set(size)
+        DB_POOL_IDLE.set(idle)
+        DB_POOL_IN_USE.set(size - idle)
+        DB_POOL_MAX.set(pool.get_max_size())
+    timeout = app[SETTINGS].dependency_timeout
+    for hook in app.get(METRICS_HOOKS, []):
+        try:
+            await asyncio.wait_for(hook(app), timeout)
+        except Exception as exc:  # a dependency is down: serve the other metrics anyway
+            log.warning("metrics sample failed", hook=hook.__name__, error=type(exc).__name__)
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def add_metrics_hook(app: web.Application, hook: MetricsHook) -> None:
+    """Run `hook(app)` before each scrape of `/metrics` (to sample gauges such as a backlog);
+    it gets `DEPENDENCY_TIMEOUT` seconds, and a failure only skips its sample."""
+    app[METRICS_HOOKS].append(hook)
 
 
 def add_health_routes(app: web.Application) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
@@ -16,3 +18,5 @@ REDIS = web.AppKey("redis", Redis)
 TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
 READINESS_CHECKS = web.AppKey("readiness_checks", list[ReadinessCheck])
 SERVICE_NAME = web.AppKey("service_name", str)
+# Callables sampling gauges before each /metrics scrape (shared.health.add_metrics_hook).
+METRICS_HOOKS = web.AppKey("metrics_hooks", list[Callable[[web.Application], Awaitable[None]]])

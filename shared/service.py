@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import uvloop
@@ -12,7 +11,15 @@ from redis.asyncio import Redis
 
 from shared import db
 from shared.health import add_health_routes
-from shared.keys import DB_POOL, READINESS_CHECKS, REDIS, SERVICE_NAME, SETTINGS, TOKEN_VERIFIER
+from shared.keys import (
+    DB_POOL,
+    METRICS_HOOKS,
+    READINESS_CHECKS,
+    REDIS,
+    SERVICE_NAME,
+    SETTINGS,
+    TOKEN_VERIFIER,
+)
 from shared.log import configure_logging
 from shared.readiness import ReadinessCheck
 from shared.revocations import RevocationList
@@ -38,6 +45,7 @@ def create_base_app(
     app[SETTINGS] = settings
     app[SERVICE_NAME] = service_name
     app[READINESS_CHECKS] = []
+    app[METRICS_HOOKS] = []
     add_health_routes(app)
     return app
 
@@ -109,11 +117,20 @@ def _revocations_context(
     async def context(_app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(revocations.run(), name="revocation-sync")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
     return context
+
+
+async def cancel_and_wait(task: asyncio.Task, *, retry_after: float = 1.0) -> None:
+    """Cancel `task` and wait until it has ended, cancelling again while it has not: a pubsub
+    read of redis-py can swallow a cancellation that races with its own read timeout, and a
+    swallowed one would hold the service's shutdown forever."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=retry_after)
+    if not task.cancelled():
+        task.result()  # an error it ended with surfaces, as `await task` would raise it
 
 
 async def _token_verifier_context(app: web.Application) -> AsyncIterator[None]:

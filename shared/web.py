@@ -21,6 +21,9 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 TENANT_KEY = web.RequestKey("tenant", str)
+# A route template to count a request under instead of the matched route's (the gateway sets the
+# public route a proxied request matches: its own route is one catch-all).
+ROUTE_LABEL_KEY = web.RequestKey("route_label", str)
 JSON_BODY_LIMIT = 1024 * 1024
 
 log = structlog.get_logger("http")
@@ -85,6 +88,9 @@ async def read_json(request: web.Request) -> Any:
 
 def route_template(request: web.Request) -> str:
     """The matched route's pattern (never the raw path: paths can hold emails)."""
+    label = request.get(ROUTE_LABEL_KEY)
+    if label is not None:
+        return label
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
 

@@ -1,0 +1,323 @@
+"""Builds the OpenAPI 3.1 document from the route tables, the operation table and the schemas."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from gateway.openapi.operations import (
+    PATH_PARAMS,
+    TAGS,
+    Link,
+    Operation,
+    Param,
+    operation_for,
+    row_key,
+)
+from gateway.openapi.routes import PublicOperation, public_operations
+from gateway.openapi.schemas import (
+    COMPONENT_CONSTRAINTS,
+    COMPONENTS,
+    RAW_COMPONENTS,
+    TENANT_PATTERN,
+    custom_field_properties,
+)
+from shared.authz import TENANT_HEADER, required_scope
+from shared.settings import Settings
+
+TITLE = "Customer suite API"
+VERSION = "2.0.0"
+PROBLEM_JSON = "application/problem+json"
+FORM = "application/x-www-form-urlencoded"
+UPLOAD_TYPES = ("text/csv", "application/x-ndjson", "application/json")
+BEARER = "bearerAuth"
+CLIENT_BASIC = "clientBasic"
+
+_DESCRIPTION = f"""\
+The public API of the customer suite, as served by its gateway. Generated from the services'
+route tables and marshmallow schemas.
+
+1. Get a token: `POST /auth/realms/{{tenant}}/protocol/openid-connect/token` with
+   `grant_type=client_credentials`, your `client_id` and `client_secret`.
+2. **Authorize** with the `access_token` (bearer), and send `{TENANT_HEADER}: <tenant>` on every
+   `/services/...` call.
+
+Errors are `application/problem+json` (RFC 9457); the OAuth endpoints answer RFC 6749 errors.
+An `X-Request-ID` header (1-128 of `[A-Za-z0-9._-]`) is kept, otherwise one is generated; it
+comes back on every response. A trailing slash on a path is ignored.
+"""
+
+# Problem responses (components `Problem<status>`): status -> description.
+_PROBLEMS = {
+    400: "The input is invalid; `errors` names each field.",
+    401: "No token, or an invalid, expired or revoked one.",
+    403: f"The {TENANT_HEADER} header does not name the token's tenant, or a scope is missing.",
+    404: "No such resource (also for malformed ids and other tenants' ids).",
+    409: "A unique field is taken; `errors` names it.",
+    413: "The body is too large.",
+    415: "The body is not JSON.",
+    429: "Rate limited; retry after `Retry-After` seconds.",
+    503: "A dependency is down; retry later.",
+}
+_OAUTH_ERRORS = {
+    400: "invalid_request, unsupported_grant_type or invalid_scope.",
+    401: "invalid_client: unknown client or wrong secret.",
+    429: "slow_down: too many failed client authentications.",
+    503: "temporarily_unavailable.",
+}
+_AUTH_REALM_PROBLEMS = (404,)
+
+
+def build_document(
+    settings: Settings, operations: list[PublicOperation] | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every public operation the services register."""
+    plugin = _marshmallow_plugin()
+    spec = APISpec(
+        title=TITLE,
+        version=VERSION,
+        openapi_version="3.1.0",
+        plugins=[plugin],
+        info={"description": _DESCRIPTION},
+        tags=list(TAGS),
+    )
+    # The plugin's converter exists once the spec is built.
+    plugin.converter.add_attribute_function(custom_field_properties)
+    for name, schema in COMPONENTS.items():
+        spec.components.schema(name, COMPONENT_CONSTRAINTS.get(name), schema=schema)
+    for name, definition in RAW_COMPONENTS.items():
+        spec.components.schema(name, definition)
+    _add_common_components(spec)
+    if operations is None:
+        operations = public_operations(settings)
+    index = {row_key(op.method, op.upstream_path): op for op in operations}
+    by_path: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        by_path.setdefault(op.public_path, {})[op.method.lower()] = _operation(op, index)
+    for path, methods in by_path.items():
+        spec.path(path=path, operations=methods, parameters=_path_parameters(path))
+    return spec.to_dict()
+
+
+def _marshmallow_plugin() -> MarshmallowPlugin:
+    # Every schema is registered by name up front; anything else falls back to its class name.
+    return MarshmallowPlugin(schema_name_resolver=lambda schema: _class_of(schema).__name__)
+
+
+def _class_of(schema: Any) -> type:
+    return schema if isinstance(schema, type) else type(schema)
+
+
+def _add_common_components(spec: APISpec) -> None:
+    spec.components.security_scheme(
+        BEARER,
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "An access token from the token endpoint.",
+        },
+    )
+    spec.components.security_scheme(
+        CLIENT_BASIC,
+        {
+            "type": "http",
+            "scheme": "basic",
+            "description": "Client authentication (client_id:client_secret), or put both in "
+            "the form.",
+        },
+    )
+    spec.components.parameter(
+        "Tenant",
+        "header",
+        {
+            "name": TENANT_HEADER,
+            "required": True,
+            "description": "The tenant of the access token.",
+            "schema": {"type": "string", "pattern": TENANT_PATTERN},
+        },
+    )
+    retry_after = {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+    www_authenticate = {"description": "RFC 6750 challenge.", "schema": {"type": "string"}}
+    for status, description in _PROBLEMS.items():
+        response: dict[str, Any] = {
+            "description": description,
+            "content": {PROBLEM_JSON: {"schema": "Problem"}},
+        }
+        if status == 429:
+            response["headers"] = {"Retry-After": retry_after}
+        if status == 401:
+            response["headers"] = {"WWW-Authenticate": www_authenticate}
+        spec.components.response(f"Problem{status}", response)
+    spec.components.response(
+        "Problem", {"description": "An error.", "content": {PROBLEM_JSON: {"schema": "Problem"}}}
+    )
+    for status, description in _OAUTH_ERRORS.items():
+        spec.components.response(
+            f"OAuthError{status}",
+            {"description": description, "content": {"application/json": {"schema": "OAuthError"}}},
+        )
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _schema_ref(name: str) -> dict[str, Any]:
+    if "|" in name:
+        return {"anyOf": [_schema_ref(part) for part in name.split("|")]}
+    if name == "null":
+        return {"type": "null"}
+    if name.endswith("[]"):
+        return {"type": "array", "items": _schema_ref(name[:-2])}
+    return _ref("schemas", name)
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    parameters = []
+    for name in re.findall(r"\{([^{}]+)\}", path):
+        description, schema = PATH_PARAMS.get(name, ("", {"type": "string", "minLength": 1}))
+        parameter = {"name": name, "in": "path", "required": True, "schema": schema}
+        if description:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
+
+
+def _query_parameter(param: Param) -> dict[str, Any]:
+    return {
+        "name": param.name,
+        "in": "query",
+        "required": param.required,
+        "description": param.description,
+        "schema": param.schema,
+    }
+
+
+Index = dict[tuple[str, str], PublicOperation]
+
+
+def _operation(op: PublicOperation, index: Index) -> dict[str, Any]:
+    row = operation_for(op.method, op.upstream_path)
+    document = _known(op, row, index) if row is not None else _generic(op)
+    document["operationId"] = _operation_id(op)
+    if op.authenticated:
+        document["security"] = [{BEARER: []}]
+        document["parameters"] = ["Tenant", *document.get("parameters", [])]
+        scope = required_scope(op.method, op.upstream_path)
+        document["description"] = f"{document.get('description', '')}\n\nScope: `{scope}`.".strip()
+        _add_problems(document, op, row)
+    return document
+
+
+def _known(op: PublicOperation, row: Operation, index: Index) -> dict[str, Any]:
+    document: dict[str, Any] = {"summary": row.summary, "tags": [row.tag]}
+    if row.description:
+        document["description"] = row.description
+    if row.query:
+        document["parameters"] = [_query_parameter(p) for p in row.query]
+    if row.body:
+        document["requestBody"] = {
+            "required": row.body_required,
+            "content": {"application/json": {"schema": _schema_ref(row.body)}},
+        }
+    elif row.form:
+        document["requestBody"] = {
+            "required": True,
+            "content": {FORM: {"schema": _schema_ref(row.form)}},
+        }
+    elif row.upload:
+        document["requestBody"] = {
+            "required": True,
+            "content": {kind: {"schema": {}} for kind in UPLOAD_TYPES},
+        }
+    success: dict[str, Any] = {"description": row.summary}
+    if row.response:
+        success["content"] = {"application/json": {"schema": _schema_ref(row.response)}}
+    if row.location:
+        success["headers"] = {
+            "Location": {"description": "The batch's public path.", "schema": {"type": "string"}}
+        }
+    if links := _links(row.links, index):
+        success["links"] = links
+    document["responses"] = {str(row.success): success}
+    if not op.authenticated:
+        _add_auth_errors(document, op, row)
+    return document
+
+
+def _links(links: tuple[Link, ...], index: Index) -> dict[str, Any]:
+    """OpenAPI links to the registered targets (a target not registered yet is left out)."""
+    found: dict[str, Any] = {}
+    for link in links:
+        target = index.get(row_key(link.method, link.path))
+        if target is None:
+            continue
+        names = re.findall(r"\{([^{}]+)\}", target.public_path)
+        parameters = dict(zip(names, link.path_values, strict=True))
+        parameters.update(link.query)
+        found[link.name] = {"operationId": _operation_id(target)}
+        if parameters:
+            found[link.name]["parameters"] = parameters
+        if link.body:
+            found[link.name]["requestBody"] = dict(link.body)
+    return found
+
+
+def _generic(op: PublicOperation) -> dict[str, Any]:
+    """A route without a row in the table: documented by its method and path only."""
+    document: dict[str, Any] = {
+        "summary": f"{op.method} {op.public_path}",
+        "description": f"Registered by {op.service}; not described in detail yet.",
+        "tags": [_tag_of(op)],
+        "responses": {"2XX": {"description": "Success."}},
+    }
+    if op.method in ("POST", "PUT", "PATCH"):
+        document["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": {}}},
+        }
+    if not op.authenticated:
+        document["responses"]["default"] = {"description": "An error.", "content": {}}
+    return document
+
+
+def _tag_of(op: PublicOperation) -> str:
+    if op.public_path.startswith("/auth"):
+        return "auth"
+    if "/api/import" in op.public_path or "upload" in op.public_path:
+        return "imports"
+    return "notes" if "/customer/note" in op.public_path else "customers"
+
+
+def _add_problems(document: dict[str, Any], op: PublicOperation, row: Operation | None) -> None:
+    statuses = {400, 401, 403, 404, 429, 503}
+    if "requestBody" in document:
+        statuses.update({413, 415})
+    if row is not None:
+        statuses.update(row.problems)
+    responses = document["responses"]
+    for status in sorted(statuses):
+        responses.setdefault(str(status), _ref("responses", f"Problem{status}"))
+    responses.setdefault("default", _ref("responses", "Problem"))
+
+
+def _add_auth_errors(document: dict[str, Any], op: PublicOperation, row: Operation) -> None:
+    responses = document["responses"]
+    if row.form:
+        document["security"] = [{}, {CLIENT_BASIC: []}]
+        for status in _OAUTH_ERRORS:
+            responses[str(status)] = _ref("responses", f"OAuthError{status}")
+    else:
+        document["security"] = []
+        for status in _AUTH_REALM_PROBLEMS:
+            responses[str(status)] = _ref("responses", f"Problem{status}")
+    responses.setdefault("default", _ref("responses", "Problem"))
+
+
+def _operation_id(op: PublicOperation) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", op.public_path.removeprefix("/services"))
+    return op.method.lower() + "".join(w[:1].upper() + w[1:] for w in words)

@@ -1,0 +1,312 @@
+"""The hand-written part of the OpenAPI document: one row per known operation.
+
+Rows are keyed by method and upstream path template with the placeholder names blanked
+(`/api/v2/customers/{}`), so a route keeps its row whatever its handler calls the parameter.
+Routes the services register without a row here still appear in the document, described
+generically; a row without a registered route is ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.openapi.schemas import BATCH_STATES, TENANT_PATTERN
+
+CUSTOMERS = "customers"
+NOTES = "notes"
+IMPORTS = "imports"
+AUTH = "auth"
+TAGS = (
+    {"name": AUTH, "description": "Client-credentials tokens, JWKS, discovery (Keycloak style)."},
+    {"name": CUSTOMERS, "description": "The TWC Customer API v2."},
+    {"name": NOTES, "description": "Notes about a customer."},
+    {"name": IMPORTS, "description": "Asynchronous imports of customer records (batches)."},
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    description: str
+    schema: dict[str, Any]
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """An OpenAPI link: values of the success response feed another operation (so clients, and
+    Schemathesis' stateful phase, can follow create → read → change → delete)."""
+
+    name: str
+    method: str
+    path: str  # the target's table path ({} placeholders)
+    path_values: tuple[str, ...] = ()  # runtime expressions, one per placeholder, in order
+    query: tuple[tuple[str, str], ...] = ()
+    body: tuple[tuple[str, str], ...] = ()  # members of a JSON body (runtime expressions)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """What the route table cannot tell: words, body schemas, the success status."""
+
+    summary: str
+    tag: str
+    success: int = 200
+    # Component names; "X[]" is an array of X, "X|Y" either. `body` is JSON, `form` urlencoded.
+    body: str | None = None
+    body_required: bool = True
+    form: str | None = None
+    upload: bool = False  # a raw file body (CSV, NDJSON or a JSON array)
+    response: str | None = None
+    query: tuple[Param, ...] = ()
+    problems: tuple[int, ...] = ()  # statuses beyond the defaults of its kind (see builder)
+    description: str = ""
+    location: bool = False  # answers a Location header
+    links: tuple[Link, ...] = ()
+
+
+def _text(max_length: int = 255) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length}
+
+
+_UUID = {"type": "string", "format": "uuid"}
+_EMPTY = {"type": "string", "maxLength": 0}  # an empty value means the default
+_PAGE = Param(
+    "page",
+    "Page number, from 0 (empty: 0).",
+    {"anyOf": [{"type": "integer", "minimum": 0, "default": 0}, _EMPTY]},
+)
+_PAGE_SIZE = Param(
+    "pageSize",
+    "Results per page, at most 500 (empty: 20).",
+    {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 500, "default": 20}, _EMPTY]},
+)
+_BY_ID = Param("id", "The customer's id (or give customerRef).", _UUID)
+_BY_REF = Param("customerRef", "The customer's customerRef.", {"type": "string"})
+_CRITERIA = tuple(
+    Param(
+        name,
+        f"Exact {name}{' (case-insensitive)' if name == 'email' else ''}; empty is ignored.",
+        {"type": "string"},
+    )
+    for name in ("email", "firstName", "lastName", "mobile", "phone")
+)
+# Empty means "any state".
+_BATCH_STATE = {"type": "string", "enum": [*BATCH_STATES, ""]}
+_BATCH_BY = (
+    Param("batchId", "The batch's id (or give batchRef).", _UUID),
+    Param("batchRef", "The batch's batchRef.", {"type": "string"}),
+)
+
+# Path parameters by name; any other name is a non-empty string.
+PATH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
+    "id": ("An id (UUID); anything else is simply not found.", _UUID),
+    "address_id": ("The address id (UUID).", _UUID),
+    "note_id": ("The note id (UUID).", _UUID),
+    "batch_id": ("The batch id (UUID).", _UUID),
+    "tenant": ("The tenant (realm) id.", {"type": "string", "pattern": TENANT_PATTERN}),
+    "customerRef": ("The customer's customerRef.", _text()),
+    "alternateCustomerRef": ("The customer's alternateCustomerRef.", _text()),
+    "email": ("The customer's email (case-insensitive).", _text()),
+}
+
+_V2 = "/api/v2"
+_IMPORT = "/api/import"
+_OIDC = "/auth/realms/{}/protocol/openid-connect"
+_FOUND_BY = "Finds the customer by the body's id, else customerRef, else email."
+_ID = "$response.body#/id"
+_REF = "$response.body#/customerRef"
+_CUSTOMER_LINKS = (
+    Link("getCustomer", "GET", f"{_V2}/customers/{{}}", (_ID,)),
+    Link("getCustomerByEmail", "GET", f"{_V2}/customers/{{}}/email", ("$response.body#/email",)),
+    Link("getCustomerByRef", "GET", f"{_V2}/customers/{{}}/ref", (_REF,)),
+    Link(
+        "getCustomerByAlternateRef",
+        "GET",
+        f"{_V2}/customers/{{}}/alternateCustomerRef",
+        ("$response.body#/alternateCustomerRef",),
+    ),
+    Link("updateCustomerByRef", "PUT", f"{_V2}/customers/customerRef={{}}", (_REF,)),
+    Link("updateCustomer", "PUT", f"{_V2}/customers/id={{}}", (_ID,)),
+    Link("addAddress", "POST", f"{_V2}/customers/{{}}/address", (_ID,)),
+    Link("listNotes", "GET", f"{_V2}/customer/notes", query=(("id", _ID),)),
+    Link("addNote", "POST", f"{_V2}/customer/note", body=(("customerId", _ID),)),
+    Link("deleteCustomer", "DELETE", f"{_V2}/customers/{{}}", (_ID,)),
+    Link("deleteCustomerByRef", "DELETE", f"{_V2}/customers/{{}}/ref", (_REF,)),
+)
+_NOTE_LINKS = (
+    Link("getNote", "GET", f"{_V2}/customer/note/{{}}", (_ID,)),
+    Link("changeNote", "PUT", f"{_V2}/customer/note", body=(("id", _ID),)),
+    Link("deleteNote", "DELETE", f"{_V2}/customer/note/{{}}", (_ID,)),
+    Link(
+        "listNotes", "GET", f"{_V2}/customer/notes", query=(("id", "$response.body#/customerId"),)
+    ),
+    Link(
+        "deleteNotes",
+        "DELETE",
+        f"{_V2}/customer/notes",
+        query=(("id", "$response.body#/customerId"),),
+    ),
+)
+_BATCH_LINKS = (
+    Link("getBatch", "GET", f"{_IMPORT}/batch/{{}}", (_ID,)),
+    Link("uploadFile", "POST", f"{_IMPORT}/batch/{{}}/file", (_ID,)),
+    Link("listErrors", "GET", f"{_IMPORT}/batch/{{}}/errors", (_ID,)),
+)
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    # --- customers
+    ("POST", f"{_V2}/customers"): Operation(
+        "Create a customer", CUSTOMERS, 201, body="CustomerRequest", response="Customer",
+        problems=(409,), links=_CUSTOMER_LINKS,
+        description="email is required; email, customerRef and alternateCustomerRef are unique "
+        "per tenant (409 names the field).",
+    ),
+    ("PUT", f"{_V2}/customers"): Operation(
+        "Update a customer named in the body", CUSTOMERS, body="CustomerUpdateRequest",
+        response="Customer", problems=(409,), description=f"{_FOUND_BY} Fields absent are kept; "
+        "null clears; addresses replace the list; attributeGroups replace the named groups.",
+    ),
+    ("DELETE", f"{_V2}/customers"): Operation(
+        "Delete a customer by query", CUSTOMERS, 204, query=(_BY_ID, _BY_REF),
+    ),
+    ("POST", f"{_V2}/customers/validate"): Operation(
+        "Validate a customer without storing it", CUSTOMERS, body="CustomerRequest",
+        response="ValidationResult",
+    ),
+    ("GET", f"{_V2}/customers/search"): Operation(
+        "Search customers", CUSTOMERS, response="Customer[]", query=_CRITERIA,
+        description="Every given criterion must match; at least one is required; at most 100 "
+        "results.",
+    ),
+    ("PUT", f"{_V2}/customers/id={{}}"): Operation(
+        "Update a customer by id", CUSTOMERS, body="CustomerUpdateRequest", response="Customer",
+        problems=(409,),
+    ),
+    ("PUT", f"{_V2}/customers/customerRef={{}}"): Operation(
+        "Update a customer by customerRef", CUSTOMERS, body="CustomerUpdateRequest",
+        response="Customer", problems=(409,),
+    ),
+    ("PUT", f"{_V2}/customers/email={{}}"): Operation(
+        "Update a customer by email", CUSTOMERS, body="CustomerUpdateRequest",
+        response="Customer", problems=(409,),
+    ),
+    ("GET", f"{_V2}/customers/{{}}"): Operation(
+        "Get a customer by id", CUSTOMERS, response="Customer",
+    ),
+    ("DELETE", f"{_V2}/customers/{{}}"): Operation(
+        "Delete a customer by id", CUSTOMERS, 204,
+        description="Removes the customer from every read path, frees its email and refs, "
+        "de-identifies its wishlists.",
+    ),
+    ("GET", f"{_V2}/customers/{{}}/ref"): Operation(
+        "Get a customer by customerRef", CUSTOMERS, response="Customer",
+    ),
+    ("DELETE", f"{_V2}/customers/{{}}/ref"): Operation(
+        "Delete a customer by customerRef", CUSTOMERS, 204,
+    ),
+    ("GET", f"{_V2}/customers/{{}}/email"): Operation(
+        "Get a customer by email", CUSTOMERS, response="Customer",
+    ),
+    ("GET", f"{_V2}/customers/{{}}/alternateCustomerRef"): Operation(
+        "Get a customer by alternateCustomerRef", CUSTOMERS, response="Customer",
+    ),
+    ("POST", f"{_V2}/customers/{{}}/address"): Operation(
+        "Add an address", CUSTOMERS, body="AddressRequest", response="Customer",
+        links=(
+            Link("removeAddress", "DELETE", f"{_V2}/customers/{{}}/address/{{}}",
+                 (_ID, "$response.body#/addresses/0/id")),
+        ),
+    ),
+    ("DELETE", f"{_V2}/customers/{{}}/address/{{}}"): Operation(
+        "Remove an address", CUSTOMERS, response="Customer",
+    ),
+    ("POST", f"{_V2}/upload-customers"): Operation(
+        "Import an array of customers", IMPORTS, 202, body="ImportRecord[]",
+        response="Batch", location=True, links=_BATCH_LINKS[:1],
+        description="Creates a READY batch the impex worker imports asynchronously.",
+    ),
+    # --- notes
+    ("POST", f"{_V2}/customer/note"): Operation(
+        "Add a note", NOTES, 201, body="NoteCreateRequest", response="Note", links=_NOTE_LINKS,
+    ),
+    ("PUT", f"{_V2}/customer/note"): Operation(
+        "Change a note", NOTES, body="NoteUpdateRequest", response="Note",
+    ),
+    ("GET", f"{_V2}/customer/note/{{}}"): Operation("Get a note", NOTES, response="Note"),
+    ("DELETE", f"{_V2}/customer/note/{{}}"): Operation("Delete a note", NOTES, 204),
+    ("GET", f"{_V2}/customer/notes"): Operation(
+        "List a customer's notes, newest first", NOTES, response="Note[]",
+        query=(_BY_ID, _BY_REF),
+    ),
+    ("DELETE", f"{_V2}/customer/notes"): Operation(
+        "Delete all notes of a customer", NOTES, 204, query=(_BY_ID, _BY_REF),
+    ),
+    # --- imports
+    ("POST", f"{_IMPORT}/batch"): Operation(
+        "Create a batch", IMPORTS, 201, body="BatchCreateRequest|null", body_required=False,
+        response="Batch", problems=(409,), location=True, links=_BATCH_LINKS,
+    ),
+    ("GET", f"{_IMPORT}/batch"): Operation(
+        "List batches", IMPORTS, response="BatchPage",
+        query=(
+            Param("batchRef", "Only this batchRef.", {"type": "string"}),
+            Param("state", "Only batches in this state.", _BATCH_STATE),
+            _PAGE, _PAGE_SIZE,
+        ),
+    ),
+    ("GET", f"{_IMPORT}/batch/{{}}"): Operation("Get a batch", IMPORTS, response="Batch"),
+    ("POST", f"{_IMPORT}/batch/{{}}/file"): Operation(
+        "Upload the batch's file", IMPORTS, 202, upload=True, response="Batch", problems=(409,),
+        location=True,
+        description="Raw body, streamed: text/csv, application/x-ndjson or a JSON array; up "
+        "to 1 GiB.",
+    ),
+    ("GET", f"{_IMPORT}/batch/{{}}/errors"): Operation(
+        "List the batch's row errors", IMPORTS, response="RowErrorPage",
+        query=(_PAGE, _PAGE_SIZE),
+    ),
+    ("PUT", f"{_IMPORT}/batch/state-change"): Operation(
+        "Mark a batch READY (queue it) or ABORTED", IMPORTS, response="Batch", problems=(409,),
+        query=(
+            *_BATCH_BY,
+            Param("state", "The new state.", {"type": "string", "enum": ["READY", "ABORTED"]},
+                  required=True),
+        ),
+    ),
+    ("POST", f"{_IMPORT}/resource"): Operation(
+        "Add records to a CREATED batch", IMPORTS, 201, body="ResourceRequest|ResourceRequest[]",
+        response="ResourceAdded|ResourceAdded[]", problems=(409,),
+        description="One record, or an array of them; each answer names the record's row.",
+    ),
+    # --- auth
+    ("POST", f"{_OIDC}/token"): Operation(
+        "Get an access token (client credentials)", AUTH, form="TokenRequest", response="Token",
+        description="Put the access_token into Authorize (bearer) to call the other operations.",
+    ),
+    ("POST", f"{_OIDC}/revoke"): Operation(
+        "Revoke a token (RFC 7009)", AUTH, form="TokenActionRequest",
+    ),
+    ("POST", f"{_OIDC}/token/introspect"): Operation(
+        "Introspect a token (RFC 7662)", AUTH, form="TokenActionRequest",
+        response="Introspection",
+    ),
+    ("GET", f"{_OIDC}/certs"): Operation("The realm's JWKS", AUTH, response="JWKS"),
+    ("GET", "/auth/certs"): Operation("The suite-wide JWKS", AUTH, response="JWKS"),
+    ("GET", "/auth/realms/{}/.well-known/openid-configuration"): Operation(
+        "OpenID Connect discovery", AUTH, response="OpenIDConfiguration",
+    ),
+}  # fmt: skip
+
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def row_key(method: str, upstream_path: str) -> tuple[str, str]:
+    """The table key of a route: placeholder names (and regexes) blanked."""
+    return method.upper(), _PLACEHOLDER.sub("{}", upstream_path)
+
+
+def operation_for(method: str, upstream_path: str) -> Operation | None:
+    return OPERATIONS.get(row_key(method, upstream_path))

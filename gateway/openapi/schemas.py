@@ -1,0 +1,410 @@
+"""The marshmallow schemas the OpenAPI document is generated from.
+
+Request bodies use the real schemas of `shared.schemas` (the ones the API and the import worker
+validate with). Responses, notes, batches and the OAuth bodies have no marshmallow schema in the
+services (they are rendered from records), so they are declared here, next to the document, in
+the shapes API.md fixes; response schemas subclass the request schemas where the fields match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from shared.schemas import (
+    CUSTOMER_STATES,
+    MARKETING_OPTIN_LEVELS,
+    AddressSchema,
+    AttributeGroupSchema,
+    CustomerSchema,
+    OptinPreferenceSchema,
+    OptinPreferencesSchema,
+)
+
+TENANT_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+DMY_PATTERN = "^(0?[1-9]|[12][0-9]|3[01])-(0?[1-9]|1[0-2])-[0-9]{4}$"
+BATCH_STATES = ("CREATED", "READY", "PROCESSING", "COMPLETED", "ERROR", "ABORTED")
+MAX_NOTE_LENGTH = 10_000
+
+
+def _described(text: str, **extra: Any) -> dict[str, Any]:
+    return {"description": text, **extra}
+
+
+def _timestamp(text: str, *, nullable: bool = False) -> fields.String:
+    return fields.String(
+        required=not nullable,
+        allow_none=nullable,
+        metadata=_described(
+            f"{text} ISO 8601 UTC with milliseconds.",
+            format="date-time",
+            example="2023-05-19T03:48:22.075Z",
+        ),
+    )
+
+
+def _nullable_text(text: str = "") -> fields.String:
+    return fields.String(allow_none=True, metadata=_described(text) if text else {})
+
+
+class _Doc(Schema):
+    """Base of the schemas declared here: other members are allowed (and ignored by readers),
+    like everywhere in this API."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+# ---------------------------------------------------------------------------------------------
+# Customer requests: the real schemas, plus the identifier a body-addressed PUT may carry.
+
+
+class CustomerUpdateSchema(CustomerSchema):
+    """A PUT body: any writable field (email optional); `PUT /customers` finds the customer by
+    `id`, else `customerRef`, else `email`."""
+
+    id = fields.UUID(
+        allow_none=True,
+        metadata=_described("Which customer to update (PUT /customers only); read-only."),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Customer responses
+
+
+class OptinPreferenceOut(OptinPreferenceSchema):
+    opt_in_active = fields.Boolean()
+    opted_in_at = _timestamp("When the channel first became active (server-owned).", nullable=True)
+    opt_in_updated_at = _timestamp("When opt_in_active last changed (server-owned).", nullable=True)
+
+
+class OptinPreferencesOut(OptinPreferencesSchema):
+    email = fields.Nested(OptinPreferenceOut, required=True)
+    sms = fields.Nested(OptinPreferenceOut, required=True)
+
+
+class AddressOut(AddressSchema):
+    id = fields.String(required=True, metadata=_described("Generated address id (UUID)."))
+    email = _nullable_text()
+    countryCode = _nullable_text("ISO 3166-1 alpha-2, upper case.")
+    customerId = fields.String(metadata=_described("The customer's id (read-only)."))
+    defaultAddress = fields.Boolean(metadata=_described("At most one address is the default."))
+
+
+class CustomerOut(CustomerSchema):
+    """A customer as every read and write answers it: every field present."""
+
+    id = fields.String(required=True, metadata=_described("Generated customer id (UUID)."))
+    email = fields.String(required=True)
+    customer_state = fields.String(
+        allow_none=True, validate=validate.OneOf(CUSTOMER_STATES), metadata={"default": "enabled"}
+    )
+    marketing_optin_level = fields.String(
+        allow_none=True, validate=validate.OneOf(MARKETING_OPTIN_LEVELS)
+    )
+    vipStatus = fields.Boolean(allow_none=True)
+    spendToNextTier = _nullable_text()
+    taxExemptions = fields.List(fields.String(), required=True)
+    optin_preferences = fields.Nested(OptinPreferencesOut, required=True)
+    attributeGroups = fields.Dict(
+        keys=fields.String(), values=fields.Nested(AttributeGroupSchema), required=True
+    )
+    addresses = fields.List(fields.Nested(AddressOut), required=True)
+    defaultAddress = fields.Nested(
+        AddressOut,
+        allow_none=True,
+        metadata=_described("The default address (the first one when none is flagged)."),
+    )
+    marketing_preferences_updated_at = _timestamp(
+        "When accepts_marketing or marketing_optin_level last changed.", nullable=True
+    )
+    deleted = fields.Boolean(required=True)
+    createdDate = _timestamp("Created at.")
+    lastModifiedDate = _timestamp("Last changed at.")
+    # Order-derived figures: this suite keeps no orders, so they are null.
+    lifetimeOrderValue = fields.Raw(allow_none=True)
+    averageSpendPerAnnum = fields.Raw(allow_none=True)
+    running12monthSpend = fields.Raw(allow_none=True)
+    totalOrders = fields.Raw(allow_none=True)
+    totalSpend = fields.Raw(allow_none=True)
+    lastOrderDate = fields.Raw(allow_none=True)
+    lastOrderRef = fields.Raw(allow_none=True)
+
+
+class ValidationResult(_Doc):
+    valid = fields.Boolean(required=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Notes
+
+
+class NoteCreate(_Doc):
+    customerId = fields.UUID(metadata=_described("The customer's id (or give customerRef)."))
+    customerRef = fields.String(metadata=_described("The customer's customerRef."))
+    note = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NOTE_LENGTH))
+
+
+class NoteUpdate(_Doc):
+    id = fields.UUID(required=True)
+    note = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NOTE_LENGTH))
+
+
+class NoteOut(_Doc):
+    id = fields.String(required=True)
+    customerId = fields.String(required=True)
+    customerRef = _nullable_text()
+    note = fields.String(required=True)
+    createdDate = _timestamp("Created at.")
+    lastModifiedDate = _timestamp("Last changed at.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Imports
+
+
+class BatchCreate(_Doc):
+    batchRef = fields.String(
+        allow_none=True, metadata=_described("Optional, unique per tenant.", maxLength=255)
+    )
+
+
+class BatchOut(_Doc):
+    id = fields.String(required=True)
+    batchRef = _nullable_text()
+    state = fields.String(required=True, validate=validate.OneOf(BATCH_STATES))
+    total = fields.Integer(allow_none=True)
+    processed = fields.Integer(metadata=_described("imported + failed"))
+    imported = fields.Integer()
+    failed = fields.Integer()
+    createdAt = _timestamp("Created at.")
+    modifiedAt = _timestamp("Last changed at.", nullable=True)
+    completedAt = _timestamp("Finished at.", nullable=True)
+    errorMessage = _nullable_text("Why the batch is ERROR or ABORTED.")
+
+
+class ResourceCreate(_Doc):
+    batchId = fields.UUID(metadata=_described("The batch (or give batchRef)."))
+    batchRef = fields.String()
+    entityType = fields.String(required=True, validate=validate.OneOf(["customer"]))
+    customer = fields.Dict(
+        required=True,
+        metadata=_described(
+            "A customer request (see CustomerRequest), validated when the batch runs: an "
+            "invalid one becomes a row error of the batch."
+        ),
+    )
+
+
+class ResourceAddedOut(_Doc):
+    batchId = fields.String(required=True)
+    batchRef = _nullable_text()
+    entityType = fields.String(required=True)
+    row = fields.Integer(required=True, metadata=_described("The record's row in the batch."))
+
+
+class RowErrorOut(_Doc):
+    row = fields.Integer(required=True, metadata=_described("Record number, from 1."))
+    customerRef = _nullable_text()
+    email = _nullable_text()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class _Page(_Doc):
+    page = fields.Integer(required=True, metadata=_described("From 0."))
+    pageSize = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+
+
+class BatchPage(_Page):
+    results = fields.List(fields.Nested(BatchOut), required=True)
+
+
+class RowErrorPage(_Page):
+    results = fields.List(fields.Nested(RowErrorOut), required=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class Problem(_Doc):
+    """RFC 9457 problem details."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String()
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata=_described("Messages by field path, e.g. addresses.0.countryCode."),
+    )
+    requestId = fields.String()
+
+
+class OAuthErrorOut(_Doc):
+    """RFC 6749 §5.2 error of the OAuth endpoints."""
+
+    error = fields.String(required=True)
+    error_description = fields.String()
+
+
+# ---------------------------------------------------------------------------------------------
+# Authentication
+
+
+class TokenRequest(_Doc):
+    grant_type = fields.String(required=True, validate=validate.OneOf(["client_credentials"]))
+    client_id = fields.String(metadata=_described("Or authenticate with HTTP Basic."))
+    client_secret = fields.String(metadata=_described("Or authenticate with HTTP Basic."))
+    scope = fields.String(
+        metadata=_described("Space-separated subset of the client's scopes; default all.")
+    )
+
+
+class TokenOut(_Doc):
+    access_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = fields.Integer(required=True)
+    scope = fields.String(required=True)
+
+
+class TokenActionRequest(_Doc):
+    """Revocation (RFC 7009) and introspection (RFC 7662) requests."""
+
+    token = fields.String(required=True)
+    token_type_hint = fields.String()
+    client_id = fields.String(metadata=_described("Or authenticate with HTTP Basic."))
+    client_secret = fields.String(metadata=_described("Or authenticate with HTTP Basic."))
+
+
+class IntrospectionOut(_Doc):
+    active = fields.Boolean(required=True)
+    scope = fields.String()
+    client_id = fields.String()
+    sub = fields.String()
+    tenant = fields.String()
+    exp = fields.Integer()
+    iat = fields.Integer()
+    jti = fields.String()
+
+
+class JwkOut(_Doc):
+    kty = fields.String(required=True)
+    kid = fields.String(required=True)
+    use = fields.String()
+    alg = fields.String()
+    n = fields.String()
+    e = fields.String()
+
+
+class JwksOut(_Doc):
+    keys = fields.List(fields.Nested(JwkOut), required=True)
+
+
+class OpenIdConfigurationOut(_Doc):
+    issuer = fields.String(required=True)
+    token_endpoint = fields.String(required=True)
+    jwks_uri = fields.String(required=True)
+    revocation_endpoint = fields.String()
+    introspection_endpoint = fields.String()
+
+
+# Component name → schema, registered in this order (nested schemas first, so every reference
+# to them uses these names).
+COMPONENTS: dict[str, type[Schema] | Schema] = {
+    "AttributeGroup": AttributeGroupSchema,
+    "OptinPreferenceRequest": OptinPreferenceSchema,
+    "OptinPreferencesRequest": OptinPreferencesSchema,
+    "AddressRequest": AddressSchema,
+    "CustomerRequest": CustomerSchema,
+    "CustomerUpdateRequest": CustomerUpdateSchema(partial=True),
+    "OptinPreference": OptinPreferenceOut,
+    "OptinPreferences": OptinPreferencesOut,
+    "Address": AddressOut,
+    "Customer": CustomerOut,
+    "ValidationResult": ValidationResult,
+    "NoteCreateRequest": NoteCreate,
+    "NoteUpdateRequest": NoteUpdate,
+    "Note": NoteOut,
+    "BatchCreateRequest": BatchCreate,
+    "ResourceRequest": ResourceCreate,
+    "ResourceAdded": ResourceAddedOut,
+    "Batch": BatchOut,
+    "BatchPage": BatchPage,
+    "RowError": RowErrorOut,
+    "RowErrorPage": RowErrorPage,
+    "Problem": Problem,
+    "OAuthError": OAuthErrorOut,
+    "TokenRequest": TokenRequest,
+    "Token": TokenOut,
+    "TokenActionRequest": TokenActionRequest,
+    "Introspection": IntrospectionOut,
+    "JWK": JwkOut,
+    "JWKS": JwksOut,
+    "OpenIDConfiguration": OpenIdConfigurationOut,
+}
+
+
+# Schemas with no marshmallow counterpart.
+RAW_COMPONENTS: dict[str, dict[str, Any]] = {
+    "ImportRecord": {
+        "description": "A customer request (see CustomerRequest), validated when the batch "
+        "runs: an invalid record becomes a row error of the batch, not a 400.",
+    },
+}
+
+# What marshmallow cannot say: one of two members is required.
+COMPONENT_CONSTRAINTS: dict[str, dict[str, Any]] = {
+    "NoteCreateRequest": {"anyOf": [{"required": ["customerId"]}, {"required": ["customerRef"]}]},
+    "ResourceRequest": {"anyOf": [{"required": ["batchId"]}, {"required": ["batchRef"]}]},
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# What the shared schema's own field classes mean in JSON Schema. They are matched by class name
+# along the MRO, so the shared module keeps its fields private and unaware of OpenAPI.
+
+
+def custom_field_properties(_converter: Any, field: fields.Field, ret: dict, **_: Any) -> dict:
+    """apispec attribute function: types, lengths and formats of the shared schema's fields."""
+    names = {cls.__name__ for cls in type(field).__mro__}
+    nullable = [None] if field.allow_none else []
+    extra: dict[str, Any] = {}
+    if "_BoolOrWord" in names:
+        extra["enum"] = [True, False, "true", "false", *nullable]
+    elif "_Bool" in names:
+        extra["type"] = ["boolean", "null"] if field.allow_none else "boolean"
+    if "_TextOrNumber" in names:
+        extra["type"] = ["string", "number", *(["null"] if field.allow_none else [])]
+    if "_Email" in names:
+        extra["format"] = "email"
+    if "_CountryCode" in names:
+        extra["pattern"] = "^[A-Za-z]{2}$"
+        extra["description"] = "ISO 3166-1 alpha-2 country code."
+    if "_DayMonthYear" in names:
+        extra["pattern"] = DMY_PATTERN
+        extra["description"] = "A real calendar date, not in the future, as dd-mm-yyyy."
+    max_length = getattr(field, "max_length", None)
+    if isinstance(max_length, int) and "maxLength" not in ret:
+        extra["maxLength"] = max_length
+    min_length = getattr(field, "min_length", None)
+    if isinstance(min_length, int) and min_length > 0 and "minLength" not in ret:
+        extra["minLength"] = min_length
+    max_items = getattr(field, "max_items", None)
+    if isinstance(max_items, int):
+        extra["maxItems"] = max_items
+    key_field = getattr(field, "key_field", None)
+    if isinstance(field, fields.Dict) and key_field is not None:
+        key_min = getattr(key_field, "min_length", 0)
+        key_max = getattr(key_field, "max_length", None)
+        names_schema = {
+            **({"minLength": key_min} if key_min else {}),
+            **({"maxLength": key_max} if isinstance(key_max, int) else {}),
+        }
+        if names_schema:
+            extra["propertyNames"] = names_schema
+    return extra
