@@ -1,0 +1,272 @@
+"""The gateway in-process against real Redis, a real JWKS endpoint and a stand-in upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+import pytest
+from aiohttp import web
+from redis.asyncio import Redis
+from structlog.testing import capture_logs
+
+from gateway.app import create_app
+from gateway.rate_limit import config_key
+from shared.revocations import publish_client_revocation, publish_token_revocation
+from tests.support.processes import throwaway_redis
+from tests.support.waiting import eventually
+
+API = "/services/customerservice/api/v2"
+
+
+class Upstream:
+    """Stands in for customer_service: records what reached it."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+        self.app = web.Application(client_max_size=2 * 1024**3)
+        self.app.router.add_route("*", "/api/v2/slow", self.slow)
+        self.app.router.add_post("/api/v2/drop", self.drop)
+        self.app.router.add_post("/api/import/batch/{id}/file", self.upload)
+        self.app.router.add_route("*", "/{path:.*}", self.echo)
+
+    async def echo(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.seen.append({"path": request.path, "headers": dict(request.headers)})
+        headers = {"Location": "/api/import/batch/42"} if request.path.endswith("/located") else {}
+        return web.json_response(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": request.query_string,
+                "headers": dict(request.headers),
+                "bytes": len(body),
+            },
+            headers={**headers, "Connection": "keep-alive", "Keep-Alive": "timeout=5"},
+        )
+
+    async def slow(self, _request: web.Request) -> web.Response:
+        await asyncio.sleep(3)
+        return web.json_response({})
+
+    async def drop(self, request: web.Request) -> web.Response:
+        self.seen.append({"path": request.path})
+        request.transport.close()
+        return web.Response()
+
+    async def upload(self, request: web.Request) -> web.Response:
+        total = 0
+        async for chunk in request.content.iter_chunked(1 << 20):
+            total += len(chunk)
+        return web.json_response({"bytes": total}, status=202)
+
+
+@pytest.fixture
+async def upstream(aiohttp_server) -> tuple[Upstream, str]:
+    stand_in = Upstream()
+    server = await aiohttp_server(stand_in.app)
+    return stand_in, str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+def gateway_settings(jwks_settings, upstream):
+    settings, _ = jwks_settings
+    return dataclasses.replace(
+        settings, customer_service_url=upstream[1], upstream_read_timeout=0.5
+    )
+
+
+@pytest.fixture
+async def gateway(aiohttp_client, gateway_settings):
+    return await aiohttp_client(create_app(gateway_settings))
+
+
+@pytest.fixture
+async def redis(test_settings):
+    client = Redis.from_url(test_settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_request_is_forwarded_with_prefix_stripped_and_headers_sanitised(
+    gateway, mint, unique_tenant, upstream
+):
+    """Prefix stripped, trailing slash dropped, hop-by-hop and spoofed forwarding headers
+    replaced, request id propagated, Location rewritten to the public path."""
+    response = await gateway.post(
+        f"{API}/things/located/?a=1&b=%2B",
+        json={"x": 1},
+        headers={
+            **mint.headers(unique_tenant),
+            "X-Request-ID": "req-123",
+            "X-Forwarded-For": "6.6.6.6",
+            "Connection": "keep-alive, X-Secret-Hop",
+            "X-Secret-Hop": "drop me",
+            "Proxy-Authorization": "Basic zzz",
+        },
+    )
+    assert response.status == 200
+    echoed = await response.json()
+    assert echoed["path"] == "/api/v2/things/located"
+    assert echoed["query"] == "a=1&b=%2B"
+    seen = echoed["headers"]
+    assert seen["X-Request-ID"] == "req-123"
+    assert seen["X-Forwarded-For"] == "127.0.0.1"
+    assert "X-Secret-Hop" not in seen and "Proxy-Authorization" not in seen
+    assert seen["X-TWC-Tenant"] == unique_tenant
+    assert response.headers["Location"] == "/services/impex/api/import/batch/42"
+    assert "Keep-Alive" not in response.headers
+    assert response.headers["X-Request-ID"] == "req-123"
+
+
+async def test_unknown_prefix_is_404_and_auth_is_required(gateway, mint, unique_tenant):
+    """Only the known prefixes are routed; /services needs a token."""
+    assert (await gateway.get("/nowhere")).status == 404
+    response = await gateway.get(f"{API}/customers/x")
+    assert response.status == 401
+    scoped = await gateway.post(
+        f"{API}/customers", json={}, headers=mint.headers(unique_tenant, ("customers:read",))
+    )
+    assert scoped.status == 403
+    assert "customers:write" in (await scoped.json())["detail"]
+
+
+async def test_json_body_over_one_mebibyte_is_413_before_reaching_upstream(
+    gateway, mint, unique_tenant, upstream
+):
+    """A declared body over 1 MiB on a JSON endpoint never reaches the service."""
+    response = await gateway.post(
+        f"{API}/customers",
+        data=b"x" * (1024 * 1024 + 1),
+        headers={**mint.headers(unique_tenant), "Content-Type": "application/json"},
+    )
+    assert response.status == 413
+    assert upstream[0].seen == []
+
+
+async def test_slow_upstream_is_504_within_the_timeout(gateway, mint, unique_tenant):
+    """A service that does not answer within the read timeout gives a 504 problem."""
+    started = time.monotonic()
+    response = await gateway.get(f"{API}/slow", headers=mint.headers(unique_tenant))
+    assert response.status == 504
+    assert time.monotonic() - started < 2.5
+    assert response.content_type == "application/problem+json"
+
+
+async def test_upstream_down_is_a_quick_503(aiohttp_client, gateway_settings, mint, unique_tenant):
+    """Nothing listening upstream: 503 problem at once, no stack trace."""
+    settings = dataclasses.replace(gateway_settings, customer_service_url="http://127.0.0.1:9")
+    client = await aiohttp_client(create_app(settings))
+    started = time.monotonic()
+    response = await client.get(f"{API}/customers/x", headers=mint.headers(unique_tenant))
+    assert response.status == 503
+    assert time.monotonic() - started < 1.5
+    body = await response.json()
+    assert "Traceback" not in body["detail"] and "127.0.0.1" not in body["detail"]
+
+
+async def test_failed_post_is_not_retried(gateway, mint, unique_tenant, upstream):
+    """A connection dropped during a POST is reported, not replayed."""
+    response = await gateway.post(f"{API}/drop", json={}, headers=mint.headers(unique_tenant))
+    assert response.status in (502, 503)
+    assert [s["path"] for s in upstream[0].seen] == ["/api/v2/drop"]
+
+
+async def test_rate_limit_per_tenant_answers_429_with_headers(gateway, mint, unique_tenant, redis):
+    """Over the tenant's configured burst: 429 with Retry-After and RateLimit-* headers."""
+    await redis.hset(config_key(unique_tenant), mapping={"rate": 0.5, "burst": 3})
+    statuses = []
+    for _ in range(4):
+        response = await gateway.get(f"{API}/ping", headers=mint.headers(unique_tenant))
+        statuses.append(response.status)
+    assert statuses == [200, 200, 200, 429]
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.headers["RateLimit-Limit"] == "3"
+    assert response.headers["RateLimit-Remaining"] == "0"
+    other = await gateway.get(f"{API}/ping", headers=mint.headers(unique_tenant + "z"))
+    assert other.status == 200
+    assert int(other.headers["RateLimit-Remaining"]) > 0
+
+
+async def test_rate_limit_per_client_leaves_other_clients_of_the_tenant_alone(
+    gateway, mint, unique_tenant, redis
+):
+    """One noisy client is limited by its own bucket; another client still gets through."""
+    await redis.hset(config_key(unique_tenant), mapping={"client_rate": 0.5, "client_burst": 2})
+    noisy = {"Authorization": f"Bearer {mint.token(unique_tenant, sub='noisy')}",
+             "X-TWC-Tenant": unique_tenant}  # fmt: skip
+    codes = [(await gateway.get(f"{API}/ping", headers=noisy)).status for _ in range(3)]
+    assert codes == [200, 200, 429]
+    quiet = await gateway.get(f"{API}/ping", headers=mint.headers(unique_tenant))
+    assert quiet.status == 200
+
+
+async def test_revoked_token_is_refused_within_a_second(gateway, mint, unique_tenant, redis):
+    """A revocation published to Redis reaches the gateway's local denylist at once."""
+    token = mint.token(unique_tenant)
+    headers = {"Authorization": f"Bearer {token}", "X-TWC-Tenant": unique_tenant}
+    assert (await gateway.get(f"{API}/ping", headers=headers)).status == 200
+    claims = mint.claims_of(token)
+    await publish_token_revocation(
+        redis, claims["jti"], claims["exp"], keep_until=claims["exp"] + 30
+    )
+    started = time.monotonic()
+
+    async def refused() -> bool:
+        return (await gateway.get(f"{API}/ping", headers=headers)).status == 401
+
+    await eventually(refused, timeout=1.0, interval=0.02)
+    assert time.monotonic() - started < 1.0
+    assert (await gateway.get(f"{API}/ping", headers=mint.headers(unique_tenant))).status == 200
+
+
+async def test_tokens_of_a_revoked_client_are_refused(gateway, mint, unique_tenant, redis):
+    """After a client is revoked, every token it was issued before is refused."""
+    headers = mint.headers(unique_tenant)
+    assert (await gateway.get(f"{API}/ping", headers=headers)).status == 200
+    now = int(time.time())
+    await publish_client_revocation(
+        redis, unique_tenant, "test-client", revoked_at=now, keep_until=now + 60
+    )
+
+    async def refused() -> bool:
+        return (await gateway.get(f"{API}/ping", headers=headers)).status == 401
+
+    await eventually(refused, timeout=1.0, interval=0.02)
+
+
+async def test_redis_outage_keeps_revocations_and_skips_rate_limits(
+    aiohttp_client, gateway_settings, mint, unique_tenant
+):
+    """With Redis gone: revoked tokens stay refused (local copy), requests pass unlimited and
+    the outage is logged."""
+    with throwaway_redis() as (url, process):
+        settings = dataclasses.replace(
+            gateway_settings, redis_url=url, rate_limit_tenant_burst=2,
+            rate_limit_tenant_per_second=0.1,
+        )  # fmt: skip
+        client = await aiohttp_client(create_app(settings))
+        revoked = mint.token(unique_tenant)
+        claims = mint.claims_of(revoked)
+        private = Redis.from_url(url)
+        await publish_token_revocation(
+            private, claims["jti"], claims["exp"], keep_until=claims["exp"]
+        )
+        await private.aclose()
+        revoked_headers = {"Authorization": f"Bearer {revoked}", "X-TWC-Tenant": unique_tenant}
+
+        async def refused() -> bool:
+            return (await client.get(f"{API}/ping", headers=revoked_headers)).status == 401
+
+        await eventually(refused, timeout=2.0)
+        process.terminate()
+        process.wait(timeout=10)
+        with capture_logs() as logs:
+            statuses = [
+                (await client.get(f"{API}/ping", headers=mint.headers(unique_tenant))).status
+                for _ in range(5)
+            ]
+        assert statuses == [200] * 5  # the burst of 2 is not enforced without Redis
+        assert any("rate limiting skipped" in entry["event"] for entry in logs)
+        assert (await client.get(f"{API}/ping", headers=revoked_headers)).status == 401
