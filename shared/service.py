@@ -46,8 +46,14 @@ def create_base_app(
     app[SERVICE_NAME] = service_name
     app[READINESS_CHECKS] = []
     app[METRICS_HOOKS] = []
+    app.on_response_prepare.append(_name_the_server)
     add_health_routes(app)
     return app
+
+
+async def _name_the_server(_request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp's default Server header names its exact version: a gift to a vulnerability scanner.
+    response.headers["Server"] = "customer-suite"
 
 
 def add_readiness_check(app: web.Application, name: str, probe: Callable) -> None:

@@ -118,6 +118,7 @@ async def test_request_is_forwarded_with_prefix_stripped_and_headers_sanitised(
     assert response.headers["Location"] == "/services/impex/api/import/batch/42"
     assert "Keep-Alive" not in response.headers
     assert response.headers["X-Request-ID"] == "req-123"
+    assert response.headers["Server"] == "customer-suite"  # no library version advertised
 
 
 async def test_unknown_prefix_is_404_and_auth_is_required(gateway, mint, unique_tenant):
