@@ -23,6 +23,7 @@ from shared.keys import (
 from shared.log import configure_logging
 from shared.readiness import ReadinessCheck
 from shared.revocations import RevocationList
+from shared.serving import serve
 from shared.settings import Settings
 from shared.tokens import TokenVerifier
 from shared.web import JSON_BODY_LIMIT, base_middlewares
@@ -145,15 +146,10 @@ async def _token_verifier_context(app: web.Application) -> AsyncIterator[None]:
 
 
 def run_service(app: web.Application, *, port: int, service_name: str, settings: Settings) -> None:
-    """Serve `app` until SIGINT/SIGTERM, then stop accepting and let in-flight requests finish."""
+    """Serve `app` until SIGINT/SIGTERM, then stop accepting and let in-flight requests finish
+    (their request bodies included: see shared.serving for why not `web.run_app`)."""
     configure_logging(service_name, settings.log_level)
     uvloop.install()
-    web.run_app(
-        app,
-        host=settings.bind_host,
-        port=port,
-        access_log=None,
-        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
-        print=None,
-        handle_signals=True,
+    asyncio.run(
+        serve(app, host=settings.bind_host, port=port, grace_seconds=SHUTDOWN_GRACE_SECONDS)
     )
