@@ -2,18 +2,27 @@
 
 RS256 only; `kid` required and known (the JWKS is refetched at most once per interval on an
 unknown kid); `exp`, `iat`, `iss`, `aud` checked with a small leeway; `tenant` claim required.
+A token that passed is remembered (bounded LRU, keyed by the raw token), so the next sight of it
+costs a dict lookup; `exp` and the revocation list are still checked on every call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import jwt
+import orjson
 import structlog
+from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from shared.errors import Unauthorized, Unavailable
@@ -23,6 +32,12 @@ log = structlog.get_logger("tokens")
 
 ALGORITHM = "RS256"
 REALM = "customer-suite"
+# Tokens remembered as verified, least recently used dropped first: a few thousand cover every
+# live client of a busy instance, at about 1 KiB each.
+VERIFIED_CACHE_SIZE = 4096
+_REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+# Unpadded as RFC 7515 has it; trailing "=" tolerated, as pyjwt tolerates it.
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +49,16 @@ class TokenClaims:
     scopes: frozenset[str]
     jti: str
     expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A token whose signature and claims passed, and the key that verified it."""
+
+    claims: TokenClaims
+    issued_at: float
+    kid: str
+    key: object
 
 
 class InvalidToken(Unauthorized):
@@ -63,6 +88,7 @@ class TokenVerifier:
         leeway_seconds: float = 30,
         min_refresh_seconds: float = 5.0,
         revocations: RevocationList | None = None,
+        cache_size: int = VERIFIED_CACHE_SIZE,
     ) -> None:
         self._jwks_url = jwks_url
         self._audience = audience
@@ -74,6 +100,10 @@ class TokenVerifier:
         self._last_fetch = float("-inf")
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
+        # Raw token → what verifying it established. Clients send the same token for its whole
+        # life, and the signature check is most of a verification's cost.
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
+        self._cache_size = cache_size
 
     async def close(self) -> None:
         if self._session is not None:
@@ -81,10 +111,33 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> TokenClaims:
         """The token's claims, or InvalidToken. Network only on an unknown kid (rate-limited)."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise InvalidToken("The access token is malformed.") from None
+        verified = self._verified.get(token)
+        # Trusted only while the key that verified it is still the published one.
+        if verified is not None and self._keys.get(verified.kid) is verified.key:
+            self._verified.move_to_end(token)
+            # The one check that can flip from pass to fail as time goes on (nbf/iat only
+            # flip the other way, and a token that failed them was never remembered).
+            if verified.claims.expires_at <= time.time() - self._leeway:
+                del self._verified[token]
+                raise InvalidToken("The access token has expired.")
+        else:
+            verified = await self._verify_in_full(token)
+            self._remember(token, verified)
+        claims = verified.claims
+        # Never cached: a revocation must take effect on the very next request.
+        if self._revocations is not None and self._revocations.is_revoked(
+            jti=claims.jti,
+            tenant=claims.tenant,
+            client_id=claims.client_id,
+            issued_at=verified.issued_at,
+        ):
+            raise InvalidToken("The access token has been revoked.")
+        return claims
+
+    async def _verify_in_full(self, token: str) -> _Verified:
+        """Signature and claims: the header parsed once to find the key, then one verified
+        decode (which parses the token once more, strictly, and checks the signature first)."""
+        header = _unverified_header(token)
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("The access token is not signed with RS256.")
         kid = header.get("kid")
@@ -94,41 +147,50 @@ class TokenVerifier:
         if key is None:
             raise InvalidToken("The access token was signed by an unknown key.")
         try:
-            unverified = jwt.decode(token, options={"verify_signature": False})
-            tenant = unverified.get("tenant")
-            if not isinstance(tenant, str) or not tenant:
-                raise InvalidToken("The access token has no tenant.")
-            claims = jwt.decode(
+            claims = jwt.decode_complete(
                 token,
                 key=key,
                 algorithms=[ALGORITHM],
                 audience=self._audience,
-                issuer=self._issuer_for(tenant),
                 leeway=self._leeway,
-                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti", "tenant"]},
-            )
+                # The issuer depends on the tenant claim, checked below once it is verified.
+                options={"verify_iss": False, "require": _REQUIRED_CLAIMS},
+            )["payload"]
         except jwt.ExpiredSignatureError:
             raise InvalidToken("The access token has expired.") from None
         except jwt.ImmatureSignatureError:
             raise InvalidToken("The access token is not valid yet.") from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"The access token is invalid ({type(exc).__name__}).") from None
-        if claims["iat"] > time.time() + self._leeway:
+        tenant = claims.get("tenant")
+        if not isinstance(tenant, str) or not tenant:
+            raise InvalidToken("The access token has no tenant.")
+        if claims["iss"] != self._issuer_for(tenant):
+            raise InvalidToken("The access token is invalid (InvalidIssuerError).")
+        # Older pyjwt releases check only that `iat` is a number, not that it is in the past.
+        try:
+            issued_at = float(claims["iat"])
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidToken("The access token is invalid (InvalidIssuedAtError).") from None
+        if issued_at > time.time() + self._leeway:
             raise InvalidToken("The access token is not valid yet.")
-        if self._revocations is not None and self._revocations.is_revoked(
-            jti=str(claims["jti"]),
-            tenant=tenant,
-            client_id=str(claims["sub"]),
-            issued_at=float(claims["iat"]),
-        ):
-            raise InvalidToken("The access token has been revoked.")
-        return TokenClaims(
-            tenant=tenant,
-            client_id=str(claims["sub"]),
-            scopes=frozenset(str(claims.get("scope", "")).split()),
-            jti=str(claims["jti"]),
-            expires_at=int(claims["exp"]),
+        return _Verified(
+            claims=TokenClaims(
+                tenant=tenant,
+                client_id=str(claims["sub"]),
+                scopes=frozenset(str(claims.get("scope", "")).split()),
+                jti=str(claims["jti"]),
+                expires_at=int(claims["exp"]),
+            ),
+            issued_at=issued_at,
+            kid=kid,
+            key=key,
         )
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        self._verified[token] = verified
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)  # the least recently used
 
     async def _refresh_for(self, kid: str) -> object | None:
         async with self._lock:
@@ -158,8 +220,39 @@ class TokenVerifier:
                 and jwk.get("kid")
                 and jwk.get("alg", ALGORITHM) == ALGORITHM
             ):
-                keys[jwk["kid"]] = RSAAlgorithm.from_jwk(jwk)
+                try:
+                    key = RSAAlgorithm.from_jwk(jwk)
+                except (jwt.InvalidKeyError, ValueError, KeyError, TypeError):
+                    log.warning("jwks key unusable, skipped", kid=str(jwk["kid"]))
+                    continue
+                keys[jwk["kid"]] = _same_or(self._keys.get(jwk["kid"]), key)
         self._keys = keys
+
+
+def _same_or(previous: object | None, key: object) -> object:
+    """`previous` when it is the same public key: tokens it verified stay remembered."""
+    same = (
+        isinstance(previous, rsa.RSAPublicKey)
+        and isinstance(key, rsa.RSAPublicKey)
+        and previous.public_numbers() == key.public_numbers()
+    )
+    return previous if same else key
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header, only to pick the key: pyjwt's own parse validates every segment byte by
+    byte in Python, and the verified decode does that once anyway."""
+    segment, dot, _ = token.partition(".")
+    if not dot or not _BASE64URL.fullmatch(segment):
+        raise InvalidToken("The access token is malformed.")
+    segment = segment.rstrip("=")
+    try:
+        header = orjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, ValueError):
+        raise InvalidToken("The access token is malformed.") from None
+    if not isinstance(header, dict):
+        raise InvalidToken("The access token is malformed.")
+    return header
 
 
 def bearer_token(authorization: str | None) -> str:
