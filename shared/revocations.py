@@ -24,6 +24,8 @@ log = structlog.get_logger("revocations")
 REVOKED_TOKEN_PREFIX = "revoked-token:"
 REVOKED_CLIENT_PREFIX = "revoked-client:"
 REVOCATIONS_CHANNEL = "token-revocations"
+# The longest one channel read waits: bounds how long a stop request can go unnoticed.
+READ_SLICE_SECONDS = 1.0
 
 
 def revoked_token_key(jti: str) -> str:
@@ -125,9 +127,14 @@ class RevocationList:
                     backoff = 0.5
                     last_purge = time.monotonic()
                     while True:
+                        # Short reads, not one per resync interval: a cancellation that the
+                        # read swallowed (see shared.service.cancel_and_wait) is still pending
+                        # on the task, and is honoured here within one slice.
                         message = await pubsub.get_message(
-                            ignore_subscribe_messages=True, timeout=self._resync_seconds
+                            ignore_subscribe_messages=True,
+                            timeout=min(READ_SLICE_SECONDS, self._resync_seconds),
                         )
+                        _raise_if_cancelling()
                         if message is not None and message["type"] == "message":
                             with contextlib.suppress(ValueError, KeyError, TypeError):
                                 self._apply(orjson.loads(message["data"]))
@@ -137,12 +144,21 @@ class RevocationList:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis down: the local copy keeps protecting
+                # …unless the error is how a cancellation came out of redis-py: stop then.
+                _raise_if_cancelling()
                 log.error("revocation sync lost, using the local copy", error=type(exc).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
             finally:
                 with contextlib.suppress(Exception):
                     await redis.aclose()
+
+
+def _raise_if_cancelling() -> None:
+    """Re-raise a cancellation requested of this task that something below swallowed."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError()
 
 
 def _number(raw: bytes, default: float) -> float:
