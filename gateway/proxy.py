@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
@@ -58,11 +60,35 @@ def _upstream_headers(request: web.Request) -> CIMultiDict[str]:
     return headers
 
 
-def _check_body_size(request: web.Request, target: Target) -> None:
+class CappedBody:
+    """A chunked request body streamed upstream, cut off once it exceeds `limit` bytes (a body
+    with Content-Length is refused before anything is sent)."""
+
+    def __init__(self, stream: aiohttp.StreamReader, limit: int) -> None:
+        self._stream = stream
+        self.limit = limit
+        self.exceeded = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        sent = 0
+        async for chunk in self._stream.iter_any():
+            sent += len(chunk)
+            if sent > self.limit:
+                self.exceeded = True
+                raise PayloadTooLarge(f"The request body exceeds {self.limit} bytes.")
+            yield chunk
+
+
+def _request_body(request: web.Request, target: Target) -> CappedBody | aiohttp.StreamReader | None:
+    if not request.body_exists:
+        return None
     limit = UPLOAD_BODY_LIMIT if is_upload(target.upstream_path) else JSON_BODY_LIMIT
     length = request.content_length
-    if length is not None and length > limit:
+    if length is None:
+        return CappedBody(request.content, limit)
+    if length > limit:
         raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+    return request.content
 
 
 async def forward(
@@ -72,30 +98,35 @@ async def forward(
     extra_headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     """Proxy `request` to `target`; an unreachable upstream is a quick 503, a slow one a 504."""
-    _check_body_size(request, target)
+    body = _request_body(request, target)
     # Passed on byte for byte: re-quoting would turn the SDK's '%40' into '%2540'.
     query = request.rel_url.raw_query_string
     url = URL(f"{target.url}?{query}" if query else target.url, encoded=True)
-    body = request.content if request.body_exists else None
     try:
         upstream = await session.request(
             request.method,
             url,
             headers=_upstream_headers(request),
-            data=body,
+            data=body.__aiter__() if isinstance(body, CappedBody) else body,
             allow_redirects=False,
             auto_decompress=False,
         )
-    except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
-        raise Unavailable("The service behind this path is not available.") from exc
-    except TimeoutError as exc:
-        raise GatewayTimeout("The service behind this path did not answer in time.") from exc
-    except aiohttp.ClientError as exc:
-        raise Unavailable("The service behind this path failed to answer.") from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        if isinstance(body, CappedBody) and body.exceeded:
+            raise PayloadTooLarge(f"The request body exceeds {body.limit} bytes.") from exc
+        raise _upstream_failure(exc) from exc
     try:
         return await _relay_response(request, upstream, extra_headers or {})
     finally:
         upstream.release()
+
+
+def _upstream_failure(exc: BaseException) -> Unavailable | GatewayTimeout:
+    if isinstance(exc, TimeoutError):
+        return GatewayTimeout("The service behind this path did not answer in time.")
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
+        return Unavailable("The service behind this path is not available.")
+    return Unavailable("The service behind this path failed to answer.")
 
 
 def _response_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict[str]:

@@ -54,8 +54,8 @@ class CountingUpstream:
         return web.json_response({"bytes": total}, status=202)
 
     async def json_endpoint(self, request: web.Request) -> web.Response:
-        self.json_requests.append(request.path)
         body = await request.read()
+        self.json_requests.append(request.path)  # only once the whole body has arrived
         return web.json_response({"bytes": len(body)})
 
 
@@ -170,3 +170,24 @@ async def test_a_json_body_over_one_mebibyte_is_a_413_problem(
         async with http.post(url, data=b" " * JSON_BODY_LIMIT, headers=headers) as at_limit:
             assert at_limit.status == 200
             assert (await at_limit.json())["bytes"] == JSON_BODY_LIMIT
+
+
+async def test_a_chunked_json_body_is_cut_off_past_one_mebibyte(
+    gateway_process: ServiceProcess,
+    counting_upstream: CountingUpstream,
+    mint: TokenMint,
+    unique_tenant: str,
+) -> None:
+    """Without Content-Length the gateway counts as it streams, and stops at the limit."""
+    headers = {**mint.headers(unique_tenant), "Content-Type": "application/json"}
+    url = f"{gateway_process.base_url}/services/customerservice/api/v2/customers"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            url, data=_zeros(JSON_BODY_LIMIT + MiB, 64 * 1024), headers=headers
+        ) as r:
+            assert r.status == 413
+            assert (await r.json())["title"] == "Payload Too Large"
+        assert counting_upstream.json_requests == []  # the service never got a whole body
+        async with http.post(url, data=_zeros(JSON_BODY_LIMIT, 64 * 1024), headers=headers) as r:
+            assert r.status == 200
+            assert (await r.json())["bytes"] == JSON_BODY_LIMIT
