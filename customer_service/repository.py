@@ -34,12 +34,14 @@ WHERE tenant_id = $1 AND id = $2 AND NOT deleted
 RETURNING {_CUSTOMER_COLUMNS}
 """
 
-# Lookups by each identifier; email compares case-insensitively through the lower(email) index.
+# Lookups by each identifier. Email compares case-insensitively through the generated column
+# email_lower (0004_email_lower.sql): under row-level security only leakproof conditions can use
+# an index, so lower() may be applied to the parameter but never to a column.
 _WHERE_IDENTIFIER = {
     "id": "id = $2",
     "customerRef": "customer_ref = $2",
     "alternateCustomerRef": "alternate_customer_ref = $2",
-    "email": "lower(email) = lower($2)",
+    "email": "email_lower = lower($2)",
 }
 SELECT_BY = {
     kind: f"""
@@ -49,9 +51,10 @@ WHERE tenant_id = $1 AND {condition} AND NOT deleted
     for kind, condition in _WHERE_IDENTIFIER.items()
 }
 
-# Search criteria → column expressions; every given criterion must match exactly.
+# Search criteria → column expressions; every given criterion must match exactly (email
+# case-insensitively, through email_lower as above).
 SEARCH_COLUMNS = {
-    "email": "lower(email) = lower(${n})",
+    "email": "email_lower = lower(${n})",
     "firstName": "first_name = ${n}",
     "lastName": "last_name = ${n}",
     "mobile": "mobile = ${n}",
