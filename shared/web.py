@@ -79,11 +79,54 @@ async def read_json(request: web.Request) -> Any:
     if not raw:
         raise InvalidInput("The request body is empty.", errors={"_body": ["Missing JSON body."]})
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidInput(
             "The request body is not valid JSON.", errors={"_body": ["Malformed JSON."]}
         ) from None
+    if b"\\u0000" in raw:  # valid JSON, but PostgreSQL text cannot hold NUL
+        where = _nul_location(data)
+        if where is not None:
+            raise InvalidInput(_NUL_DETAIL, errors={where: [_NUL_MESSAGE]})
+    return data
+
+
+_NUL = "\x00"
+_NUL_DETAIL = "Text must not contain the NUL character."
+_NUL_MESSAGE = "Must not contain the NUL character (\\u0000)."
+
+
+def _nul_location(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first key or string holding NUL in parsed JSON, else None."""
+    if isinstance(value, str):
+        return (path or "_body") if _NUL in value else None
+    items: Any = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        here = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and _NUL in key:
+            return here.replace(_NUL, "\\u0000")
+        found = _nul_location(item, here)
+        if found is not None:
+            return found
+    return None
+
+
+@web.middleware
+async def reject_nul_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A NUL in the path or the query string is a 400 naming where, not a database error."""
+    if "%00" in request.raw_path:
+        if _NUL in request.path:
+            raise InvalidInput(_NUL_DETAIL, errors={"_path": [_NUL_MESSAGE]})
+        for name, value in request.query.items():
+            if _NUL in name or _NUL in value:
+                raise InvalidInput(
+                    _NUL_DETAIL, errors={name.replace(_NUL, "\\u0000"): [_NUL_MESSAGE]}
+                )
+    return await handler(request)
 
 
 def route_template(request: web.Request) -> str:
@@ -164,7 +207,11 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
             headers=headers,
             request_id=request_id,
         )
-    except Exception:
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) in _UNSTORABLE_TEXT_SQLSTATES:  # a backstop: inputs
+            return problem_response(  # are checked for NUL where they are read
+                400, "Bad Request", _NUL_DETAIL, type_slug="invalid-input", request_id=request_id
+            )
         log.exception("unhandled error", route=route_template(request))
         return problem_response(
             500,
@@ -175,6 +222,8 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
         )
 
 
+# PostgreSQL's "character not in repertoire" and "untranslatable character": text it cannot store.
+_UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
 _KEPT_ERROR_HEADERS = frozenset({"allow", "www-authenticate", "retry-after"})
 _HTTP_DETAILS = {
     404: "No such resource.",
@@ -185,7 +234,7 @@ _HTTP_DETAILS = {
 
 def base_middlewares() -> list[Any]:
     """The middlewares every service starts with, outermost first."""
-    return [request_context_middleware, problem_middleware]
+    return [request_context_middleware, problem_middleware, reject_nul_middleware]
 
 
 def client_address(request: web.Request, trusted_proxies: Sequence[str]) -> str:
