@@ -123,6 +123,10 @@ class Publisher:
         )
 
     async def close(self) -> None:
+        # The channel first: closed only by its connection, its close callback would still be
+        # a pending task when the event loop ends.
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
         if self._connection is not None:
             await self._connection.close()
         self._connection = None
