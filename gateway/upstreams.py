@@ -26,9 +26,11 @@ class Target:
 
 
 def build_routes(settings: Settings) -> tuple[Route, ...]:
+    """Each prefix reaches its own API only: never another API of the same service, nor its
+    operational routes (/metrics would show every tenant's traffic)."""
     return (
-        Route("/services/customerservice", settings.customer_service_url, "", True),
-        Route("/services/impex", settings.customer_service_url, "", True),
+        Route("/services/customerservice/api/v2", settings.customer_service_url, "/api/v2", True),
+        Route("/services/impex/api/import", settings.customer_service_url, "/api/import", True),
         Route("/auth", settings.auth_service_url, "/auth", False),
     )
 

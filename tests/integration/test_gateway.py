@@ -123,8 +123,16 @@ async def test_request_is_forwarded_with_prefix_stripped_and_headers_sanitised(
 
 
 async def test_unknown_prefix_is_404_and_auth_is_required(gateway, mint, unique_tenant):
-    """Only the known prefixes are routed; /services needs a token."""
+    """Only the known prefixes are routed, each to its own API; /services needs a token."""
     assert (await gateway.get("/nowhere")).status == 404
+    for elsewhere in (
+        "/services/customerservice/metrics",  # every tenant's traffic
+        "/services/customerservice/readyz",
+        "/services/impex/api/v2/customers/x",  # the customer API under the impex prefix
+        "/services/customerservice/api/import/batch",  # and the import API under customers
+    ):
+        response = await gateway.get(elsewhere, headers=mint.headers(unique_tenant))
+        assert response.status == 404, elsewhere
     response = await gateway.get(f"{API}/customers/x")
     assert response.status == 401
     scoped = await gateway.post(
