@@ -32,6 +32,11 @@ class InvalidClient(OAuthError):
     status, error, description = 401, "invalid_client", "Client authentication failed."
 
 
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+    description = "This client is not allowed to do that."
+
+
 class UnsupportedGrantType(OAuthError):
     error = "unsupported_grant_type"
     description = "Only the client_credentials grant is supported."

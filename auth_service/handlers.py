@@ -81,7 +81,13 @@ async def _read_form(request: web.Request) -> dict[str, str]:
     return fields
 
 
-async def _authenticate(request: web.Request, tenant: str, form: dict[str, str]) -> Client:
+async def _authenticate(
+    request: web.Request, tenant: str, form: dict[str, str], *, client_required: bool = False
+) -> Client:
+    """The authenticated client. With `client_required` (revoke, introspect: the caller must be
+    a client), sending no credentials at all is `invalid_client` rather than a missing field."""
+    if client_required and "Authorization" not in request.headers and "client_id" not in form:
+        raise InvalidClient("Client authentication is required.", headers=basic_challenge(tenant))
     credentials = client_credentials(request.headers.get("Authorization"), form, tenant)
     try:
         client = await request.app[TOKENS].authenticate(
@@ -126,7 +132,7 @@ async def revoke(request: web.Request) -> web.Response:
     form = await _read_form(request)
     if not form.get("token"):
         raise InvalidRequest("The token parameter is required.")
-    client = await _authenticate(request, tenant, form)
+    client = await _authenticate(request, tenant, form, client_required=True)
     # token_type_hint is optional and only a hint: we have access tokens only.
     await request.app[TOKENS].revoke(client, form["token"])
     return web.Response(status=200, headers=NO_STORE)
@@ -138,7 +144,7 @@ async def introspect(request: web.Request) -> web.Response:
     form = await _read_form(request)
     if not form.get("token"):
         raise InvalidRequest("The token parameter is required.")
-    client = await _authenticate(request, tenant, form)
+    client = await _authenticate(request, tenant, form, client_required=True)
     return json_response(
         await request.app[TOKENS].introspect(client, form["token"]), headers=NO_STORE
     )
@@ -171,6 +177,9 @@ async def discovery(request: web.Request) -> web.Response:
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
             "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+            # Required by OIDC Discovery 1.0 §3 even for a server that issues no id_token.
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "scopes_supported": list(ALL_SCOPES),
         },

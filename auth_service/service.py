@@ -19,7 +19,7 @@ from auth_service import repository
 from auth_service.brute_force import FailureLimiter
 from auth_service.client_secrets import verify_secret_async
 from auth_service.credentials import ClientCredentials
-from auth_service.errors import InvalidClient, TemporarilyUnavailable
+from auth_service.errors import InvalidClient, TemporarilyUnavailable, UnauthorizedClient
 from auth_service.repository import Client
 from auth_service.revocations import RevocationStore
 from auth_service.scopes import grant_scopes
@@ -151,7 +151,8 @@ class TokenService:
         return claims
 
     async def revoke(self, client: Client, token: str) -> None:
-        """RFC 7009: revoke a token of the client's tenant; anything else is silently ignored.
+        """RFC 7009: revoke a token issued to this client; a token that is not one of ours (or
+        has expired) is silently ignored, one issued to another client is refused (§2.1).
 
         The token is accepted by verifiers until exp + leeway, so it is revocable until then."""
         claims = await self._claims(
@@ -159,6 +160,8 @@ class TokenService:
         )
         if claims is None:
             return
+        if claims.get("sub") != client.client_id:
+            raise UnauthorizedClient("The token was not issued to this client.")
         await self._revocations.revoke(str(claims["jti"]), int(claims["exp"]))
         log.info(
             "token revoked", tenant=client.tenant, client_id=client.client_id, jti=claims["jti"]

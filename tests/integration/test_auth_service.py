@@ -501,6 +501,9 @@ async def test_discovery_document(
     }
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
     assert doc["scopes_supported"] == list(ALL_SCOPES)
+    # OIDC Discovery 1.0 §3 requires these two of every provider.
+    assert doc["response_types_supported"] == ["token"]
+    assert doc["subject_types_supported"] == ["public"]
 
 
 async def test_discovery_of_a_malformed_realm_is_not_found(client: TestClient) -> None:
@@ -614,6 +617,36 @@ async def test_revoking_garbage_or_another_tenants_token_is_a_quiet_no_op(
     jti = jwt.decode(foreign, options={"verify_signature": False})["jti"]
     assert await redis.exists(revoked_token_key(jti)) == 0
     assert (await introspect(client, other, foreign))["active"] is True
+
+
+async def test_a_client_cannot_revoke_another_clients_token(
+    client: TestClient, pool: asyncpg.Pool, creds: NewCredentials, redis: Redis
+) -> None:
+    """RFC 7009 §2.1: the token must have been issued to the revoking client; a second client
+    of the same tenant is refused and the token stays active."""
+    async with db.connection(pool) as conn:
+        sibling = await provisioning.create_client(conn, creds.tenant)
+    token = await access_token(client, creds)
+    response = await revoke(client, sibling, token)
+    assert response.status == 400
+    assert (await response.json())["error"] == "unauthorized_client"
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    assert await redis.exists(revoked_token_key(jti)) == 0
+    assert (await introspect(client, creds, token))["active"] is True
+
+
+async def test_revoke_and_introspect_without_client_credentials_are_invalid_client(
+    client: TestClient, creds: NewCredentials
+) -> None:
+    """Both endpoints are client-authenticated: no credentials at all is a 401 challenge."""
+    token = await access_token(client, creds)
+    for endpoint in ("/revoke", "/token/introspect"):
+        response = await client.post(
+            OIDC.format(tenant=creds.tenant) + endpoint, data={"token": token}
+        )
+        assert response.status == 401, endpoint
+        assert (await response.json())["error"] == "invalid_client"
+        assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
 
 
 async def test_revoke_without_a_token_is_invalid_request(
