@@ -49,7 +49,11 @@ async def authorize(request: web.Request, verifier: TokenVerifier, path: str) ->
     structlog.contextvars.bind_contextvars(tenant=claims.tenant, client_id=claims.client_id)
     scope = required_scope(request.method, path)
     if scope not in claims.scopes:
-        raise Forbidden(f"The access token lacks the scope {scope!r} this operation needs.")
+        raise Forbidden(
+            f"The access token lacks the scope {scope!r} this operation needs.",
+            # RFC 6750 §3.1: the challenge names the error and the scope that would do.
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+        )
     return claims
 
 

@@ -160,13 +160,17 @@ class TokenVerifier:
             raise InvalidToken("The access token has expired.") from None
         except jwt.ImmatureSignatureError:
             raise InvalidToken("The access token is not valid yet.") from None
-        except jwt.PyJWTError as exc:
-            raise InvalidToken(f"The access token is invalid ({type(exc).__name__}).") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("The access token is not meant for this API.") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidToken(f"The access token lacks the {exc.claim} claim.") from None
+        except jwt.PyJWTError:  # the library's own words name its internals: say it plainly
+            raise InvalidToken("The access token is invalid.") from None
         tenant = claims.get("tenant")
         if not isinstance(tenant, str) or not tenant:
             raise InvalidToken("The access token has no tenant.")
         if claims["iss"] != self._issuer_for(tenant):
-            raise InvalidToken("The access token is invalid (InvalidIssuerError).")
+            raise InvalidToken("The access token was not issued for its tenant.")
         # Older pyjwt releases check only that `iat` is a number, not that it is in the past.
         try:
             issued_at = float(claims["iat"])

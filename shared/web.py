@@ -203,7 +203,7 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
             exc.status,
             exc.reason,
             _HTTP_DETAILS.get(exc.status, exc.reason),
-            type_slug=f"http-{exc.status}",
+            type_slug=_HTTP_TYPE_SLUGS.get(exc.status, f"http-{exc.status}"),
             headers=headers,
             request_id=request_id,
         )
@@ -225,6 +225,13 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
 # PostgreSQL's "character not in repertoire" and "untranslatable character": text it cannot store.
 _UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
 _KEPT_ERROR_HEADERS = frozenset({"allow", "www-authenticate", "retry-after"})
+# The same problem types as the domain errors of the same status (shared.errors).
+_HTTP_TYPE_SLUGS = {
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+}
 _HTTP_DETAILS = {
     404: "No such resource.",
     405: "This method is not allowed on this resource.",

@@ -66,6 +66,9 @@ async def test_scopes_are_enforced_per_operation(running_suite, http, client: Cl
     ) as response:  # fmt: skip
         assert response.status == 403
         assert "customers:write" in (await response.json())["detail"]
+        assert response.headers["WWW-Authenticate"] == (
+            'Bearer error="insufficient_scope", scope="customers:write"'
+        )
     async with http.get(
         f"{running_suite.base_url}/services/impex/api/import/batch/{uuid.uuid4()}",
         headers=headers,

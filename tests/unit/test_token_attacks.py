@@ -112,6 +112,7 @@ async def _refused(verifier: TokenVerifier, token: str) -> str:
         await verifier.verify(token)
     assert caught.value.status == 401
     assert caught.value.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert "Error" not in caught.value.detail  # plain words, never a library's class name
     return caught.value.detail
 
 
