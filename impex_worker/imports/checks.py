@@ -1,5 +1,9 @@
-"""Validating a chunk of records with the customer schema itself (`shared.schemas.load_customer`,
-as `POST /customers` does). Pure and picklable, so it can run in a thread or another process."""
+"""Validating a chunk of records with the customer schema (`shared.schemas.load_customer`, as
+`POST /customers` does). Pure and picklable, so it can run in a thread or another process.
+
+Each record goes first through the schema's precompiled twin (`shared.schemas.compiled`), which
+gives the schema's own result for plainly valid records many times faster; whatever it does not
+accept goes to the schema itself, which decides and words the errors."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 
 from impex_worker.imports.formats import Record
 from shared.schemas import MAX_STRING_LENGTH, CustomerValidationError, load_customer
+from shared.schemas.compiled import load_plain_customer
 
 
 @dataclass(slots=True)
@@ -40,6 +45,10 @@ def check_records(records: list[Record]) -> Checked:
     checked = Checked()
     for record in records:
         if record.problem is None:
+            changes = load_plain_customer(record.data)
+            if changes is not None:
+                checked.valid.append(Valid(record.row, changes))
+                continue
             try:
                 checked.valid.append(Valid(record.row, load_customer(record.data)))
                 continue
