@@ -13,6 +13,7 @@ Columns the schema does not know are carried along and ignored by it, like unkno
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,19 +44,43 @@ Setter = Callable[[dict[str, Any], str], None]
 
 
 def record_builder(header: Sequence[str]) -> Callable[[Sequence[str]], dict[str, Any]]:
-    """A function turning one CSV row (cells in header order) into a nested record."""
+    """A function turning one CSV row (cells in header order) into a nested record.
+
+    Plain top-level columns are picked in one go; the others (booleans, taxExemptions, nested
+    names) go through their setters in header order. A plain value always wins over a nested
+    column on the same key whichever comes first (`_put` never replaces a plain value), so the
+    records are those of setting every column in header order; only their key order differs,
+    which nothing reads (the schema loads fields in its own order)."""
     names = [name.strip() for name in header]
     seen: set[str] = set()
     for name in names:
         if name and name in seen:
             raise HeaderError(f"The CSV header names the column {name!r} twice.")
         seen.add(name)
-    setters = [_setter(name) if name else None for name in names]
+    plain: list[tuple[int, str]] = []
+    others: list[tuple[int, Setter]] = []
+    for index, name in enumerate(names):
+        if not name:
+            continue
+        path = _path(name)
+        if len(path) == 1 and path != ["taxExemptions"] and _pattern(path) not in BOOLEAN_PATHS:
+            plain.append((index, name))
+        else:
+            others.append((index, _setter(name)))
+    width = len(names)
+    plain_keys = [key for _, key in plain]
+    # itemgetter of one index returns the cell itself, not a tuple.
+    pick = operator.itemgetter(*[index for index, _ in plain]) if len(plain) > 1 else None
 
     def build(row: Sequence[str]) -> dict[str, Any]:
-        record: dict[str, Any] = {}
-        for setter, value in zip(setters, row, strict=False):
-            if setter is not None and value != "":
+        count = len(row)
+        if pick is not None and count >= width:
+            cells = zip(plain_keys, pick(row), strict=True)
+            record = {key: value for key, value in cells if value != ""}
+        else:
+            record = {key: row[i] for i, key in plain if i < count and row[i] != ""}
+        for index, setter in others:
+            if index < count and (value := row[index]) != "":
                 setter(record, value)
         return record
 
@@ -74,11 +99,29 @@ def _setter(name: str) -> Setter:
             record[key] = convert(value)
 
         return set_field
+    if len(path) == 3 and isinstance(path[1], int) and isinstance(path[2], str):
+        return _item_setter(str(path[0]), path[1], path[2], convert)
 
     def set_nested(record: dict[str, Any], value: str) -> None:
         _put(record, path, convert(value))
 
     return set_nested
+
+
+def _item_setter(key: str, position: int, field: str, convert: Callable[[str], Any]) -> Setter:
+    """`_put` for the path [key, position, field] (`address.city`), without the walk."""
+
+    def set_item_field(record: dict[str, Any], value: str) -> None:
+        items = record.setdefault(key, [])
+        if not isinstance(items, list):
+            return
+        while len(items) <= position:
+            items.append({})
+        item = items[position]
+        if isinstance(item, dict):
+            item[field] = convert(value)
+
+    return set_item_field
 
 
 def _path(name: str) -> list[str | int]:

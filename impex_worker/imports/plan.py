@@ -10,8 +10,9 @@ identifier that would collide with another customer's is a row error, as the API
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -80,6 +81,7 @@ def plan_chunk(
         customers[record["id"]] = _Customer(record["id"], state, state)
         _reindex(index, record["id"], {}, state)
     plan = ChunkPlan()
+    new_ids = _random_ids(len(valid))
     for record in valid:
         changes = record.changes
         target = None
@@ -94,7 +96,7 @@ def plan_chunk(
             plan.errors.append(row_error(record.row, changes, {name: [IN_USE] for name in taken}))
             continue
         if target is None:
-            target = uuid.uuid4()
+            target = next(new_ids)
             customers[target] = _Customer(target, None, {})
         _reindex(index, target, customers[target].state, state)
         customers[target].state = state
@@ -107,6 +109,14 @@ def plan_chunk(
             plan.updates.append(_row(customer))
             plan.events.append(_event(CUSTOMER_UPDATED, customer, tenant, now))
     return plan
+
+
+def _random_ids(count: int) -> Iterator[uuid.UUID]:
+    """Up to `count` version-4 UUIDs, as uuid.uuid4() makes them, from one read of the system's
+    random source instead of one read each (a system call, a good part of a row's cost)."""
+    data = os.urandom(16 * count)
+    for start in range(0, len(data), 16):
+        yield uuid.UUID(bytes=data[start : start + 16], version=4)
 
 
 def _taken(

@@ -29,15 +29,27 @@ _STAGED_COLUMNS = (
 )  # fmt: skip
 
 # Every live customer the chunk may match (customerRef, email) or collide with (all three
-# unique identifiers), locked until the chunk commits. One index scan per arm (BitmapOr); emails
-# go through customer.live_customer_ids_by_email (see 0003_imports.sql: under row-level security
-# a lower(email) condition could not use its index).
+# unique identifiers), locked until the chunk commits. Each key is looked up on its own unique
+# index (a LATERAL with LIMIT keeps the planner from flattening that into a join), then the
+# customers by primary key: during a bulk import the tenant grows faster than its statistics,
+# and a plain `customer_ref = ANY(...) OR ...` was planned as a scan of the whole tenant per
+# chunk (quadratic). Emails go through customer.live_customer_ids_by_email (see
+# 0003_imports.sql: under row-level security an email condition could not use its index).
+_BY_KEY = """
+    SELECT m.id FROM unnest({keys}::text[]) AS k (value), LATERAL (
+        SELECT c.id FROM customer.customers AS c
+        WHERE c.tenant_id = $1 AND NOT c.deleted AND c.{column} = k.value LIMIT 1
+    ) AS m
+"""
 FETCH_MATCHES = f"""
 SELECT {_CUSTOMER_COLUMNS} FROM customer.customers
-WHERE tenant_id = $1 AND NOT deleted
-  AND (customer_ref = ANY($2::text[])
-       OR alternate_customer_ref = ANY($4::text[])
-       OR id = ANY (ARRAY(SELECT customer.live_customer_ids_by_email($1, $3::text[]))))
+WHERE tenant_id = $1 AND NOT deleted AND id = ANY (ARRAY(
+    {_BY_KEY.format(keys="$2", column="customer_ref")}
+    UNION ALL
+    {_BY_KEY.format(keys="$4", column="alternate_customer_ref")}
+    UNION ALL
+    SELECT customer.live_customer_ids_by_email($1, $3::text[])
+))
 FOR UPDATE
 """
 
@@ -167,10 +179,8 @@ async def add_events(
         "outbox",
         schema_name="customer",
         columns=["event_id", "tenant_id", "exchange", "routing_key", "payload"],
-        records=[
-            (uuid.UUID(e["eventId"]), tenant, CUSTOMER_EVENTS_EXCHANGE, e["type"], e)
-            for e in events
-        ],
+        # asyncpg encodes a uuid column from its text as well: no UUID object per event.
+        records=[(e["eventId"], tenant, CUSTOMER_EVENTS_EXCHANGE, e["type"], e) for e in events],
     )
 
 
