@@ -26,6 +26,7 @@ from impex_worker.imports.messages import (
 )
 from impex_worker.imports.runner import BatchRunner
 from impex_worker.messages import InvalidMessage
+from shared import metrics
 from shared.db import tenant_transaction
 from shared.timefmt import utcnow
 
@@ -100,6 +101,7 @@ def dead_letter_handler(pool: asyncpg.Pool, *, clock: Callable[[], datetime] = u
             if batch["last_error"]:
                 reason += f" (last error: {batch['last_error'].rstrip('.')})"
             await end_batch(conn, tenant, batch["id"], ERROR, clock(), error_message=reason + ".")
+        metrics.IMPORT_BATCHES.labels(ERROR).inc()
 
     return handle
 

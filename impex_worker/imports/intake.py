@@ -16,6 +16,7 @@ from customer_service.imports.representation import CREATED, ERROR, READY
 from customer_service.imports.service import end_batch
 from impex_worker.imports.messages import DropFile, DropRecords, DropRefused
 from impex_worker.imports.sources import PathRefused, resolve_drop_path
+from shared import metrics
 from shared.db import tenant_transaction
 from shared.timefmt import utcnow
 
@@ -46,23 +47,32 @@ async def accept_drop(
         if reason is not None:
             log.warning("queue drop refused", reason=reason)
             await end_batch(conn, tenant, batch["id"], ERROR, now, error_message=reason)
-            return None
-        await batches.delete_file(conn, tenant, batch["id"])
-        if isinstance(drop, DropRecords):
-            data = b"".join(orjson.dumps(record) + b"\n" for record in drop.records)
-            if data:
-                await batches.insert_file_piece(conn, tenant, batch["id"], 0, data)
-            await batches.set_content(
-                conn, tenant, batch["id"], source="records", file_format="ndjson",
-                file_bytes=len(data), total=len(drop.records), now=now,
-            )  # fmt: skip
         else:
-            await batches.set_content(
-                conn, tenant, batch["id"], source="path", file_format=drop.file_format,
-                path=drop.path, now=now,
-            )  # fmt: skip
-        await batches.set_state(conn, tenant, batch["id"], READY, now)
+            await _fill(conn, drop, batch["id"], now)
+    if reason is not None:
+        metrics.IMPORT_BATCHES.labels(ERROR).inc()  # once it is committed
+        return None
     return batch["id"]
+
+
+async def _fill(conn: asyncpg.Connection, drop: Drop, batch_id: uuid.UUID, now: datetime) -> None:
+    """Give the batch the dropped content and queue it (READY)."""
+    tenant = drop.tenant
+    await batches.delete_file(conn, tenant, batch_id)
+    if isinstance(drop, DropRecords):
+        data = b"".join(orjson.dumps(record) + b"\n" for record in drop.records)
+        if data:
+            await batches.insert_file_piece(conn, tenant, batch_id, 0, data)
+        await batches.set_content(
+            conn, tenant, batch_id, source="records", file_format="ndjson",
+            file_bytes=len(data), total=len(drop.records), now=now,
+        )  # fmt: skip
+    elif isinstance(drop, DropFile):
+        await batches.set_content(
+            conn, tenant, batch_id, source="path", file_format=drop.file_format,
+            path=drop.path, now=now,
+        )  # fmt: skip
+    await batches.set_state(conn, tenant, batch_id, READY, now)
 
 
 def _refusal(drop: Drop, drop_dir: str) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -21,10 +22,15 @@ from datetime import datetime
 
 import asyncpg
 import structlog
-from prometheus_client import Counter
 
 from customer_service.imports import repository as batches
-from customer_service.imports.representation import COMPLETED, ERROR, PROCESSING, READY
+from customer_service.imports.representation import (
+    ABORTED,
+    COMPLETED,
+    ERROR,
+    PROCESSING,
+    READY,
+)
 from customer_service.imports.service import end_batch
 from impex_worker.imports import repository
 from impex_worker.imports.checks import Checked, Valid, row_error
@@ -32,7 +38,7 @@ from impex_worker.imports.formats import FileUnreadable, Record, count_records, 
 from impex_worker.imports.plan import IN_USE, ChunkPlan, lookup_keys, plan_chunk
 from impex_worker.imports.sources import blocks_of
 from impex_worker.imports.validation import Validator
-from shared import db
+from shared import db, metrics
 from shared.amqp import IMPEX_BATCH_COMPLETED, IMPEX_BATCH_FAILED
 from shared.db import tenant_transaction
 from shared.errors import Unavailable
@@ -47,11 +53,17 @@ LOCK_WAIT_SECONDS = 30.0
 # A chunk's statements may take a while on a loaded database; the pool default is for requests.
 CHUNK_TIMEOUT_SECONDS = 300.0
 
-RECORDS_IMPORTED = Counter("impex_import_records_total", "Import records handled", ["outcome"])
-
 
 class LostBatch(Exception):
     """The checkpoint moved under this worker: another one holds the batch now."""
+
+
+class _Stopped(Exception):
+    """The batch left PROCESSING while this worker imported it (aborted, most likely)."""
+
+    def __init__(self, state: str | None) -> None:
+        super().__init__(state)
+        self.state = state
 
 
 @dataclass(slots=True)
@@ -91,15 +103,27 @@ class BatchRunner:
             batch = await self._start(tenant, batch_id)
             if batch is None:
                 return None
+            # This attempt's time: a resumed batch counts from its resumption.
+            started = time.monotonic()
             try:
-                if batch["total"] is None:
-                    await self._count(tenant, batch)
-                finished = await self._import(tenant, batch)
-            except FileUnreadable as exc:
-                return await self._finish(tenant, batch_id, ERROR, str(exc))
-            if not finished:
-                return None  # aborted meanwhile
-            return await self._finish(tenant, batch_id, COMPLETED)
+                state = await self._run(tenant, batch)
+            except _Stopped as stopped:
+                # Ended meanwhile, not by this worker. An abort is counted here (the API that
+                # ended it keeps no import metrics); an ERROR by whoever set it.
+                if stopped.state == ABORTED:
+                    _count_ended(ABORTED, started)
+                return None
+            _count_ended(state, started)
+            return state
+
+    async def _run(self, tenant: str, batch: asyncpg.Record) -> str:
+        try:
+            if batch["total"] is None:
+                await self._count(tenant, batch)
+            await self._import(tenant, batch)
+        except FileUnreadable as exc:
+            return await self._finish(tenant, batch["id"], ERROR, str(exc))
+        return await self._finish(tenant, batch["id"], COMPLETED)
 
     async def note_failure(self, tenant: str, batch_id: uuid.UUID, error: BaseException) -> None:
         """Remember why an attempt failed, for the batch's ERROR message should the queue give
@@ -146,8 +170,8 @@ class BatchRunner:
         async with tenant_transaction(self._pool, tenant) as conn:
             await repository.set_total(conn, tenant, batch["id"], total, self._clock())
 
-    async def _import(self, tenant: str, batch: asyncpg.Record) -> bool:
-        """Every chunk from the checkpoint on; False if the batch was aborted meanwhile.
+    async def _import(self, tenant: str, batch: asyncpg.Record) -> None:
+        """Every chunk from the checkpoint on; _Stopped if the batch left PROCESSING meanwhile.
 
         A producer reads and submits chunks for validation, up to `validator.ahead` chunks in
         advance (bounded memory); this loop writes them strictly in order as they come back."""
@@ -166,9 +190,6 @@ class BatchRunner:
                     raise LostBatch(f"chunk starts at {item.first_row}, checkpoint at {done}")
                 checked = await item.checked
                 done = await self._write(tenant, batch["id"], done, item.count, checked)
-                if done is None:
-                    return False
-            return True
         finally:
             producer.cancel()
             with contextlib.suppress(BaseException):
@@ -205,13 +226,14 @@ class BatchRunner:
 
     async def _write(
         self, tenant: str, batch_id: uuid.UUID, start: int, count: int, checked: Checked
-    ) -> int | None:
-        """One chunk in one transaction, checkpoint included. None if the batch was aborted."""
+    ) -> int:
+        """One chunk in one transaction, checkpoint included. Raises _Stopped (writing nothing)
+        if the batch is no longer PROCESSING."""
         now = self._clock()
         async with tenant_transaction(self._pool, tenant, timeout=CHUNK_TIMEOUT_SECONDS) as conn:
             status = await repository.lock_batch(conn, tenant, batch_id)
             if status is None or status["state"] != PROCESSING:
-                return None
+                raise _Stopped(status["state"] if status is not None else None)
             if status["processed"] != start:
                 raise LostBatch(f"checkpoint at {status['processed']}, expected {start}")
             plan = await self._apply(conn, tenant, checked.valid, now)
@@ -224,8 +246,8 @@ class BatchRunner:
             )  # fmt: skip
             if not advanced:
                 raise LostBatch("the checkpoint moved")
-        RECORDS_IMPORTED.labels("imported").inc(plan.imported)
-        RECORDS_IMPORTED.labels("failed").inc(len(errors))
+        metrics.IMPORT_ROWS.labels("imported").inc(plan.imported)
+        metrics.IMPORT_ROWS.labels("failed").inc(len(errors))
         return start + count
 
     async def _apply(
@@ -268,16 +290,23 @@ class BatchRunner:
 
     async def _finish(
         self, tenant: str, batch_id: uuid.UUID, state: str, message: str | None = None
-    ) -> str | None:
-        """End the batch and announce it, unless it was aborted meanwhile."""
+    ) -> str:
+        """End the batch and announce it; _Stopped if it was aborted meanwhile."""
         event_type = IMPEX_BATCH_COMPLETED if state == COMPLETED else IMPEX_BATCH_FAILED
         async with tenant_transaction(self._pool, tenant) as conn:
             batch = await batches.fetch_batch(conn, tenant, "id", batch_id, for_update=True)
             if batch is None or batch["state"] != PROCESSING:
-                return None
+                raise _Stopped(batch["state"] if batch is not None else None)
             await end_batch(
                 conn, tenant, batch_id, state, self._clock(), error_message=message,
                 event_type=event_type,
             )  # fmt: skip
         log.info("batch ended", state=state, processed=batch["processed"], failed=batch["failed"])
         return state
+
+
+def _count_ended(state: str, started: float) -> None:
+    """A batch this worker saw end: its final state (no id: labels stay bounded and
+    anonymous) and how long this attempt took."""
+    metrics.IMPORT_BATCHES.labels(state).inc()
+    metrics.IMPORT_BATCH_DURATION.observe(time.monotonic() - started)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from customer_service.imports.service import ImportService
 from impex_worker.imports.runner import BatchRunner
@@ -435,3 +436,75 @@ async def test_the_email_matching_function_answers_for_the_transactions_tenant_o
         assert await conn.fetchval(query, unique_tenant, ["fn@example.com"]) == 1
     async with tenant_transaction(pool, unique_tenant + "_other") as conn:
         assert await conn.fetchval(query, unique_tenant, ["fn@example.com"]) == 0
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _import_samples() -> dict[str, float]:
+    return {
+        "imported": _sample("import_rows_total", outcome="imported"),
+        "failed": _sample("import_rows_total", outcome="failed"),
+        "COMPLETED": _sample("import_batches_finished_total", state="COMPLETED"),
+        "ERROR": _sample("import_batches_finished_total", state="ERROR"),
+        "ABORTED": _sample("import_batches_finished_total", state="ABORTED"),
+        "durations": _sample("import_batch_duration_seconds_count"),
+    }
+
+
+def _moved(before: dict[str, float]) -> dict[str, float]:
+    after = _import_samples()
+    return {name: after[name] - before[name] for name in after if after[name] != before[name]}
+
+
+async def test_an_import_moves_the_row_and_batch_metrics(runner, pool, unique_tenant):
+    """Rows by outcome, the batch by its final state, its duration; labels carry neither ids
+    nor personal data."""
+    before = _import_samples()
+    rows = [["M-1", "m1@example.com"], ["M-2", "not-an-email"], ["M-3", "m3@example.com"]]
+    batch = await import_file(
+        runner, pool, unique_tenant, csv_bytes(["customerRef", "email"], rows)
+    )
+    assert (batch["imported"], batch["failed"]) == (2, 1)
+    assert _moved(before) == {"imported": 2, "failed": 1, "COMPLETED": 1, "durations": 1}
+    for family in REGISTRY.collect():
+        if family.name.startswith("import_"):
+            for sample in family.samples:
+                assert set(sample.labels) <= {"outcome", "state", "le"}, sample
+                assert unique_tenant not in str(sample.labels)
+                assert "example.com" not in str(sample.labels)
+
+
+async def test_batches_ending_in_error_or_aborted_are_counted(pool, unique_tenant, tmp_path):
+    """An unreadable file ends ERROR; a batch aborted while the worker imports it is counted
+    ABORTED by the worker that saw it (the API that aborts it keeps no import metrics)."""
+    runner = BatchRunner(pool, drop_dir=str(tmp_path), validator=Validator(-1))
+    before = _import_samples()
+    await import_file(runner, pool, unique_tenant, b"email,email\na@x.com,b@x.com\n")
+    assert _moved(before) == {"ERROR": 1, "durations": 1}
+
+    class AbortingValidator(Validator):
+        """Aborts the batch (through the API's service) once the import is under way."""
+
+        async def check(self, records):
+            if records[0].row > 3:
+                await ImportService(pool).change_state(
+                    unique_tenant, {"batchId": str(batch_id), "state": "ABORTED"}
+                )
+            return await super().check(records)
+
+    aborting = BatchRunner(
+        pool, drop_dir=str(tmp_path), validator=AbortingValidator(-1), chunk_records=3
+    )
+    records = [{"email": f"ab{n}@example.com"} for n in range(10)]
+    batch_id = await ready_batch(pool, unique_tenant, ndjson_bytes(records), "ndjson")
+    before = _import_samples()
+    assert await aborting.run(unique_tenant, batch_id) is None
+    async with pool.acquire() as conn:
+        batch = await batch_row(conn, unique_tenant, batch_id)
+    assert batch["state"] == "ABORTED" and batch["processed"] < 10
+    moved = _moved(before)
+    assert {k: v for k, v in moved.items() if k not in ("imported", "failed")} == {
+        "ABORTED": 1, "durations": 1,
+    }  # fmt: skip
