@@ -13,6 +13,9 @@ from shared.errors import InvalidInput, NotFound
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 500
+# Far past any listing, and small enough that page * pageSize fits PostgreSQL's OFFSET (bigint):
+# a larger page would overflow it (a 500, not the client's 400).
+MAX_PAGE = 2**31 - 1
 MAX_BATCH_REF_LENGTH = 255
 ENTITY_TYPE = "customer"
 
@@ -26,12 +29,14 @@ def batch_id_of(raw: object) -> uuid.UUID:
 
 
 def paging(query: Mapping[str, str]) -> tuple[int, int]:
-    """(page, pageSize) from the query: page from 0, pageSize 1-500 (default 20)."""
+    """(page, pageSize) from the query: page 0-2147483647, pageSize 1-500 (default 20)."""
     errors: dict[str, list[str]] = {}
     page = _int_param(query, "page", 0, errors)
     size = _int_param(query, "pageSize", DEFAULT_PAGE_SIZE, errors)
     if "page" not in errors and page < 0:
         errors["page"] = ["Must be 0 or more."]
+    elif "page" not in errors and page > MAX_PAGE:
+        errors["page"] = [f"Must be at most {MAX_PAGE}."]
     if "pageSize" not in errors and not 1 <= size <= MAX_PAGE_SIZE:
         errors["pageSize"] = [f"Must be between 1 and {MAX_PAGE_SIZE}."]
     if errors:

@@ -160,6 +160,26 @@ async def test_batches_are_listed_by_ref_and_state_in_pages(customer_client, hea
         assert bad.status == 400, params
 
 
+@pytest.mark.parametrize("page", [str(2**31), str(2**63), "9" * 40])
+async def test_a_page_past_the_bound_is_a_400_naming_the_page(customer_client, headers, page):
+    """A page whose offset would overflow PostgreSQL's bigint is the client's error, not a 500,
+    on both paged listings; the largest allowed page is simply empty."""
+    batch = await create_batch(customer_client, headers)
+    for path in (f"{IMPORT}/batch", f"{IMPORT}/batch/{batch['id']}/errors"):
+        bad = await customer_client.get(
+            path, params={"page": page, "pageSize": "500"}, headers=headers
+        )
+        assert bad.status == 400, path
+        problem = await bad.json()
+        assert problem["status"] == 400
+        assert problem["errors"] == {"page": ["Must be at most 2147483647."]}
+        last = await customer_client.get(
+            path, params={"page": str(2**31 - 1), "pageSize": "500"}, headers=headers
+        )
+        assert last.status == 200, path
+        assert (await last.json())["results"] == []
+
+
 async def test_records_added_as_resources_are_imported(customer_client, worker, headers):
     """POST /resource appends records (one, or an array) to a CREATED batch, answering each
     record's row number; READY imports them."""
@@ -280,13 +300,15 @@ async def test_ndjson_upload_with_bad_lines_reports_them(customer_client, worker
 
 
 async def test_a_batch_ref_postgresql_cannot_store_names_no_batch(customer_client, headers):
-    """A NUL in a batchRef is a 400 on create, and finds nothing elsewhere (never a 500)."""
+    """A NUL in a batchRef is a 400 naming it, in a body or a query (never a 500)."""
     bad = await customer_client.post(
         f"{IMPORT}/batch", json={"batchRef": "a\x00b"}, headers=headers
     )
     assert bad.status == 400
+    assert list((await bad.json())["errors"]) == ["batchRef"]
     listing = await customer_client.get(
         f"{IMPORT}/batch", params={"batchRef": "a\x00b"}, headers=headers
     )
-    assert (await listing.json())["total"] == 0
-    assert (await change_state(customer_client, headers, "READY", batchRef="a\x00b")).status == 404
+    assert listing.status == 400
+    assert list((await listing.json())["errors"]) == ["batchRef"]
+    assert (await change_state(customer_client, headers, "READY", batchRef="a\x00b")).status == 400
