@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from customer_service.rules import COLUMN_FIELDS, OPTIN_CHANNELS, default_address
+from customer_service.rules import (
+    ADDRESS_FIELDS,
+    COLUMN_FIELDS,
+    default_address,
+    effective_address,
+    effective_customer,
+)
 from shared.timefmt import iso_ms
 
-_DEFAULTS: dict[str, Any] = {"customer_state": "enabled", "active": True}
 _PROFILE_FIELDS = (
     "dob", "customer_state", "active", "verified_email", "taxExempt", "taxExemptions", "location",
     "vipStatus", "loyaltyTier", "spendToNextTier", "joinedStoreId", "memberSince",
@@ -39,17 +44,14 @@ def state_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def render_customer(record: Mapping[str, Any]) -> dict[str, Any]:
     """The full customer representation of API.md §3, every field present."""
-    state = state_from_record(record)
+    customer = effective_customer(state_from_record(record))
     customer_id = str(record["id"])
-    addresses = [render_address(a, customer_id) for a in state.get("addresses") or []]
+    addresses = [render_address(a, customer_id) for a in customer["addresses"]]
     body: dict[str, Any] = {"id": customer_id}
-    for field in COLUMN_FIELDS:
-        body[field] = state.get(field)
-    for field in _PROFILE_FIELDS:
-        body[field] = state.get(field, _DEFAULTS.get(field))
-    body["taxExemptions"] = state.get("taxExemptions") or []
-    body["optin_preferences"] = render_optins(state.get("optin_preferences"))
-    body["attributeGroups"] = state.get("attributeGroups") or {}
+    for field in (*COLUMN_FIELDS, *_PROFILE_FIELDS):
+        body[field] = customer.get(field)
+    body["optin_preferences"] = customer["optin_preferences"]
+    body["attributeGroups"] = customer["attributeGroups"]
     body["addresses"] = addresses
     body["defaultAddress"] = default_address(addresses)
     body["deleted"] = bool(record["deleted"])
@@ -61,20 +63,8 @@ def render_customer(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def render_address(address: Mapping[str, Any], customer_id: str) -> dict[str, Any]:
+    """Every address field of API.md §3 in its order, null when unset."""
+    stored = effective_address(address)
     return {
-        **address,
-        "customerId": customer_id,
-        "defaultAddress": bool(address.get("defaultAddress")),
-    }
-
-
-def render_optins(optins: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Both channels, always; inactive with null timestamps by default."""
-    return {
-        channel: {
-            "opt_in_active": bool((optins or {}).get(channel, {}).get("opt_in_active", False)),
-            "opted_in_at": (optins or {}).get(channel, {}).get("opted_in_at"),
-            "opt_in_updated_at": (optins or {}).get(channel, {}).get("opt_in_updated_at"),
-        }
-        for channel in OPTIN_CHANNELS
+        field: customer_id if field == "customerId" else stored[field] for field in ADDRESS_FIELDS
     }

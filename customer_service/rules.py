@@ -22,6 +22,15 @@ COLUMN_FIELDS = {
     "mobile": "mobile",
     "phone": "phone",
 }
+# What a customer has where nothing is stored (API.md §3).
+CUSTOMER_DEFAULTS: dict[str, Any] = {"customer_state": "enabled", "active": True}
+# Every address field of API.md §3, in its order. `customerId` is the owner's id: rendered, never
+# stored; the others are stored only when set.
+ADDRESS_FIELDS = (
+    "id", "addressRef", "addressName", "address1", "address2", "city", "company", "country",
+    "countryCode", "province", "provinceCode", "postcode", "phone", "email", "firstName",
+    "lastName", "name", "customerId", "defaultAddress",
+)  # fmt: skip
 _MARKETING_FIELDS = ("accepts_marketing", "marketing_optin_level")
 _ALL_CHANNELS_OFF = {channel: {"opt_in_active": False} for channel in OPTIN_CHANNELS}
 # Address fields compared to decide that a sent address "is" a stored one.
@@ -33,7 +42,9 @@ def merge_customer(
 ) -> dict[str, Any]:
     """The customer state after applying validated `changes` (absent kept, None clears).
 
-    `current` is a stored state ({} for a new customer). Both use the API's field names.
+    `current` is a stored state ({} for a new customer). Both use the API's field names. When
+    the merge changes nothing a client can see (e.g. it only sends defaults or a GET body back),
+    `current` itself comes back, so callers that compare states write nothing.
     """
     state = dict(current)
     for field, value in changes.items():
@@ -59,7 +70,49 @@ def merge_customer(
         state["optin_preferences"] = merge_optins(current.get("optin_preferences"), wanted, now=now)
     if any(current.get(f) != state.get(f) for f in _MARKETING_FIELDS):
         state["marketing_preferences_updated_at"] = iso_ms(now)
+    if current and same_customer(current, state):
+        return dict(current)
     return state
+
+
+def same_customer(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether two stored states are the same customer to a client (so a change to `after`
+    needs no write, no new lastModifiedDate and no event)."""
+    return effective_customer(before) == effective_customer(after)
+
+
+def effective_customer(state: Mapping[str, Any]) -> dict[str, Any]:
+    """What a stored state means: defaults filled in, null and empty collections the same as
+    absent, both opt-in channels and every address field present. The representation renders
+    this, so states with equal effective customers render alike."""
+    effective = {field: value for field, value in state.items() if value is not None}
+    for field, default in CUSTOMER_DEFAULTS.items():
+        effective.setdefault(field, default)
+    effective["taxExemptions"] = list(state.get("taxExemptions") or [])
+    effective["attributeGroups"] = dict(state.get("attributeGroups") or {})
+    effective["optin_preferences"] = effective_optins(state.get("optin_preferences"))
+    effective["addresses"] = [effective_address(a) for a in state.get("addresses") or []]
+    return effective
+
+
+def effective_optins(optins: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Both channels, always; inactive with null timestamps by default."""
+    result = {}
+    for channel in OPTIN_CHANNELS:
+        stored = (optins or {}).get(channel) or {}
+        result[channel] = {
+            "opt_in_active": bool(stored.get("opt_in_active", False)),
+            "opted_in_at": stored.get("opted_in_at"),
+            "opt_in_updated_at": stored.get("opt_in_updated_at"),
+        }
+    return result
+
+
+def effective_address(address: Mapping[str, Any]) -> dict[str, Any]:
+    """Every stored address field (all of ADDRESS_FIELDS but `customerId`), null when unset."""
+    effective = {f: address.get(f) for f in ADDRESS_FIELDS if f != "customerId"}
+    effective["defaultAddress"] = bool(address.get("defaultAddress"))
+    return effective
 
 
 def _set_or_drop(state: dict[str, Any], field: str, value: Any) -> None:
@@ -114,13 +167,18 @@ def merge_addresses(
     taken: set[str] = set()
     result: list[dict[str, Any]] = []
     for address in sent:
-        fields = {k: v for k, v in address.items() if k not in ("id", "customerId")}
+        fields = _address_fields(address)
         address_id = address.get("id")
         if address_id not in by_id or address_id in taken:
             address_id = _same_address_id(current, fields, taken) or str(uuid.uuid4())
         taken.add(address_id)
         result.append({"id": address_id, **fields})
     return with_single_default(result)
+
+
+def _address_fields(address: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a sent address to store: set ones only (null is unset), no ids."""
+    return {k: v for k, v in address.items() if k not in ("id", "customerId") and v is not None}
 
 
 def _same_address_id(
@@ -153,7 +211,7 @@ def with_single_default(addresses: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 def add_address(current: list[Mapping[str, Any]], address: Mapping[str, Any]) -> list[dict]:
     """The list after adding one address; flagged default, it demotes the previous default."""
-    fields = {k: v for k, v in address.items() if k not in ("id", "customerId")}
+    fields = _address_fields(address)
     existing = [dict(a) for a in current]
     if fields.get("defaultAddress"):
         for stored in existing:

@@ -14,7 +14,7 @@ import asyncpg
 from customer_service import notes_repository, repository
 from customer_service.events import customer_event
 from customer_service.representation import render_customer, split_state, state_from_record
-from customer_service.rules import MAX_ADDRESSES, add_address, merge_customer
+from customer_service.rules import MAX_ADDRESSES, add_address, merge_customer, same_customer
 from shared.amqp import CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPDATED
 from shared.db import tenant_transaction
 from shared.errors import InvalidInput, NotFound
@@ -179,8 +179,9 @@ class CustomerService:
             record = await self._find(conn, tenant, identifier, for_update=True)
             current = state_from_record(record)
             state = change(current, now)
-            if state == current:
-                return render_customer(record)  # nothing changed: no write, no event
+            if same_customer(current, state):
+                # Nothing a client can see changed: no write, no new lastModifiedDate, no event.
+                return render_customer(record)
             columns, profile = split_state(state)
             record = await repository.update_customer(
                 conn, tenant, record["id"], columns, profile, now
