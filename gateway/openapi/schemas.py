@@ -23,7 +23,7 @@ from shared.schemas import (
 )
 
 TENANT_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
-DMY_PATTERN = "^(0?[1-9]|[12][0-9]|3[01])-(0?[1-9]|1[0-2])-[0-9]{4}$"
+DMY_PATTERN = "^(0[1-9]|[12][0-9]|3[01])-(0[1-9]|1[0-2])-[0-9]{4}$"
 BATCH_STATES = ("CREATED", "READY", "PROCESSING", "COMPLETED", "ERROR", "ABORTED")
 MAX_NOTE_LENGTH = 10_000
 

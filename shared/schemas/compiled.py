@@ -37,14 +37,12 @@ from shared.schemas.customer import (
     _DMY,
     _EARLIEST_OFFSET,
     _Bool,
-    _BoolOrWord,
     _BoundedList,
     _CountryCode,
     _DayMonthYear,
     _Email,
     _NamedMap,
     _Text,
-    _TextOrNumber,
 )
 
 Check = Callable[[Any], Any]
@@ -157,7 +155,8 @@ def _country_code(field: _CountryCode) -> Check:
 
 def _day_month_year(field: _DayMonthYear) -> Check:
     """`_DayMonthYear._deserialize`, inline: a match of its pattern is short ASCII text, so of
-    the text checks only the length ones can fail; "today" is cached until it changes."""
+    the text checks only the length ones can fail; "today" is cached until it changes. The
+    pattern takes zero-padded dates only, so the value itself is what the schema returns."""
     low, high = field.min_length, field.max_length
 
     def check(value: Any) -> str | None:
@@ -173,9 +172,7 @@ def _day_month_year(field: _DayMonthYear) -> Check:
             raise _Reject from None
         if parsed > _latest_date():
             raise _Reject
-        if len(value) == 10:  # already zero-padded: the normal form is the value itself
-            return value
-        return f"{parsed.day:02d}-{parsed.month:02d}-{parsed.year:04d}"
+        return value
 
     return check
 
@@ -270,9 +267,6 @@ _BUILDERS: dict[type, Callable[[Any], Check]] = {
     _CountryCode: _country_code,
     _DayMonthYear: _day_month_year,
     _Bool: _boolean,
-    # Rare enough to keep their own code.
-    _TextOrNumber: _exact,
-    _BoolOrWord: _exact,
     fields.List: _list,
     _BoundedList: _list,
     _NamedMap: _named_map,

@@ -4,15 +4,17 @@
 Only writable fields are declared. Unknown and read-only fields (`id`, `createdDate`,
 `defaultAddress` at customer level, computed figures, opt-in timestamps, address `customerId`, ...)
 are not, so `unknown = EXCLUDE` drops them unvalidated: a client may PUT back what a GET returned.
+
+Writable fields take exactly the JSON type API.md and the seed give them (§1 "validated strictly"):
+booleans only as `true`/`false`, strings only as strings (`spendToNextTier` is a string in the
+seed, so `12.5` is a type error rather than a guess at its text), dates only as `dd-mm-yyyy`.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sized
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, ClassVar
 
 import pycountry
@@ -26,7 +28,8 @@ MARKETING_OPTIN_LEVELS = ("single_opt_in", "confirmed_opt_in", "unknown")
 
 # Built once: a set lookup per row instead of a pycountry query per row (bulk imports).
 _ALPHA2_CODES = frozenset(country.alpha_2 for country in pycountry.countries)
-_DMY = re.compile(r"([0-9]{1,2})-([0-9]{1,2})-([0-9]{4})")
+# Exactly two, two and four ASCII digits (`\d` would also take other scripts' digits).
+_DMY = re.compile(r"([0-9]{2})-([0-9]{2})-([0-9]{4})")
 # A date that is already "today" somewhere on Earth (UTC+14) is not in the future for its sender.
 _EARLIEST_OFFSET = timedelta(hours=14)
 
@@ -114,7 +117,8 @@ class _CountryCode(_Text):
 
 
 class _DayMonthYear(_Text):
-    """A real, past-or-present calendar date as `dd-mm-yyyy`, normalised to zero padding."""
+    """A real, past-or-present calendar date as `dd-mm-yyyy`, zero-padded as given: `5-1-1985`
+    is refused rather than rewritten, so what is stored is always what the client sent."""
 
     default_error_messages: ClassVar[dict[str, str]] = {
         "format": "Must be a date in dd-mm-yyyy format.",
@@ -133,23 +137,7 @@ class _DayMonthYear(_Text):
             raise self.make_error("not_a_date") from None
         if parsed > (datetime.now(UTC) + _EARLIEST_OFFSET).date():
             raise self.make_error("future")
-        return f"{parsed.day:02d}-{parsed.month:02d}-{parsed.year:04d}"
-
-
-class _TextOrNumber(_Text):
-    """A string; a JSON number is accepted and kept as its string form."""
-
-    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid string or number."}
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        # bool is an int subclass, but `true` is not an amount.
-        if isinstance(value, int | Decimal) and not isinstance(value, bool):
-            value = str(value)
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                raise self.make_error("invalid")
-            value = str(value)
-        return super()._deserialize(value, attr, data, **kwargs)
+        return match[0]
 
 
 class _Bool(fields.Field):
@@ -161,17 +149,6 @@ class _Bool(fields.Field):
         if value is True or value is False:
             return value
         raise self.make_error("invalid")
-
-
-class _BoolOrWord(_Bool):
-    """A boolean that may also arrive as the string "true" or "false" (any case)."""
-
-    _WORDS: ClassVar[dict[str, bool]] = {"true": True, "false": False}
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
-        if isinstance(value, str) and value.strip().lower() in self._WORDS:
-            return self._WORDS[value.strip().lower()]
-        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class _BoundedList(fields.List):
@@ -231,6 +208,13 @@ def _text(**kwargs: Any) -> _Text:
     return _Text(allow_none=True, **kwargs)
 
 
+def _identifier() -> _Text:
+    """An optional identifier (customerRef, alternateCustomerRef): unique per tenant and a path
+    segment of its own read endpoint, so "" would be unreachable yet block every other "" (409).
+    null still clears it."""
+    return _Text(allow_none=True, min_length=1, error_messages={"too_short": "Must not be empty."})
+
+
 def _flag() -> _Bool:
     return _Bool(allow_none=True)
 
@@ -245,7 +229,13 @@ class _TolerantSchema(Schema):
 
 
 class AddressSchema(_TolerantSchema):
-    """A customer address; `id` lets a client keep an existing address's id."""
+    """A customer address; `id` lets a client keep an existing address's id.
+
+    Unlike the read-only `customerId` (dropped unvalidated, whatever it holds), `id` is input:
+    in a PUT or an import it names which stored address this one is (API.md §3, ids stable
+    across updates). So it is validated like any writable string: a GET only ever returns string
+    ids, and a number names no address, so it is a 400 rather than silently a new address.
+    """
 
     id = _text()
     addressRef = _text()
@@ -296,8 +286,9 @@ class AttributeGroupSchema(_TolerantSchema):
 class CustomerSchema(_TolerantSchema):
     """The writable fields of a customer request, named as in the API."""
 
-    customerRef = _text()
-    alternateCustomerRef = _text()
+    customerRef = _identifier()
+    alternateCustomerRef = _identifier()
+    # Already never empty: "" (or blanks, stripped) is not a valid address.
     email = _Email(required=True, allow_none=False)
     firstName = _text()
     lastName = _text()
@@ -311,9 +302,9 @@ class CustomerSchema(_TolerantSchema):
     taxExempt = _flag()
     taxExemptions = fields.List(_Text(), allow_none=True)
     location = _text()
-    vipStatus = _BoolOrWord(allow_none=True)
+    vipStatus = _flag()
     loyaltyTier = _text()
-    spendToNextTier = _TextOrNumber(allow_none=True)
+    spendToNextTier = _text()
     joinedStoreId = _text()
     accepts_marketing = _flag()
     marketing_optin_level = _text(validate=validate.OneOf(MARKETING_OPTIN_LEVELS))

@@ -205,14 +205,37 @@ def test_member_since_today_accepted() -> None:
     assert load_customer(with_email(memberSince=today))["memberSince"] == today
 
 
-def test_dob_is_normalised_to_zero_padded() -> None:
-    """`1-2-1990` is stored as `01-02-1990`."""
-    assert load_customer(with_email(dob="1-2-1990"))["dob"] == "01-02-1990"
+def test_dob_is_kept_exactly_as_sent() -> None:
+    """A valid dd-mm-yyyy date is stored as given."""
+    assert load_customer(with_email(dob="05-01-1985"))["dob"] == "05-01-1985"
 
 
-@pytest.mark.parametrize("value", ["1990-02-01", "01/02/1990", "1-2-90", "01-02-1990 ", 19900201])
+@pytest.mark.parametrize("field", ["dob", "memberSince"])
+@pytest.mark.parametrize("value", ["5-1-1985", "05-1-1985", "5-01-1985", "005-01-1985"])
+def test_dates_must_be_zero_padded(field: str, value: str) -> None:
+    """dd-mm-yyyy means two digits for the day and the month: `5-1-1985` is refused, not
+    rewritten as `05-01-1985`."""
+    assert errors_of(with_email(**{field: value})) == {
+        field: ["Must be a date in dd-mm-yyyy format."]
+    }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1990-02-01",
+        "01/02/1990",
+        "1-2-90",
+        "01-02-1990 ",
+        " 01-02-1990",
+        "01-02-1990\n",
+        "01-02-01990",
+        "\u0660\u0661-\u0660\u0662-\u0661\u0669\u0669\u0660",  # Arabic-Indic digits
+        19900201,
+    ],
+)
 def test_dob_wrong_format_rejected(value: object) -> None:
-    """Only dd-mm-yyyy strings are dates."""
+    """Only dd-mm-yyyy strings of ASCII digits are dates."""
     assert "dob" in errors_of(with_email(dob=value))
 
 
@@ -301,17 +324,41 @@ def test_wrong_types_give_clear_messages() -> None:
     }
 
 
-@pytest.mark.parametrize("value", [1, 0, "true", "yes"])
-def test_booleans_are_strict(value: object) -> None:
-    """Only JSON true/false are booleans (vipStatus excepted)."""
-    assert errors_of(with_email(taxExempt=value)) == {"taxExempt": ["Not a valid boolean."]}
+BOOLEAN_FIELDS = [
+    "active",
+    "verified_email",
+    "taxExempt",
+    "accepts_marketing",
+    "vipStatus",
+    "addresses.0.defaultAddress",
+    "optin_preferences.email.opt_in_active",
+    "optin_preferences.sms.opt_in_active",
+]
 
 
-def test_vip_status_accepts_true_false_strings() -> None:
-    """vipStatus takes "true"/"false" strings as booleans."""
-    assert load_customer(with_email(vipStatus="true"))["vipStatus"] is True
-    assert load_customer(with_email(vipStatus="false"))["vipStatus"] is False
-    assert "vipStatus" in errors_of(with_email(vipStatus="maybe"))
+def nested(path: str, value: object) -> dict[str, Any]:
+    """A request with `value` at the dotted `path` (numbers index one-item lists)."""
+    node: Any = value
+    for step in reversed(path.split(".")):
+        node = [node] if step.isdigit() else {step: node}
+    return with_email(**node)
+
+
+@pytest.mark.parametrize("path", BOOLEAN_FIELDS)
+@pytest.mark.parametrize("value", [1, 0, "true", "false", "TRUE", "yes", ""])
+def test_booleans_are_strict(path: str, value: object) -> None:
+    """Every boolean field (vipStatus included: Boolean in the seed) takes JSON true/false
+    only; the strings "true"/"false" are type errors."""
+    assert errors_of(nested(path, value)) == {path: ["Not a valid boolean."]}
+
+
+@pytest.mark.parametrize("path", BOOLEAN_FIELDS)
+@pytest.mark.parametrize("value", [True, False])
+def test_booleans_load_as_booleans(path: str, value: bool) -> None:
+    loaded: Any = load_customer(nested(path, value))
+    for step in path.split("."):
+        loaded = loaded[int(step)] if step.isdigit() else loaded[step]
+    assert loaded is value
 
 
 def test_tax_exemptions_items_must_be_strings() -> None:
@@ -409,18 +456,61 @@ def test_attribute_groups_must_be_a_map() -> None:
     }
 
 
-@pytest.mark.parametrize(("sent", "kept"), [(150, "150"), (12.5, "12.5"), ("99.90", "99.90")])
-def test_spend_to_next_tier_number_becomes_string(sent: object, kept: str) -> None:
-    """spendToNextTier accepts a number and stores its string form."""
-    assert load_customer(with_email(spendToNextTier=sent))["spendToNextTier"] == kept
+def test_spend_to_next_tier_is_a_string() -> None:
+    """spendToNextTier is a string in the seed; it is stored as sent."""
+    assert load_customer(with_email(spendToNextTier="99.90"))["spendToNextTier"] == "99.90"
 
 
-@pytest.mark.parametrize("value", [True, [1], {"a": 1}])
-def test_spend_to_next_tier_rejects_non_numbers(value: object) -> None:
-    """Booleans and containers are not amounts."""
+@pytest.mark.parametrize("value", [150, 12.5, True, [1], {"a": 1}])
+def test_spend_to_next_tier_rejects_numbers_and_other_types(value: object) -> None:
+    """A JSON number is not a string: refused rather than stored as its text (`12.5`)."""
     assert errors_of(with_email(spendToNextTier=value)) == {
-        "spendToNextTier": ["Not a valid string or number."]
+        "spendToNextTier": ["Not a valid string."]
     }
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["firstName", "lastName", "mobile", "phone", "location", "loyaltyTier", "joinedStoreId"],
+)
+def test_string_fields_refuse_numbers(field: str) -> None:
+    """No writable string field turns a number into text."""
+    assert errors_of(with_email(**{field: 12})) == {field: ["Not a valid string."]}
+
+
+@pytest.mark.parametrize("field", ["customerRef", "alternateCustomerRef"])
+def test_identifiers_must_not_be_empty(field: str) -> None:
+    """An empty ref would be stored, unreachable by its read path, and block every other
+    customer sending "" (uniqueness): refused, on create and on update."""
+    assert errors_of(with_email(**{field: ""})) == {field: ["Must not be empty."]}
+    assert errors_of({field: ""}, partial=True) == {field: ["Must not be empty."]}
+
+
+@pytest.mark.parametrize("field", ["customerRef", "alternateCustomerRef"])
+def test_identifiers_of_one_character_and_null_are_fine(field: str) -> None:
+    """One character is enough; null still clears the identifier on update."""
+    assert load_customer(with_email(**{field: "X"}))[field] == "X"
+    assert load_customer({field: None}, partial=True) == {field: None}
+
+
+@pytest.mark.parametrize("email", ["", "   "])
+def test_empty_email_is_not_a_valid_email(email: str) -> None:
+    """The email is required and syntax-checked, so an empty one is already refused."""
+    assert errors_of({"email": email}) == {"email": ["Not a valid email address."]}
+    assert errors_of({"email": email}, partial=True) == {"email": ["Not a valid email address."]}
+
+
+def test_address_id_must_be_a_string() -> None:
+    """An address id names a stored address (kept across a PUT), so it is validated input;
+    the read-only customerId beside it is ignored whatever it holds."""
+    assert errors_of(with_email(addresses=[{"id": 5}])) == {
+        "addresses.0.id": ["Not a valid string."]
+    }
+    loaded = load_customer(with_email(addresses=[{"id": "a-1", "customerId": {}}]))
+    assert loaded["addresses"] == [{"id": "a-1"}]
+    assert load_customer(with_email(customerId={}, addresses=[{"city": "x", "customerId": 5}]))[
+        "addresses"
+    ] == [{"city": "x"}]
 
 
 def test_partial_load_returns_only_given_keys() -> None:

@@ -99,7 +99,8 @@ dates = st.one_of(
         lambda delta, pad: _dmy(*((_today + timedelta(days=delta)).timetuple()[2::-1]), pad),
         st.integers(-2, 2), st.booleans(),
     ),
-    st.sampled_from(["1-1-2000 ", "01/01/2000", "29-02-2000", "29-02-1900", ""]),
+    st.sampled_from(["1-1-2000 ", "01/01/2000", "29-02-2000", "29-02-1900", "", "5-1-1985",
+                     "05-1-1985", "5-01-1985", "005-01-1985", "05-01-01985", "05-01-1985\n"]),
     st.just("\u0661-\u0661-\u0662\u0660\u0660\u0660"),  # Arabic-Indic digits
     texts,
     junk,
@@ -115,11 +116,14 @@ flags = st.one_of(st.booleans(), st.none(), st.sampled_from(["true", "false", 1,
 words = st.one_of(
     st.booleans(), st.none(), st.sampled_from(["true", " FALSE ", "True", "yes", "1", ""]), junk
 )
+# spendToNextTier is a string: numbers (which it once took and stringified) must be refused.
 amounts = st.one_of(
     st.integers(-(10**30), 10**30), st.floats(allow_nan=True, allow_infinity=True),
     st.decimals(allow_nan=False, places=2, min_value=-1000, max_value=1000),
-    st.booleans(), texts, st.none(), st.just([1]),
+    st.booleans(), texts, st.none(), st.just([1]), st.sampled_from(["12.5", "0", ""]),
 )  # fmt: skip
+# customerRef / alternateCustomerRef: at least one character; "" must be refused.
+identifiers = st.one_of(st.just(""), st.sampled_from([" ", "X", "x" * 255, "x" * 256]), texts)
 
 
 def choices(allowed: tuple[str, ...]) -> st.SearchStrategy[Any]:
@@ -133,7 +137,8 @@ def optional_text() -> st.SearchStrategy[Any]:
 address = st.fixed_dictionaries(
     {},
     optional={
-        "id": optional_text(), "address1": optional_text(), "city": optional_text(),
+        "id": st.one_of(optional_text(), st.integers(0, 9)), "address1": optional_text(),
+        "city": optional_text(),
         "countryCode": st.one_of(codes, st.none()), "postcode": optional_text(),
         "email": st.one_of(emails, st.none()), "defaultAddress": flags,
         "customerId": junk, "unknownField": junk,
@@ -207,8 +212,8 @@ plain_address = st.fixed_dictionaries(
 customers = st.fixed_dictionaries(
     {"email": st.one_of(plain_emails, emails)},
     optional={
-        "customerRef": st.one_of(plain_text, optional_text()),
-        "alternateCustomerRef": optional_text(),
+        "customerRef": st.one_of(plain_text, identifiers, optional_text()),
+        "alternateCustomerRef": st.one_of(identifiers, optional_text()),
         "firstName": st.one_of(plain_text, optional_text()), "lastName": optional_text(),
         "mobile": optional_text(),
         "dob": st.one_of(plain_dates, dates, st.none()),
@@ -231,11 +236,12 @@ customers = st.fixed_dictionaries(
 ordinary = st.fixed_dictionaries(
     {"email": st.one_of(plain_emails, plain_emails.map(lambda e: e.replace("@", "-at-")))},
     optional={
-        "customerRef": plain_text, "alternateCustomerRef": plain_text, "firstName": plain_text,
+        "customerRef": st.one_of(plain_text, st.just("")),
+        "alternateCustomerRef": st.one_of(plain_text, st.just("")), "firstName": plain_text,
         "lastName": plain_text, "mobile": plain_text, "dob": plain_dates,
         "memberSince": plain_dates, "loyaltyTier": plain_text, "accepts_marketing": st.booleans(),
-        "vipStatus": st.sampled_from([True, "false", "TRUE", "maybe"]),
-        "spendToNextTier": st.one_of(st.integers(0, 10**6), plain_text),
+        "vipStatus": st.sampled_from([True, False, "false", "TRUE", "maybe"]),
+        "spendToNextTier": st.one_of(st.integers(0, 10**6), st.floats(0, 10**6), plain_text),
         "taxExemptions": st.lists(plain_text, max_size=3),
         "customer_state": st.sampled_from([*CUSTOMER_STATES, "gone"]),
         "addresses": st.lists(plain_address, max_size=2),
@@ -271,6 +277,14 @@ ordinary = st.fixed_dictionaries(
 @example({"email": "a@example.com", "addresses": [{"countryCode": "XX"}]})
 @example({"email": "a@example.com", "customer_state": "gone"})
 @example({"email": "a@example.com", "dob": "31-02-1990"})
+@example({"email": "a@example.com", "dob": "5-1-1985"})
+@example({"email": "a@example.com", "memberSince": "05-01-1985"})
+@example({"email": "a@example.com", "customerRef": ""})
+@example({"email": "a@example.com", "alternateCustomerRef": ""})
+@example({"email": "a@example.com", "vipStatus": "true"})
+@example({"email": "a@example.com", "spendToNextTier": 12.5})
+@example({"email": "a@example.com", "addresses": [{"id": 5}]})
+@example({"email": ""})
 @example({"firstName": "no email"})
 def test_whatever_the_twin_accepts_the_schema_loads_identically(data: dict[str, Any]) -> None:
     loaded = twin.load_plain_customer(data)
@@ -330,14 +344,38 @@ def test_ordinary_emails_are_decided_without_email_validator(email: str) -> None
 def test_the_twin_is_compiled_for_the_customer_schema() -> None:
     """Not silently refusing everything (which would be correct, but slow)."""
     record = {
-        "email": " ada@example.com", "dob": "1-2-1990", "addresses": [{"countryCode": "gb"}],
-        "attributeGroups": {"g": {"attributes": {"a": "b"}}}, "vipStatus": "TRUE",
-        "spendToNextTier": 10, "optin_preferences": {"sms": {"opt_in_active": False}},
-        "customer_state": "enabled", "taxExemptions": ["VAT"], "ignored": object(),
+        "email": " ada@example.com", "dob": "01-02-1990", "addresses": [{"countryCode": "gb"}],
+        "attributeGroups": {"g": {"attributes": {"a": "b"}}}, "vipStatus": True,
+        "spendToNextTier": "10", "optin_preferences": {"sms": {"opt_in_active": False}},
+        "customer_state": "enabled", "taxExemptions": ["VAT"], "customerRef": "C",
+        "ignored": object(),
     }  # fmt: skip
     assert twin.load_plain_customer(record) == load_customer(record)
     assert twin.load_plain_customer(record)["dob"] == "01-02-1990"
     assert twin.load_plain_customer({"email": "nope"}) is None
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"customerRef": ""},
+        {"alternateCustomerRef": ""},
+        {"vipStatus": "true"},
+        {"vipStatus": "false"},
+        {"spendToNextTier": 12.5},
+        {"spendToNextTier": 150},
+        {"dob": "5-1-1985"},
+        {"memberSince": "05-1-1985"},
+        {"addresses": [{"id": 5}]},
+        {"email": ""},
+    ],
+)
+def test_the_twin_refuses_what_the_schema_refuses(field: dict[str, Any]) -> None:
+    """The rules tightened in the schema hold on the import fast path too: the twin leaves
+    these records to the schema, which refuses them."""
+    record = {"email": "a@example.com", **field}
+    assert twin.load_plain_customer(record) is None
+    assert schema_result(record) is None
 
 
 def test_a_field_the_twin_does_not_know_makes_it_unsupported() -> None:
