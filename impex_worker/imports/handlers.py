@@ -16,7 +16,7 @@ from customer_service.imports import repository as batches
 from customer_service.imports.representation import ENDED_STATES, ERROR
 from customer_service.imports.service import end_batch, queue_batch
 from impex_worker.consumer import Handler, PoisonMessage
-from impex_worker.imports.intake import accept_drop
+from impex_worker.imports.intake import KnownTenants, UnknownTenant, accept_drop
 from impex_worker.imports.messages import (
     DELIVERY_LIMIT_REACHED,
     ImportBatch,
@@ -41,6 +41,7 @@ def import_handler(runner: BatchRunner, pool: asyncpg.Pool, *, drop_dir: str) ->
     """A batch to import: run it to its end (or resume it). The message stays unacked until
     then, so a worker that dies hands it, and the batch, to the next one."""
     slots = asyncio.Semaphore(IMPORTS_AT_ONCE)
+    tenants = KnownTenants(pool)
 
     async def handle(message: AbstractIncomingMessage) -> None:
         async with slots:
@@ -56,7 +57,13 @@ def import_handler(runner: BatchRunner, pool: asyncpg.Pool, *, drop_dir: str) ->
             batch_id = request.batch_id
             structlog.contextvars.bind_contextvars(batch_id=str(batch_id))
         else:
-            batch_id = await accept_drop(pool, request, drop_dir=drop_dir)
+            try:
+                batch_id = await accept_drop(
+                    pool, request, drop_dir=drop_dir, tenants=tenants,
+                    redelivered=_redelivered(message),
+                )  # fmt: skip
+            except UnknownTenant as exc:
+                raise PoisonMessage(str(exc)) from exc
             if batch_id is None:
                 return
         try:
@@ -67,6 +74,14 @@ def import_handler(runner: BatchRunner, pool: asyncpg.Pool, *, drop_dir: str) ->
         structlog.contextvars.bind_contextvars(batch_state=state)
 
     return handle
+
+
+def _redelivered(message: AbstractIncomingMessage) -> bool:
+    """Whether this message was delivered before (a worker died or was stopped before acking):
+    then an ended batch is most likely its own doing, not a second drop. Quorum queues also
+    count deliveries in `x-delivery-count`."""
+    count = (message.headers or {}).get("x-delivery-count")
+    return bool(message.redelivered) or (isinstance(count, int) and count > 0)
 
 
 def dead_letter_handler(pool: asyncpg.Pool, *, clock: Callable[[], datetime] = utcnow) -> Handler:

@@ -1,8 +1,18 @@
 """Queue drops: the batch named by batchRef is created (or found again on a redelivery), given
-the dropped content and queued; a refused drop ends it ERROR with the reason."""
+the dropped content and queued; a refused drop ends it ERROR with the reason.
+
+Two drops are refused without touching a batch:
+- one for a tenant auth_service does not know (`UnknownTenant`): there is no tenant to create a
+  batch or customers for, nor to announce anything to, so the handler dead-letters the message
+  (kept for operators, who can replay it once the tenant exists);
+- one for a batchRef whose batch already ended, unless it is a redelivery of the very message
+  that ran it: its records would otherwise vanish silently. The ended batch stays as it is
+  (its counters are true); `impex.batch.failed` with a `reason` tells the producer.
+"""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -10,13 +20,21 @@ from datetime import datetime
 import asyncpg
 import orjson
 import structlog
+from prometheus_client import Counter
 
 from customer_service.imports import repository as batches
-from customer_service.imports.representation import CREATED, ERROR, READY
+from customer_service.imports.representation import (
+    CREATED,
+    ENDED_STATES,
+    ERROR,
+    READY,
+    batch_event,
+)
 from customer_service.imports.service import end_batch
 from impex_worker.imports.messages import DropFile, DropRecords, DropRefused
 from impex_worker.imports.sources import PathRefused, resolve_drop_path
-from shared import metrics
+from shared import db, metrics
+from shared.amqp import IMPEX_BATCH_FAILED, IMPEX_EVENTS_EXCHANGE
 from shared.db import tenant_transaction
 from shared.timefmt import utcnow
 
@@ -24,16 +42,75 @@ log = structlog.get_logger("imports")
 
 Drop = DropFile | DropRecords | DropRefused
 
+# Why drops were refused; bounded labels, never a tenant or batch. (Here rather than in
+# shared.metrics because only this module counts them.)
+DROPS_REFUSED = Counter(
+    "impex_drops_refused_total",
+    "Queue drops refused, by reason (invalid, unknown_tenant, batch_ended)",
+    ["reason"],
+)
+INVALID, UNKNOWN_TENANT, BATCH_ENDED = "invalid", "unknown_tenant", "batch_ended"
+for _reason in (INVALID, UNKNOWN_TENANT, BATCH_ENDED):
+    DROPS_REFUSED.labels(_reason)
+
+# Tenants are created, never deleted, so a known one can be remembered; a minute bounds the
+# lag should one ever be removed by hand.
+KNOWN_TENANT_SECONDS = 60.0
+# auth.tenants belongs to auth_service; the worker only reads it, as the pool's own login (the
+# app role that tenant transactions switch to has no rights on the auth schema).
+TENANT_EXISTS = "SELECT EXISTS (SELECT 1 FROM auth.tenants WHERE id = $1)"
+
+
+class UnknownTenant(Exception):
+    """The drop names a tenant auth_service does not know. The text holds no personal data."""
+
+
+class KnownTenants:
+    """Whether auth_service knows a tenant, remembered for a while when it does, so a busy
+    queue costs no query per message. An unknown tenant is looked up again every time: a drop
+    for a tenant provisioned a moment ago must not be refused from a stale answer."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        ttl: float = KNOWN_TENANT_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._pool = pool
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._known_until: dict[str, float] = {}
+
+    async def known(self, tenant: str) -> bool:
+        now = self._monotonic()
+        if self._known_until.get(tenant, 0.0) > now:
+            return True
+        async with db.connection(self._pool) as conn:
+            exists = bool(await conn.fetchval(TENANT_EXISTS, tenant))
+        if exists:
+            self._known_until[tenant] = now + self._ttl
+        else:
+            self._known_until.pop(tenant, None)
+        return exists
+
 
 async def accept_drop(
     pool: asyncpg.Pool,
     drop: Drop,
     *,
     drop_dir: str,
+    tenants: KnownTenants,
+    redelivered: bool = False,
     clock: Callable[[], datetime] = utcnow,
 ) -> uuid.UUID | None:
-    """The id of the batch to import now, or None when the drop was refused."""
+    """The id of the batch to import now, or None when the drop was refused (or was a
+    redelivery finding its batch ended). Raises UnknownTenant for a tenant nobody knows."""
     tenant, now = drop.tenant, clock()
+    if not await tenants.known(tenant):
+        log.warning("queue drop refused", reason="unknown tenant")
+        DROPS_REFUSED.labels(UNKNOWN_TENANT).inc()
+        raise UnknownTenant("The drop names a tenant that does not exist.")
     async with tenant_transaction(pool, tenant) as conn:
         batch = await batches.insert_batch_if_absent(conn, tenant, drop.batch_ref, now)
         if batch is None:
@@ -41,18 +118,40 @@ async def accept_drop(
                 conn, tenant, "batchRef", drop.batch_ref, for_update=True
             )
         structlog.contextvars.bind_contextvars(batch_id=str(batch["id"]))
-        if batch["state"] != CREATED:
+        if batch["state"] in ENDED_STATES and not redelivered:
+            await _refuse_ended(conn, drop, batch, now)
+            refused = BATCH_ENDED
+        elif batch["state"] != CREATED:
             return batch["id"]  # a redelivery: resume it (or find it ended)
-        reason = _refusal(drop, drop_dir)
-        if reason is not None:
+        elif (reason := _refusal(drop, drop_dir)) is not None:
             log.warning("queue drop refused", reason=reason)
             await end_batch(conn, tenant, batch["id"], ERROR, now, error_message=reason)
+            refused = INVALID
         else:
             await _fill(conn, drop, batch["id"], now)
-    if reason is not None:
-        metrics.IMPORT_BATCHES.labels(ERROR).inc()  # once it is committed
-        return None
-    return batch["id"]
+            return batch["id"]
+    # Counted once it is committed.
+    DROPS_REFUSED.labels(refused).inc()
+    if refused == INVALID:
+        metrics.IMPORT_BATCHES.labels(ERROR).inc()
+    return None
+
+
+async def _refuse_ended(
+    conn: asyncpg.Connection, drop: Drop, batch: asyncpg.Record, now: datetime
+) -> None:
+    """Announce that the drop's content was not imported; the batch itself is not changed."""
+    reason = (
+        f"The batch had already ended ({batch['state']}), so the dropped content was not "
+        "imported; drop it under a new batchRef."
+    )
+    log.warning("queue drop refused", reason="batch already ended", batch_state=batch["state"])
+    event = batch_event(IMPEX_BATCH_FAILED, tenant=drop.tenant, record=batch, now=now)
+    event["reason"] = reason
+    await batches.add_outbox_message(
+        conn, drop.tenant, exchange=IMPEX_EVENTS_EXCHANGE, routing_key=IMPEX_BATCH_FAILED,
+        payload=event,
+    )  # fmt: skip
 
 
 async def _fill(conn: asyncpg.Connection, drop: Drop, batch_id: uuid.UUID, now: datetime) -> None:

@@ -1,5 +1,6 @@
-"""Imports over RabbitMQ: files and records dropped on exchange `impex`, refused paths, the batch
-events on `impex.events`, and the dead-letter path of a message that keeps failing."""
+"""Imports over RabbitMQ: files and records dropped on exchange `impex`, refused paths, unknown
+tenants and ended batches, the batch events on `impex.events`, and the dead-letter path of a
+message that keeps failing."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from customer_service.imports.service import ImportService
 from impex_worker.app import create_app as create_worker_app
 from impex_worker.consumer import Consumer, Subscription
 from impex_worker.imports.handlers import dead_letter_handler, import_handler
+from impex_worker.imports.intake import KnownTenants, UnknownTenant, accept_drop
+from impex_worker.imports.messages import DropRecords
 from impex_worker.imports.runner import BatchRunner
 from impex_worker.imports.validation import Validator
 from shared.amqp import (
@@ -42,6 +45,15 @@ async def pool(test_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(test_settings.database_url, min_size=0)
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+async def unique_tenant(unique_tenant: str, pool: asyncpg.Pool) -> str:
+    """A fresh tenant that auth_service knows (as `tenants create` makes it): the worker refuses
+    drops for any other."""
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO auth.tenants (id) VALUES ($1)", unique_tenant)
+    return unique_tenant
 
 
 @pytest.fixture
@@ -89,7 +101,8 @@ async def test_dropped_records_are_imported_once_even_if_dropped_twice(
     worker, publisher, pool, unique_tenant
 ):
     """A records drop creates the batch named by batchRef and imports it; the same drop again
-    finds that batch ended and changes nothing."""
+    finds that batch ended: it changes nothing, but is refused visibly (impex.batch.failed with
+    the reason, the ended batch shown as it is)."""
     message = {
         "tenant": unique_tenant,
         "batchRef": "drop-records",
@@ -110,8 +123,64 @@ async def test_dropped_records_are_imported_once_even_if_dropped_twice(
         )
         customers = await customers_of(conn, unique_tenant)
         completed = await events_of(conn, unique_tenant, IMPEX_BATCH_COMPLETED)
+        (refused,) = await events_of(conn, unique_tenant, IMPEX_BATCH_FAILED)
+        again = await conn.fetchrow("SELECT * FROM impex.batches WHERE id = $1", batch["id"])
     assert count == 2 and list(customers) == ["q1@example.com"]
     assert len(completed) == 2  # drop-records once, after once
+    assert "already ended (COMPLETED)" in refused["reason"]
+    assert refused["batch"]["batchRef"] == "drop-records"
+    assert refused["batch"]["state"] == "COMPLETED" and "errorMessage" not in refused["batch"]
+    assert (again["state"], again["imported"], again["modified_at"]) == (
+        "COMPLETED", 1, batch["modified_at"],
+    )  # fmt: skip
+
+
+async def test_a_drop_for_an_unknown_tenant_is_dead_lettered_without_a_trace(
+    worker, publisher, pool, unique_tenant
+):
+    """A tenant auth_service does not know gets no batch, no customers and no events: the
+    message is dead-lettered for operators."""
+    ghost = f"ghost_{uuid.uuid4().hex[:8]}"
+    records = [{"customerRef": "G-1", "email": "g1@example.com"}]
+    await drop(publisher, {"tenant": ghost, "batchRef": "G1", "records": records})
+    await drop(publisher, {"tenant": ghost, "batchRef": "G2", "format": "xml", "path": "x"})
+    marker = {"tenant": unique_tenant, "batchRef": "after-ghost", "records": []}
+    await drop(publisher, marker)  # handled after the ghost drops (prefetch keeps queue order)
+    await batch_by_ref(pool, unique_tenant, "after-ghost")
+    async with pool.acquire() as conn:
+        for table in ("impex.batches", "customer.customers", "customer.outbox"):
+            count = f"SELECT count(*) FROM {table} WHERE tenant_id = $1"
+            assert await conn.fetchval(count, ghost) == 0, table
+    metrics = await (await worker.get("/metrics")).text()
+    assert 'impex_drops_refused_total{reason="unknown_tenant"}' in metrics
+
+
+async def test_a_redelivered_drop_finding_its_batch_ended_is_not_refused(
+    pool, unique_tenant, tmp_path
+):
+    """The worker that ran a drop may die before acking it: that message comes back and finds
+    the batch ended by itself. Nothing to report then; a fresh drop is refused."""
+    tenants = KnownTenants(pool)
+    message = DropRecords(unique_tenant, "redelivered", [{"email": "r@example.com"}])
+    batch_id = await accept_drop(pool, message, drop_dir=str(tmp_path), tenants=tenants)
+    assert batch_id is not None
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE impex.batches SET state = 'COMPLETED' WHERE id = $1", batch_id)
+    again = await accept_drop(
+        pool, message, drop_dir=str(tmp_path), tenants=tenants, redelivered=True
+    )
+    assert again == batch_id  # the runner finds it ended and does nothing
+    async with pool.acquire() as conn:
+        assert await events_of(conn, unique_tenant, IMPEX_BATCH_FAILED) == []
+    assert await accept_drop(pool, message, drop_dir=str(tmp_path), tenants=tenants) is None
+    async with pool.acquire() as conn:
+        (refused,) = await events_of(conn, unique_tenant, IMPEX_BATCH_FAILED)
+    assert refused["batch"]["id"] == str(batch_id) and "already ended" in refused["reason"]
+    with pytest.raises(UnknownTenant):
+        await accept_drop(
+            pool, DropRecords("nobody_" + unique_tenant, "x", []), drop_dir=str(tmp_path),
+            tenants=tenants,
+        )  # fmt: skip
 
 
 async def test_dropped_file_under_the_drop_dir_is_imported(
