@@ -3,6 +3,10 @@
 Woken by NOTIFY on commit (and a slow poll as a safety net). Rows are claimed with
 FOR UPDATE SKIP LOCKED, so several replicas can relay side by side. Delivery is at least once:
 a crash between confirm and mark re-publishes, and consumers dedupe by eventId.
+
+Rows are claimed by priority, then in commit order: an import's per-row events (priority 1) wait
+behind everything else, so a deleted customer or a queued batch never waits for an import's
+backlog to drain (0005_outbox_priority.sql).
 """
 
 from __future__ import annotations
@@ -15,19 +19,27 @@ import structlog
 
 from shared import metrics
 from shared.amqp import Publisher
+from shared.web import REQUEST_ID_HEADER
 
 log = structlog.get_logger("outbox")
 
+# Walks outbox_unsent_idx (priority, id) and stops after $1 rows, however large the backlog.
 CLAIM_UNSENT = """
-SELECT id, exchange, routing_key, payload FROM customer.outbox
-WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+SELECT id, exchange, routing_key, payload, request_id FROM customer.outbox
+WHERE sent_at IS NULL ORDER BY priority, id LIMIT $1 FOR UPDATE SKIP LOCKED
 """
 MARK_SENT = "UPDATE customer.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 COUNT_UNSENT = "SELECT count(*) FROM customer.outbox WHERE sent_at IS NULL"
 NOTIFY_CHANNEL = "customer_outbox"
+# A priority-0 row that commits during a backlog waits for the batch in flight. Batches of 500,
+# 1000 and 2000 all drained ~5k events/s (aio-pika's per-message cost dominates, not the
+# per-batch transaction), so the smallest keeps that wait shortest (~0.15 s).
+BATCH_SIZE = 500
 
 
-async def relay_once(pool: asyncpg.Pool, publisher: Publisher, *, batch_size: int = 500) -> int:
+async def relay_once(
+    pool: asyncpg.Pool, publisher: Publisher, *, batch_size: int = BATCH_SIZE
+) -> int:
     """Publish one batch of unsent events; returns how many were published."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(CLAIM_UNSENT, batch_size)
@@ -41,6 +53,7 @@ async def relay_once(pool: asyncpg.Pool, publisher: Publisher, *, batch_size: in
                     row["routing_key"],
                     row["payload"],
                     message_id=row["payload"]["eventId"],
+                    headers=_headers(row["request_id"]),
                 )
                 for row in rows
             )
@@ -49,6 +62,12 @@ async def relay_once(pool: asyncpg.Pool, publisher: Publisher, *, batch_size: in
     for row in rows:
         metrics.OUTBOX_PUBLISHED.labels(row["routing_key"]).inc()
     return len(rows)
+
+
+def _headers(request_id: str | None) -> dict[str, str] | None:
+    """The request a message was queued by travels with it, so the consumer's log lines of
+    handling it carry the same request id (API.md §1)."""
+    return None if request_id is None else {REQUEST_ID_HEADER: request_id}
 
 
 class OutboxRelay:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from shared.amqp import connect, declare_topology
 from shared.db import CONNECTION_ERRORS
 from shared.errors import Unavailable
 from shared.metrics import MESSAGES_CONSUMED, MESSAGES_REDELIVERED
+from shared.web import REQUEST_ID_HEADER
 
 log = structlog.get_logger("consumer")
 
@@ -35,6 +37,9 @@ Handler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 PROCESSED = "processed"
 RETRY = "retry"
 POISON = "poison"
+
+# API.md §1's request id: 1-128 characters of [A-Za-z0-9._-].
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 # Failures expected while a dependency is down: logged without a traceback.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, Unavailable)
@@ -167,6 +172,9 @@ class Consumer:
         structlog.contextvars.bind_contextvars(
             queue=subscription.queue, message_id=message.message_id
         )
+        request_id = _request_id(message)
+        if request_id is not None:  # API.md §1: the request's id in every line of its handling
+            structlog.contextvars.bind_contextvars(request_id=request_id)
         if message.redelivered:
             MESSAGES_REDELIVERED.labels(subscription.queue).inc()
         if self._stopping.is_set():  # delivered while stopping: leave it to another worker
@@ -249,6 +257,16 @@ class Consumer:
             connection, self._connection = self._connection, None
             with contextlib.suppress(Exception):
                 await connection.close()
+
+
+def _request_id(message: AbstractIncomingMessage) -> str | None:
+    """The id of the request that queued the message (customer_service's outbox relay sends it
+    as a header). Anyone who may publish can set headers: a value that is not a request id as
+    API.md §1 defines it is ignored, so nothing else reaches the logs."""
+    value = (message.headers or {}).get(REQUEST_ID_HEADER)
+    if isinstance(value, bytes):  # a header a foreign client sent as a byte string
+        value = value.decode("ascii", "replace")
+    return value if isinstance(value, str) and _REQUEST_ID.fullmatch(value) else None
 
 
 def _delivery_count(message: AbstractIncomingMessage) -> int:

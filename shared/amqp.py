@@ -6,6 +6,7 @@ Routing keys and exchange names live here so producer and consumer cannot disagr
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import aio_pika
@@ -109,7 +110,9 @@ class Publisher:
         body: dict[str, Any],
         *,
         message_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
+        """Publish `body` as JSON; `headers` become the message's AMQP headers (ids only)."""
         channel = await self._ensure_channel()
         target = await channel.get_exchange(exchange, ensure=False)
         await target.publish(
@@ -118,6 +121,7 @@ class Publisher:
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=message_id,
+                headers=dict(headers) if headers else None,
             ),
             routing_key=routing_key,
         )

@@ -94,8 +94,8 @@ LIMIT $4
 DELETE_FILE = "DELETE FROM impex.batch_files WHERE tenant_id = $1 AND batch_id = $2"
 
 INSERT_OUTBOX = """
-INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload, request_id)
+VALUES ($1, $2, $3, $4, $5, $6)
 """
 
 
@@ -225,8 +225,11 @@ async def add_outbox_message(
     exchange: str,
     routing_key: str,
     payload: Mapping[str, Any],
+    request_id: str | None = None,
 ) -> None:
-    """A message the outbox relay publishes once this transaction commits."""
+    """A message the outbox relay publishes once this transaction commits (with `request_id`
+    as a header, when given)."""
     await conn.execute(
-        INSERT_OUTBOX, uuid.UUID(payload["eventId"]), tenant, exchange, routing_key, payload
-    )
+        INSERT_OUTBOX, uuid.UUID(payload["eventId"]), tenant, exchange, routing_key, payload,
+        request_id,
+    )  # fmt: skip

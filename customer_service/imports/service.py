@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import structlog
 
 from customer_service.imports import inputs, repository
 from customer_service.imports.representation import (
@@ -62,8 +63,9 @@ async def end_batch(
     await repository.delete_file(conn, tenant, batch_id)
     event = batch_event(event_type, tenant=tenant, record=record, now=now)
     await repository.add_outbox_message(
-        conn, tenant, exchange=IMPEX_EVENTS_EXCHANGE, routing_key=event_type, payload=event
-    )
+        conn, tenant, exchange=IMPEX_EVENTS_EXCHANGE, routing_key=event_type, payload=event,
+        request_id=current_request_id(),
+    )  # fmt: skip
     return record
 
 
@@ -72,7 +74,17 @@ async def queue_batch(conn: asyncpg.Connection, tenant: str, batch_id: uuid.UUID
     await repository.add_outbox_message(
         conn, tenant, exchange=IMPEX_EXCHANGE, routing_key=CUSTOMERS_IMPORT,
         payload=import_message(tenant=tenant, batch_id=batch_id),
+        request_id=current_request_id(),
     )  # fmt: skip
+
+
+def current_request_id() -> str | None:
+    """The id of the request this work is done for, so the worker that handles its message logs
+    it too (API.md §1). Read from the log context, where shared.web's middleware binds it for a
+    request and impex_worker's consumer for a message that carried one: a batch re-queued or
+    ended by the worker keeps the id of the request that queued it."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    return request_id if isinstance(request_id, str) else None
 
 
 class ImportService:

@@ -113,6 +113,11 @@ UNIQUE_INDEX_FIELDS = {
 
 _LOCK_NAMESPACE = b"customer-suite:impex-batch:"
 
+# An import writes an event per row, tens of thousands at once: the relay publishes them after
+# every priority-0 event (interactive changes, queued batches, batch events), which would
+# otherwise wait behind the whole backlog (0005_outbox_priority.sql).
+BULK_EVENT_PRIORITY = 1
+
 
 def batch_lock_key(tenant: str, batch_id: uuid.UUID) -> int:
     """A 64-bit advisory lock key for one batch (a hash: collisions are astronomically rare,
@@ -172,15 +177,19 @@ async def add_events(
     conn: asyncpg.Connection, tenant: str, events: Sequence[dict[str, Any]]
 ) -> None:
     """The chunk's customer events into the outbox with one COPY (it has no row-level
-    security); the relay publishes them once the chunk commits."""
+    security); the relay publishes them once the chunk commits, after every waiting event of
+    priority 0 (BULK_EVENT_PRIORITY)."""
     if not events:
         return
     await conn.copy_records_to_table(
         "outbox",
         schema_name="customer",
-        columns=["event_id", "tenant_id", "exchange", "routing_key", "payload"],
+        columns=["event_id", "tenant_id", "exchange", "routing_key", "payload", "priority"],
         # asyncpg encodes a uuid column from its text as well: no UUID object per event.
-        records=[(e["eventId"], tenant, CUSTOMER_EVENTS_EXCHANGE, e["type"], e) for e in events],
+        records=[
+            (e["eventId"], tenant, CUSTOMER_EVENTS_EXCHANGE, e["type"], e, BULK_EVENT_PRIORITY)
+            for e in events
+        ],
     )
 
 
