@@ -12,6 +12,7 @@ import asyncpg
 
 from shared.amqp import CUSTOMER_EVENTS_EXCHANGE
 from shared.errors import Conflict
+from shared.log import current_request_id
 
 _CUSTOMER_COLUMNS = """
     id, customer_ref, alternate_customer_ref, email, first_name, last_name, mobile, phone,
@@ -78,8 +79,8 @@ RETURNING c.id, before.customer_ref, before.alternate_customer_ref
 """
 
 INSERT_OUTBOX = """
-INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload, request_id)
+VALUES ($1, $2, $3, $4, $5, $6)
 """
 
 # Which unique index means which field, for the 409 body.
@@ -179,4 +180,5 @@ async def add_outbox_event(conn: asyncpg.Connection, tenant: str, event: Mapping
         CUSTOMER_EVENTS_EXCHANGE,
         event["type"],
         event,
+        current_request_id(),  # a header for the consumers' logs (de-identification)
     )

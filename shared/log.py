@@ -56,3 +56,12 @@ def _add_service(service: str) -> structlog.types.Processor:
         return event
 
     return add
+
+
+def current_request_id() -> str | None:
+    """The id of the request this work is done for, so the worker that handles its message logs
+    it too (API.md §1). Read from the log context, where shared.web's middleware binds it for a
+    request and impex_worker's consumer for a message that carried one: a batch re-queued or
+    ended by the worker keeps the id of the request that queued it."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    return request_id if isinstance(request_id, str) else None

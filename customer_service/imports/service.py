@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-import structlog
 
 from customer_service.imports import inputs, repository
 from customer_service.imports.representation import (
@@ -32,6 +31,7 @@ from customer_service.imports.representation import (
 from shared.amqp import CUSTOMERS_IMPORT, IMPEX_BATCH_FAILED, IMPEX_EVENTS_EXCHANGE, IMPEX_EXCHANGE
 from shared.db import tenant_transaction
 from shared.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
+from shared.log import current_request_id
 from shared.timefmt import utcnow
 
 FORMAT_BY_MEDIA_TYPE = {
@@ -76,15 +76,6 @@ async def queue_batch(conn: asyncpg.Connection, tenant: str, batch_id: uuid.UUID
         payload=import_message(tenant=tenant, batch_id=batch_id),
         request_id=current_request_id(),
     )  # fmt: skip
-
-
-def current_request_id() -> str | None:
-    """The id of the request this work is done for, so the worker that handles its message logs
-    it too (API.md §1). Read from the log context, where shared.web's middleware binds it for a
-    request and impex_worker's consumer for a message that carried one: a batch re-queued or
-    ended by the worker keeps the id of the request that queued it."""
-    request_id = structlog.contextvars.get_contextvars().get("request_id")
-    return request_id if isinstance(request_id, str) else None
 
 
 class ImportService:

@@ -174,3 +174,34 @@ async def test_consumer_binds_only_a_well_formed_request_id(
     (line,) = await eventually(handled, timeout=DEADLINE)
     assert line["outcome"] == "processed"
     assert line.get("request_id") == expected
+
+
+async def test_delete_request_id_is_in_the_de_identification_logs(
+    customer_client, worker, mint, unique_tenant, logs, test_settings
+):
+    """DELETE with X-Request-ID: customer.deleted carries it, and the worker's lines of
+    de-identifying that customer's wishlists do too."""
+    created = await customer_client.post(
+        "/api/v2/customers",
+        json={"email": "rid-del@example.com"},
+        headers=mint.headers(unique_tenant),
+    )
+    customer_id = (await created.json())["id"]
+    request_id = f"rid-delete-{uuid.uuid4().hex[:8]}"
+    headers = {**mint.headers(unique_tenant), REQUEST_ID_HEADER: request_id}
+    assert (
+        await customer_client.delete(f"/api/v2/customers/{customer_id}", headers=headers)
+    ).status == 204
+    assert (
+        await _request_id_of_event(test_settings.database_url, unique_tenant, "customer.deleted")
+        == request_id
+    )
+
+    async def handled() -> list[dict]:
+        return [
+            e for e in logs
+            if e.get("queue") == CUSTOMER_DELETED_QUEUE and e["event"] == "message handled"
+            and e.get("request_id") == request_id
+        ]  # fmt: skip
+
+    assert await eventually(handled, timeout=DEADLINE)
