@@ -70,7 +70,8 @@ class ServiceProcess:
     async def refuses_connections(self) -> bool:
         try:
             _reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):
+            # Reset: the connection reached the backlog of a listener that then closed.
             return True
         writer.close()
         return False
