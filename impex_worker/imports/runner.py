@@ -182,6 +182,7 @@ class BatchRunner:
         )
         producer = asyncio.create_task(self._produce(records, validated))
         done = batch["processed"]
+        written = 0
         try:
             while (item := await validated.get()) is not None:
                 if isinstance(item, BaseException):
@@ -190,6 +191,9 @@ class BatchRunner:
                     raise LostBatch(f"chunk starts at {item.first_row}, checkpoint at {done}")
                 checked = await item.checked
                 done = await self._write(tenant, batch["id"], done, item.count, checked)
+                written += 1
+                if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8, …
+                    await repository.refresh_statistics(self._pool)
         finally:
             producer.cancel()
             with contextlib.suppress(BaseException):

@@ -31,6 +31,7 @@ from tests.support.imports import (
     ndjson_bytes,
     row_errors,
 )
+from tests.support.waiting import eventually
 
 MEDIA_TYPES = {"csv": "text/csv", "ndjson": "application/x-ndjson", "json": "application/json"}
 
@@ -508,3 +509,27 @@ async def test_batches_ending_in_error_or_aborted_are_counted(pool, unique_tenan
     assert {k: v for k, v in moved.items() if k not in ("imported", "failed")} == {
         "ABORTED": 1, "durations": 1,
     }  # fmt: skip
+
+
+async def test_statistics_are_refreshed_as_the_tenant_grows(runner, pool, unique_tenant):
+    """ANALYZE after chunks 1, 2, 4, …: with stale statistics a growing tenant looks empty to
+    the planner, which then matches keys through any tenant-first index, scanning the tenant."""
+
+    async def analyze_count() -> int:
+        async with pool.acquire() as conn:
+            return await conn.fetchval(
+                "SELECT analyze_count FROM pg_stat_user_tables"
+                " WHERE schemaname = 'customer' AND relname = 'customers'"
+            )
+
+    before = await analyze_count()
+    rows = [[f"S-{n}", f"s{n}@example.com"] for n in range(15)]  # 5 chunks of 3
+    batch = await import_file(
+        runner, pool, unique_tenant, csv_bytes(["customerRef", "email"], rows)
+    )
+    assert (batch["state"], batch["imported"]) == ("COMPLETED", 15)
+
+    async def analyzed_three_times() -> bool:  # after chunks 1, 2 and 4 of 5
+        return await analyze_count() >= before + 3
+
+    await eventually(analyzed_three_times, timeout=5.0)
