@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from shared.events import event_envelope
 from shared.timefmt import iso_ms
 
 CREATED = "CREATED"
@@ -60,13 +61,7 @@ def batch_event(
     event_type: str, *, tenant: str, record: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:
     """The body of `impex.batch.completed` / `.failed`: the batch, never personal data."""
-    return {
-        "eventId": str(uuid.uuid4()),
-        "type": event_type,
-        "tenant": tenant,
-        "occurredAt": iso_ms(now),
-        "batch": render_batch(record),
-    }
+    return event_envelope(event_type, tenant=tenant, now=now, batch=render_batch(record))
 
 
 def import_message(*, tenant: str, batch_id: uuid.UUID) -> dict[str, Any]:
