@@ -122,7 +122,12 @@ async def accept_drop(
             await _refuse_ended(conn, drop, batch, now)
             refused = BATCH_ENDED
         elif batch["state"] != CREATED:
-            return batch["id"]  # a redelivery: resume it (or find it ended)
+            if not redelivered:  # the batch goes on with what it was given first: say so
+                log.warning(
+                    "queue drop content ignored: its batch is already queued or running",
+                    batch_state=batch["state"],
+                )
+            return batch["id"]  # resume it (or find it ended)
         elif (reason := _refusal(drop, drop_dir)) is not None:
             log.warning("queue drop refused", reason=reason)
             await end_batch(conn, tenant, batch["id"], ERROR, now, error_message=reason)

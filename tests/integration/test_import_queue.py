@@ -13,6 +13,7 @@ import aio_pika
 import asyncpg
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from customer_service.imports.service import ImportService
 from impex_worker.app import create_app as create_worker_app
@@ -181,6 +182,28 @@ async def test_a_redelivered_drop_finding_its_batch_ended_is_not_refused(
             pool, DropRecords("nobody_" + unique_tenant, "x", []), drop_dir=str(tmp_path),
             tenants=tenants,
         )  # fmt: skip
+
+
+async def test_a_fresh_drop_for_a_running_batch_says_its_content_is_ignored(
+    pool, unique_tenant, tmp_path
+):
+    """The batch goes on with what it was first given; a second drop of other records for it
+    is not silently swallowed (a redelivery of the first is normal and says nothing)."""
+    tenants = KnownTenants(pool)
+    first = DropRecords(unique_tenant, "running", [{"email": "first@example.com"}])
+    batch_id = await accept_drop(pool, first, drop_dir=str(tmp_path), tenants=tenants)
+    with capture_logs() as redelivery_logs:
+        again = await accept_drop(
+            pool, first, drop_dir=str(tmp_path), tenants=tenants, redelivered=True
+        )
+    assert again == batch_id
+    assert not [e for e in redelivery_logs if e["log_level"] == "warning"]
+    other = DropRecords(unique_tenant, "running", [{"email": "second@example.com"}])
+    with capture_logs() as fresh_logs:
+        assert await accept_drop(pool, other, drop_dir=str(tmp_path), tenants=tenants) == batch_id
+    (warning,) = [e for e in fresh_logs if e["log_level"] == "warning"]
+    assert "ignored" in warning["event"] and warning["batch_state"] == "READY"
+    assert "second@example.com" not in repr(fresh_logs)
 
 
 async def test_dropped_file_under_the_drop_dir_is_imported(
