@@ -69,14 +69,18 @@ class CappedBody:
         self.limit = limit
         self.exceeded = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncIterator[bytes]:
         sent = 0
         async for chunk in self._stream.iter_any():
             sent += len(chunk)
             if sent > self.limit:
                 self.exceeded = True
-                raise PayloadTooLarge(f"The request body exceeds {self.limit} bytes.")
+                raise _too_large(self.limit)
             yield chunk
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body exceeds {limit} bytes.")
 
 
 def _request_body(request: web.Request, target: Target) -> CappedBody | aiohttp.StreamReader | None:
@@ -87,7 +91,7 @@ def _request_body(request: web.Request, target: Target) -> CappedBody | aiohttp.
     if length is None:
         return CappedBody(request.content, limit)
     if length > limit:
-        raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+        raise _too_large(limit)
     return request.content
 
 
@@ -107,13 +111,13 @@ async def forward(
             request.method,
             url,
             headers=_upstream_headers(request),
-            data=body.__aiter__() if isinstance(body, CappedBody) else body,
+            data=body.chunks() if isinstance(body, CappedBody) else body,
             allow_redirects=False,
             auto_decompress=False,
         )
     except (aiohttp.ClientError, TimeoutError) as exc:
         if isinstance(body, CappedBody) and body.exceeded:
-            raise PayloadTooLarge(f"The request body exceeds {body.limit} bytes.") from exc
+            raise _too_large(body.limit) from exc
         raise _upstream_failure(exc) from exc
     try:
         return await _relay_response(request, upstream, extra_headers or {})
