@@ -491,13 +491,12 @@ def main() -> int:
                 profile_gateway(wrk, args, suite, scripts, bases["gateway"]) if args.profile else {}
             )
         report(summary, runs, tokens)
-        path = harness.save_results(
+        harness.save_results(
             "bench_gateway",
             {"machine": machine, "customers": args.customers, "threads": args.threads,
              "connections": args.connections, "duration_s": args.duration, "rounds": runs,
              "summary": summary, "token_verification": tokens, "profiles": profiles},
         )  # fmt: skip
-        print(f"\nresults: {path.relative_to(harness.ROOT)}")
     finally:
         if args.drop_db:
             harness.run_async(harness.drop_database(benv))

@@ -327,11 +327,10 @@ def main() -> int:
             imported["outbox_drained_after_s"] = drain
         report(copy, imported, args.rows)
         print(f"customer events relayed {drain:.0f} s after COMPLETED")
-        path = harness.save_results(
+        harness.save_results(
             "bench_import",
             {"machine": machine, "rows": args.rows, "raw_copy": copy, "import": imported},
         )
-        print(f"\nresults: {path.relative_to(harness.ROOT)}")
         if not args.keep_tenant:
             harness.run_async(clean(benv.database_url))
     finally:

@@ -424,12 +424,11 @@ def main() -> int:
             meter = CpuMeter(suite, harness.BENCH_NAME)
             results = harness.run_async(run(benv, meter, token, args))
         report(results, args.concurrency)
-        path = harness.save_results(
+        harness.save_results(
             "bench_lookups",
             {"machine": machine, "customers": args.customers, "concurrency": args.concurrency,
              "requests": args.requests, **results},
         )  # fmt: skip
-        print(f"\nresults: {path.relative_to(harness.ROOT)}")
     finally:
         if args.drop_db:
             harness.run_async(harness.drop_database(benv))

@@ -494,10 +494,12 @@ async def postgres_version(dsn: str) -> str:
 
 
 def save_results(name: str, results: dict[str, Any]) -> Path:
-    """The run's numbers as JSON in .run/bench/results/<name>.json (the last run wins)."""
+    """The run's numbers as JSON in .run/bench/results/<name>.json (the last run wins), and
+    where they went printed."""
     path = RUN_DIR / "results" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"\nresults: {path.relative_to(ROOT)}")
     return path
 
 
