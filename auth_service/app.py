@@ -1,4 +1,5 @@
-"""auth_service's app factory: the OAuth endpoints, the JWKS, and the key ring's refresh task."""
+"""auth_service's app factory: the OAuth endpoints, the JWKS, the key ring's refresh task and
+the task that keeps Redis holding every revocation PostgreSQL knows."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ from redis.asyncio import Redis
 
 from auth_service.brute_force import FailureLimiter, FailureLimits
 from auth_service.keys import KEYRING, TOKENS
-from auth_service.revocations import RevocationStore
+from auth_service.revocations import RevocationStore, RevocationSync
 from auth_service.routes import add_routes
 from auth_service.service import TokenService
 from auth_service.signing import KeyRing
 from shared import db
 from shared.keys import DB_POOL, REDIS, SETTINGS
-from shared.service import add_readiness_check, create_base_app, db_pool_context, redis_context
+from shared.service import (
+    add_readiness_check,
+    cancel_and_wait,
+    create_base_app,
+    db_pool_context,
+    redis_context,
+)
 from shared.settings import Settings
 
 Context = Callable[[web.Application], AsyncIterator[None]]
@@ -91,9 +98,19 @@ def _services_context(failure_limits: FailureLimits | None) -> Context:
             app[DB_POOL],
             app[KEYRING],
             FailureLimiter(app[REDIS], failure_limits),
-            RevocationStore(app[REDIS], leeway_seconds=settings.token_leeway_seconds),
+            RevocationStore(app[DB_POOL], app[REDIS], leeway_seconds=settings.token_leeway_seconds),
             settings,
         )
+        sync = RevocationSync(
+            app[DB_POOL],
+            app[REDIS],
+            token_lifetime_seconds=settings.token_ttl_seconds + settings.token_leeway_seconds,
+        )
+        # Rebuilds the Redis view of revocations from PostgreSQL now and keeps re-checking it.
+        task = asyncio.create_task(
+            sync.run(settings.revocation_resync_seconds), name="revocations-sync"
+        )
         yield
+        await cancel_and_wait(task)
 
     return context

@@ -21,14 +21,14 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from auth_service import provisioning
+from auth_service import provisioning, repository
 from auth_service.repository import Client
 from auth_service.scopes import parse_scopes
 from auth_service.service import is_tenant_id
-from auth_service.signing import rotate_keys
+from auth_service.signing import retire_key, rotate_keys
 from shared import db
 from shared.errors import InvalidInput, NotFound, Unavailable
-from shared.revocations import publish_client_revocation
+from shared.revocations import publish_client_revocation, publish_keys_changed
 from shared.settings import Settings, load_settings
 from shared.timefmt import iso_ms
 
@@ -101,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate", help="make a new signing key current; the previous one stays published"
     )
     rotate.set_defaults(command=_keys_rotate)
+    list_keys = keys.add_parser("list", help="every signing key and its state (no key material)")
+    list_keys.set_defaults(command=_keys_list)
+    for action, help_text in (
+        (
+            "retire",
+            "stop signing with KID; it stays published until the tokens it signed have expired",
+        ),
+        ("revoke", "unpublish KID at once (a leaked key): every token it signed is refused"),
+    ):
+        sub = keys.add_parser(action, help=help_text)
+        sub.add_argument("kid")
+        sub.set_defaults(command=_keys_retire, revoke=action == "revoke")
     return parser
 
 
@@ -145,23 +157,33 @@ async def _clients_revoke(
     conn: asyncpg.Connection, args: argparse.Namespace, settings: Settings
 ) -> list[dict]:
     client = await provisioning.revoke_client(conn, args.tenant, args.client_id)
-    revoked_at = int(time.time())
+    revoked_at = int(client.revoked_at.timestamp()) if client.revoked_at else int(time.time())
     # Tokens issued before now stay refused until the last of them has expired.
     keep_until = revoked_at + settings.token_ttl_seconds + settings.token_leeway_seconds
+    await _tell_verifiers(
+        settings,
+        lambda redis: publish_client_revocation(
+            redis, args.tenant, args.client_id, revoked_at=revoked_at, keep_until=keep_until
+        ),
+    )
+    return [_client(client)]
+
+
+async def _tell_verifiers(settings: Settings, publish: Callable[[Redis], Awaitable[None]]) -> None:
+    """Announce a change over Redis now. The database has it already: if Redis is down,
+    auth_service pushes revocations to it once it answers (verifiers refetch keys on schedule)."""
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
     try:
-        await publish_client_revocation(
-            redis, args.tenant, args.client_id, revoked_at=revoked_at, keep_until=keep_until
-        )
+        await publish(redis)
     except (RedisError, OSError) as exc:
         print(
-            f"warning: Redis is unavailable ({type(exc).__name__}): tokens this client already"
-            " holds keep working until they expire (introspection reports them inactive).",
+            f"warning: Redis is unavailable ({type(exc).__name__}): the change is stored, and"
+            " reaches the gateway and the services once Redis answers (revocations: within"
+            " REVOCATION_RESYNC_SECONDS; keys: within JWKS_REFRESH_SECONDS).",
             file=sys.stderr,
         )
     finally:
         await redis.aclose()
-    return [_client(client)]
 
 
 async def _clients_rotate_secret(
@@ -175,6 +197,32 @@ async def _keys_rotate(
 ) -> list[dict]:
     kid, retired = await rotate_keys(conn)
     return [{"kid": kid, "retired": retired}]
+
+
+async def _keys_list(
+    conn: asyncpg.Connection, _args: argparse.Namespace, settings: Settings
+) -> list[dict]:
+    grace = settings.token_ttl_seconds + settings.token_leeway_seconds
+    current, published = await repository.fetch_published_kids(conn, grace)
+    return [
+        {
+            "kid": key.kid,
+            "current": key.kid == current,
+            "published": key.kid in published,
+            "created_at": iso_ms(key.created_at),
+            "retired_at": iso_ms(key.retired_at),
+            "revoked_at": iso_ms(key.revoked_at),
+        }
+        for key in await repository.fetch_key_states(conn)
+    ]
+
+
+async def _keys_retire(
+    conn: asyncpg.Connection, args: argparse.Namespace, settings: Settings
+) -> list[dict]:
+    made = await retire_key(conn, args.kid, revoke=args.revoke)
+    await _tell_verifiers(settings, publish_keys_changed)
+    return [{"kid": args.kid, "revoked" if args.revoke else "retired": True, "current": made}]
 
 
 async def run(

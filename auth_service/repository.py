@@ -38,13 +38,38 @@ class StoredKey:
     public_jwk: dict[str, Any]
     created_at: datetime
     retired_at: datetime | None
+    revoked_at: datetime | None = None
 
     def __repr__(self) -> str:
         return f"StoredKey(kid={self.kid!r}, retired_at={self.retired_at!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class KeyState:
+    """A signing key as operators see it (no key material)."""
+
+    kid: str
+    created_at: datetime
+    retired_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedToken:
+    jti: str
+    expires_at: float  # epoch seconds: the token's exp
+    keep_until: float
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedClient:
+    tenant: str
+    client_id: str
+    revoked_at: float  # epoch seconds
+
+
 _CLIENT_COLUMNS = "tenant_id, client_id, secret_hash, scopes, created_at, revoked_at"
-_KEY_COLUMNS = "kid, private_key_pem, public_jwk, created_at, retired_at"
+_KEY_COLUMNS = "kid, private_key_pem, public_jwk, created_at, retired_at, revoked_at"
 
 INSERT_TENANT = "INSERT INTO auth.tenants (id) VALUES ($1) ON CONFLICT (id) DO NOTHING"
 TENANT_EXISTS = "SELECT EXISTS (SELECT 1 FROM auth.tenants WHERE id = $1)"
@@ -75,14 +100,57 @@ RETURNING {_CLIENT_COLUMNS}
 LOCK_SIGNING_KEYS = "SELECT pg_advisory_xact_lock($1)"
 # The current key is the newest one not retired.
 SELECT_CURRENT_KID = """
-SELECT kid FROM auth.signing_keys WHERE retired_at IS NULL
+SELECT kid FROM auth.signing_keys WHERE retired_at IS NULL AND revoked_at IS NULL
 ORDER BY created_at DESC, kid DESC LIMIT 1
 """
-# Keys still worth publishing: active ones, and retired ones some token may still carry.
+# Keys still worth publishing: active ones, and retired ones some token may still carry; never
+# a revoked one.
+_PUBLISHED = """
+revoked_at IS NULL AND (retired_at IS NULL OR retired_at > now() - make_interval(secs => $1))
+"""
 SELECT_PUBLISHED_KEYS = f"""
-SELECT {_KEY_COLUMNS} FROM auth.signing_keys
-WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1)
+SELECT {_KEY_COLUMNS} FROM auth.signing_keys WHERE {_PUBLISHED}
 ORDER BY created_at DESC, kid DESC
+"""
+SELECT_PUBLISHED_KIDS = f"""
+SELECT kid, retired_at IS NULL AS active FROM auth.signing_keys WHERE {_PUBLISHED}
+ORDER BY created_at DESC, kid DESC
+"""
+SELECT_KEY_STATES = """
+SELECT kid, created_at, retired_at, revoked_at FROM auth.signing_keys
+ORDER BY created_at DESC, kid DESC
+"""
+RETIRE_SIGNING_KEY = """
+UPDATE auth.signing_keys SET retired_at = coalesce(retired_at, now()) WHERE kid = $1
+RETURNING kid
+"""
+REVOKE_SIGNING_KEY = """
+UPDATE auth.signing_keys
+SET retired_at = coalesce(retired_at, now()), revoked_at = coalesce(revoked_at, now())
+WHERE kid = $1
+RETURNING kid
+"""
+
+INSERT_REVOKED_TOKEN = """
+INSERT INTO auth.revoked_tokens (tenant_id, jti, client_id, expires_at, keep_until)
+VALUES ($1, $2, $3, to_timestamp($4), to_timestamp($5))
+ON CONFLICT (tenant_id, jti) DO NOTHING
+"""
+REVOKED_TOKEN_EXISTS = """
+SELECT EXISTS (
+    SELECT 1 FROM auth.revoked_tokens WHERE tenant_id = $1 AND jti = $2 AND keep_until > now()
+)
+"""
+SELECT_LIVE_REVOKED_TOKENS = """
+SELECT jti, extract(epoch FROM expires_at) AS expires_at,
+       extract(epoch FROM keep_until) AS keep_until
+FROM auth.revoked_tokens WHERE keep_until > now()
+"""
+DELETE_DEAD_REVOKED_TOKENS = "DELETE FROM auth.revoked_tokens WHERE keep_until <= now()"
+# Clients revoked recently enough that a token issued before may still be alive.
+SELECT_RECENTLY_REVOKED_CLIENTS = """
+SELECT tenant_id, client_id, extract(epoch FROM revoked_at) AS revoked_at FROM auth.clients
+WHERE revoked_at > now() - make_interval(secs => $1)
 """
 INSERT_SIGNING_KEY = f"""
 INSERT INTO auth.signing_keys (kid, private_key_pem, public_jwk) VALUES ($1, $2, $3)
@@ -111,6 +179,7 @@ def _key(record: asyncpg.Record) -> StoredKey:
         public_jwk=dict(record["public_jwk"]),
         created_at=record["created_at"],
         retired_at=record["retired_at"],
+        revoked_at=record["revoked_at"],
     )
 
 
@@ -185,3 +254,63 @@ async def insert_signing_key(
 async def retire_signing_keys(conn: asyncpg.Connection) -> list[str]:
     """Retire every active key; returns their kids."""
     return [record["kid"] for record in await conn.fetch(RETIRE_SIGNING_KEYS)]
+
+
+async def fetch_published_kids(
+    conn: asyncpg.Connection, retired_grace_seconds: float
+) -> tuple[str | None, set[str]]:
+    """(the current kid, every published kid), in one small query."""
+    records = await conn.fetch(SELECT_PUBLISHED_KIDS, retired_grace_seconds)
+    current = next((record["kid"] for record in records if record["active"]), None)
+    return current, {record["kid"] for record in records}
+
+
+async def fetch_key_states(conn: asyncpg.Connection) -> list[KeyState]:
+    return [KeyState(**dict(record)) for record in await conn.fetch(SELECT_KEY_STATES)]
+
+
+async def retire_signing_key(conn: asyncpg.Connection, kid: str) -> bool:
+    """Retire one key (idempotent); False if there is no such key."""
+    return await conn.fetchval(RETIRE_SIGNING_KEY, kid) is not None
+
+
+async def revoke_signing_key(conn: asyncpg.Connection, kid: str) -> bool:
+    """Revoke one key (idempotent): unpublished at once; False if there is no such key."""
+    return await conn.fetchval(REVOKE_SIGNING_KEY, kid) is not None
+
+
+async def insert_revoked_token(
+    conn: asyncpg.Connection,
+    tenant: str,
+    jti: str,
+    client_id: str,
+    *,
+    expires_at: float,
+    keep_until: float,
+) -> None:
+    await conn.execute(INSERT_REVOKED_TOKEN, tenant, jti, client_id, expires_at, keep_until)
+
+
+async def revoked_token_exists(conn: asyncpg.Connection, tenant: str, jti: str) -> bool:
+    return await conn.fetchval(REVOKED_TOKEN_EXISTS, tenant, jti)
+
+
+async def fetch_live_revoked_tokens(conn: asyncpg.Connection) -> list[RevokedToken]:
+    return [
+        RevokedToken(record["jti"], float(record["expires_at"]), float(record["keep_until"]))
+        for record in await conn.fetch(SELECT_LIVE_REVOKED_TOKENS)
+    ]
+
+
+async def fetch_recently_revoked_clients(
+    conn: asyncpg.Connection, within_seconds: float
+) -> list[RevokedClient]:
+    return [
+        RevokedClient(record["tenant_id"], record["client_id"], float(record["revoked_at"]))
+        for record in await conn.fetch(SELECT_RECENTLY_REVOKED_CLIENTS, within_seconds)
+    ]
+
+
+async def delete_dead_revoked_tokens(conn: asyncpg.Connection) -> int:
+    """Forget revoked tokens every verifier refuses anyway (expired); returns how many."""
+    return int((await conn.execute(DELETE_DEAD_REVOKED_TOKENS)).split()[-1])

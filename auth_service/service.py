@@ -27,6 +27,7 @@ from auth_service.signing import KeyRing
 from shared import db, metrics
 from shared.authz import TENANT_ID_RE
 from shared.errors import Unavailable
+from shared.log import fingerprint
 from shared.settings import Settings
 from shared.tokens import ALGORITHM
 
@@ -84,15 +85,21 @@ class TokenService:
         Unknown tenant, unknown client, revoked client and wrong secret look the same, and take
         the same time (an unknown client is checked against a decoy hash)."""
         client_id = credentials.client_id
-        await self._limiter.check(address=address, tenant=tenant, client_id=client_id)
-        client = await self._fetch_client(tenant, client_id) if is_tenant_id(tenant) else None
-        matches = await verify_secret_async(
-            credentials.secret, client.secret_hash if client is not None else None
-        )
+        attempt = await self._limiter.begin(address=address, tenant=tenant, client_id=client_id)
+        try:
+            client = await self._fetch_client(tenant, client_id) if is_tenant_id(tenant) else None
+            matches = await verify_secret_async(
+                credentials.secret, client.secret_hash if client is not None else None
+            )
+        except BaseException:  # the registry failed: no guess was judged, give the place back
+            await self._limiter.release(attempt)
+            raise
         if client is None or not matches or not client.active:
-            await self._limiter.record_failure(address=address, tenant=tenant, client_id=client_id)
-            log.info("client authentication failed", tenant=tenant, client_id=client_id[:80])
+            # Never the field itself: a client_id field may hold a pasted secret.
+            log.info("client authentication failed", tenant=tenant, client=fingerprint(client_id))
+            await self._limiter.failed(attempt)
             raise InvalidClient()
+        await self._limiter.release(attempt)
         return client
 
     async def issue(self, client: Client, requested_scope: str | None) -> IssuedToken:
@@ -162,7 +169,9 @@ class TokenService:
             return
         if claims.get("sub") != client.client_id:
             raise UnauthorizedClient("The token was not issued to this client.")
-        await self._revocations.revoke(str(claims["jti"]), int(claims["exp"]))
+        await self._revocations.revoke(
+            client.tenant, client.client_id, str(claims["jti"]), int(claims["exp"])
+        )
         log.info(
             "token revoked", tenant=client.tenant, client_id=client.client_id, jti=claims["jti"]
         )
@@ -175,7 +184,7 @@ class TokenService:
         claims = await self._claims(client.tenant, token, leeway=0)
         if claims is None:
             return INACTIVE
-        if await self._revocations.is_revoked(str(claims["jti"])):
+        if await self._revocations.is_revoked(client.tenant, str(claims["jti"])):
             return INACTIVE
         subject = str(claims["sub"])
         owner = (

@@ -1,8 +1,9 @@
 """RS256 signing keys: generation, the suite-wide JWKS, and the in-memory key ring.
 
-Each replica caches the keys and notices a rotation (done by another replica or the CLI) by
-asking the database for the current kid before signing and before serving the JWKS; that one
-tiny query per token is cheap next to the scrypt check that precedes it. A background task also
+Each replica caches the keys and notices a rotation, retirement or revocation (done by another
+replica or the CLI) by asking the database for the current and the published kids before signing
+and before serving the JWKS; that one tiny query per token is cheap next to the scrypt check that
+precedes it. A background task also
 reloads every `refresh_seconds` and, on a fresh database, creates the first key.
 """
 
@@ -25,7 +26,7 @@ from jwt.algorithms import RSAAlgorithm
 from auth_service import repository
 from auth_service.repository import StoredKey
 from shared import db
-from shared.errors import Unavailable
+from shared.errors import NotFound, Unavailable
 from shared.tokens import ALGORITHM
 
 log = structlog.get_logger("signing")
@@ -94,6 +95,24 @@ async def rotate_keys(conn: asyncpg.Connection) -> tuple[str, list[str]]:
     return new.kid, retired
 
 
+async def retire_key(conn: asyncpg.Connection, kid: str, *, revoke: bool) -> str | None:
+    """Retire `kid` (it signs no more, and stays published until the tokens it signed have
+    expired) or revoke it (unpublished at once: every token it signed is refused). A new current
+    key is made if none is left. Returns the new kid, if one was made; NotFound for no such key."""
+    new = await asyncio.to_thread(generate_key)
+    async with conn.transaction():
+        await repository.lock_signing_keys(conn)
+        change = repository.revoke_signing_key if revoke else repository.retire_signing_key
+        if not await change(conn, kid):
+            raise NotFound(f"No signing key {kid!r}.")
+        made = None
+        if await repository.fetch_current_kid(conn) is None:
+            await repository.insert_signing_key(conn, new.kid, new.private_key_pem, new.public_jwk)
+            made = new.kid
+    log.info("signing key revoked" if revoke else "signing key retired", kid=kid, current=made)
+    return made
+
+
 @dataclass(frozen=True, slots=True)
 class LoadedKey:
     kid: str
@@ -119,6 +138,7 @@ class KeyRing:
         self._grace = float(token_ttl_seconds + leeway_seconds)
         self._clock = clock
         self._keys: dict[str, LoadedKey] = {}
+        self._published: set[str] = set()
         self._current_kid: str | None = None
         self._private_keys: dict[str, Any] = {}
         self._lock = asyncio.Lock()
@@ -138,6 +158,7 @@ class KeyRing:
             except db.CONNECTION_ERRORS as exc:
                 raise Unavailable("The database is not available.") from exc
         self._keys = {key.kid: self._loaded(key) for key in stored}
+        self._published = {key.kid for key in stored}
         self._current_kid = current
         self._private_keys = {
             kid: key for kid, key in self._private_keys.items() if kid in self._keys
@@ -155,12 +176,13 @@ class KeyRing:
         )
 
     async def sync(self) -> None:
-        """Reload if the database's current kid is not ours. The database down: keep the cache
-        if there is one (signing and the JWKS go on with the keys we have), else 503."""
+        """Reload if the database's current kid or published kids are not ours. The database
+        down: keep the cache if there is one (signing and the JWKS go on with the keys we have),
+        else 503."""
         try:
             async with db.connection(self._pool, timeout=2.0) as conn:
-                current = await repository.fetch_current_kid(conn)
-            if current is None or current != self._current_kid:
+                current, published = await repository.fetch_published_kids(conn, self._grace)
+            if current is None or current != self._current_kid or published != self._published:
                 await self.reload()
         except (Unavailable, *db.CONNECTION_ERRORS):
             if self._current_kid is None:

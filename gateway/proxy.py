@@ -11,7 +11,8 @@ from yarl import URL
 
 from gateway.upstreams import Target, public_location
 from shared.errors import GatewayTimeout, PayloadTooLarge, Unavailable
-from shared.web import JSON_BODY_LIMIT, REQUEST_ID_HEADER, REQUEST_ID_KEY
+from shared.keys import SETTINGS
+from shared.web import JSON_BODY_LIMIT, REQUEST_ID_HEADER, REQUEST_ID_KEY, client_address
 
 # RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
 HOP_BY_HOP = frozenset(
@@ -53,8 +54,9 @@ def _upstream_headers(request: web.Request) -> CIMultiDict[str]:
             continue
         headers.add(name, value)
     headers[REQUEST_ID_HEADER] = request[REQUEST_ID_KEY]
-    # The peer address is the only one this gateway can vouch for.
-    headers["X-Forwarded-For"] = request.remote or ""
+    # One hop: the client as this gateway determined it (its peer, or what a trusted proxy in
+    # front of it forwarded). Upstreams believe it because the gateway is a trusted proxy to them.
+    headers["X-Forwarded-For"] = client_address(request, request.app[SETTINGS].trusted_proxy_cidrs)
     headers["X-Forwarded-Proto"] = request.scheme
     headers["X-Forwarded-Host"] = request.host
     return headers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 
@@ -65,3 +66,10 @@ def current_request_id() -> str | None:
     ended by the worker keeps the id of the request that queued it."""
     request_id = structlog.contextvars.get_contextvars().get("request_id")
     return request_id if isinstance(request_id, str) else None
+
+
+def fingerprint(value: str) -> str:
+    """A short stable hash of `value`, for logging an identifier that is not known to be one:
+    a `client_id` field that failed authentication may hold a pasted secret. Operators match it
+    with `printf %s "$CLIENT_ID" | sha256sum | cut -c1-12`."""
+    return hashlib.sha256(value.encode()).hexdigest()[:12]

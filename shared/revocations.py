@@ -4,8 +4,13 @@ Keys (each expires when every token it concerns is dead anyway):
   revoked-token:{jti}                → the token's exp
   revoked-client:{tenant}:{client}   → when the client was revoked (its older tokens are refused)
 Channel `token-revocations` carries the same facts as JSON, so a verifier learns of a revocation
-within milliseconds. Verifiers never ask Redis per request: they keep a local copy, loaded by
-SCAN at start and kept in sync from the channel, and go on using it while Redis is down.
+within milliseconds, and `{"keys": "changed"}` (a signing key was retired or revoked: refetch
+the JWKS now). Verifiers never ask Redis per request: they keep a local copy, loaded by SCAN at
+start and kept in sync from the channel, and go on using it while Redis is down.
+
+PostgreSQL is the source of truth (auth.revoked_tokens, auth.clients.revoked_at): Redis is a view
+that auth_service rebuilds from it at start and re-checks on a schedule (a flushed or restarted
+Redis is filled again, each fact announced on the channel as if new; auth_service.revocations).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -59,6 +65,11 @@ async def publish_client_revocation(
         await pipe.execute()
 
 
+async def publish_keys_changed(redis: Redis) -> None:
+    """Tell every verifier to refetch the JWKS now (a key was retired or revoked)."""
+    await redis.publish(REVOCATIONS_CHANNEL, orjson.dumps({"keys": "changed"}))
+
+
 class RevocationList:
     """The local denylist. `is_revoked` is a dict lookup; `run` keeps it in sync."""
 
@@ -68,6 +79,8 @@ class RevocationList:
         self._tokens: dict[str, float] = {}  # jti → until when to remember it
         self._clients: dict[tuple[str, str], tuple[float, float]] = {}  # → (revoked_at, until)
         self.synced = asyncio.Event()
+        # Called on a "the signing keys changed" message (the token verifier's refresh).
+        self.on_keys_changed: Callable[[], None] | None = None
 
     def is_revoked(self, *, jti: str, tenant: str, client_id: str, issued_at: float) -> bool:
         if jti in self._tokens:
@@ -82,7 +95,10 @@ class RevocationList:
         self._clients[(tenant, client_id)] = (revoked_at, until)
 
     def _apply(self, message: dict[str, Any]) -> None:
-        if "jti" in message:
+        if message.get("keys") == "changed":
+            if self.on_keys_changed is not None:
+                self.on_keys_changed()
+        elif "jti" in message:
             self.add_token(str(message["jti"]), float(message.get("exp", time.time() + 3600)))
         elif "client" in message and "tenant" in message:
             self.add_client(

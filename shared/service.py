@@ -102,16 +102,20 @@ def build_token_verifier(
         issuer_for=settings.issuer_for,
         leeway_seconds=settings.token_leeway_seconds,
         min_refresh_seconds=settings.jwks_min_refresh_seconds,
+        refresh_seconds=settings.jwks_refresh_seconds,
+        max_lifetime_seconds=settings.token_ttl_seconds,
         revocations=revocations,
     )
 
 
 def install_token_verifier(app: web.Application, verifier: TokenVerifier | None) -> TokenVerifier:
     """The app's verifier (the given one, or one with a local revocation list kept in sync with
-    Redis by a background task), closed on shutdown."""
+    Redis by a background task, which also passes on "the keys changed"), its JWKS refreshed
+    on a schedule by another, closed on shutdown."""
     if verifier is None:
         revocations = RevocationList(app[SETTINGS].redis_url)
         verifier = build_token_verifier(app[SETTINGS], revocations)
+        revocations.on_keys_changed = verifier.request_refresh
         app.cleanup_ctx.append(_revocations_context(revocations))
     app[TOKEN_VERIFIER] = verifier
     app.cleanup_ctx.append(_token_verifier_context)
@@ -141,8 +145,11 @@ async def cancel_and_wait(task: asyncio.Task, *, retry_after: float = 1.0) -> No
 
 
 async def _token_verifier_context(app: web.Application) -> AsyncIterator[None]:
+    verifier = app[TOKEN_VERIFIER]
+    task = asyncio.create_task(verifier.run(), name="jwks-refresh")
     yield
-    await app[TOKEN_VERIFIER].close()
+    await cancel_and_wait(task)
+    await verifier.close()
 
 
 def run_service(app: web.Application, *, port: int, service_name: str, settings: Settings) -> None:

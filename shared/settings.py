@@ -32,6 +32,10 @@ class Settings:
     token_ttl_seconds: int = 900
     token_leeway_seconds: int = 30
     jwks_min_refresh_seconds: float = 5.0
+    # Every verifier refetches the JWKS this often (jittered): a retired key stops working then.
+    jwks_refresh_seconds: float = 60.0
+    # auth_service re-pushes the revocations kept in PostgreSQL to Redis this often.
+    revocation_resync_seconds: float = 30.0
     impex_drop_dir: str = "/tmp/customer-suite-drop"
     # Keyed hash for wishlist pseudonyms: changing it breaks distinct-customer counts.
     pseudonym_key: str = "change-me-pseudonym-key"
@@ -85,6 +89,8 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         token_ttl_seconds=env.int("TOKEN_TTL_SECONDS", 900),
         token_leeway_seconds=env.int("TOKEN_LEEWAY_SECONDS", 30),
         jwks_min_refresh_seconds=env.float("JWKS_MIN_REFRESH_SECONDS", 5.0),
+        jwks_refresh_seconds=env.float("JWKS_REFRESH_SECONDS", 60.0),
+        revocation_resync_seconds=env.float("REVOCATION_RESYNC_SECONDS", 30.0),
         impex_drop_dir=env.str("IMPEX_DROP_DIR", "/tmp/customer-suite-drop"),
         pseudonym_key=env.str("PSEUDONYM_KEY", "change-me-pseudonym-key"),
         db_pool_min=env.int("DB_POOL_MIN", 1),

@@ -1,9 +1,13 @@
 """Access-token verification, written once for the gateway and every service (zero trust).
 
-RS256 only; `kid` required and known (the JWKS is refetched at most once per interval on an
-unknown kid); `exp`, `iat`, `iss`, `aud` checked with a small leeway; `tenant` claim required.
-A token that passed is remembered (bounded LRU, keyed by the raw token), so the next sight of it
-costs a dict lookup; `exp` and the revocation list are still checked on every call.
+RS256 only; `kid` required and published: the JWKS is refetched on a schedule (every
+`refresh_seconds`, jittered, so replicas do not stampede), on demand (`request_refresh`: an
+operator changed the keys), and at most once per interval on an unknown kid; a key no longer
+published is dropped with every token it verified, so a retired or revoked key stops working
+within one refresh. `exp`, `iat`, `iss`, `aud` checked with a small leeway; `exp - iat` must not
+exceed the configured token lifetime (a leaked key cannot mint long-lived tokens); `tenant` claim
+required. A token that passed is remembered (bounded LRU, keyed by the raw token), so the next
+sight of it costs a dict lookup; `exp` and the revocation list are still checked on every call.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
+import random
 import re
 import time
 from collections import OrderedDict
@@ -87,6 +93,8 @@ class TokenVerifier:
         issuer_for: Callable[[str], str],
         leeway_seconds: float = 30,
         min_refresh_seconds: float = 5.0,
+        refresh_seconds: float = 60.0,
+        max_lifetime_seconds: float | None = None,
         revocations: RevocationList | None = None,
         cache_size: int = VERIFIED_CACHE_SIZE,
     ) -> None:
@@ -95,6 +103,10 @@ class TokenVerifier:
         self._issuer_for = issuer_for
         self._leeway = leeway_seconds
         self._min_refresh = min_refresh_seconds
+        self._refresh_seconds = refresh_seconds
+        # Longer-lived tokens than auth_service issues are refused (None: no limit).
+        self._max_lifetime = max_lifetime_seconds
+        self._refresh_requested = asyncio.Event()
         self._revocations = revocations
         self._keys: dict[str, object] = {}
         self._last_fetch = float("-inf")
@@ -178,6 +190,11 @@ class TokenVerifier:
             raise InvalidToken("The access token is invalid (InvalidIssuedAtError).") from None
         if issued_at > time.time() + self._leeway:
             raise InvalidToken("The access token is not valid yet.")
+        if (
+            self._max_lifetime is not None
+            and claims["exp"] - issued_at > self._max_lifetime + self._leeway
+        ):
+            raise InvalidToken("The access token lives longer than this suite issues tokens for.")
         return _Verified(
             claims=TokenClaims(
                 tenant=tenant,
@@ -205,8 +222,25 @@ class TokenVerifier:
             await self.refresh()
             return self._keys.get(kid)
 
+    def request_refresh(self) -> None:
+        """Refetch the JWKS now (in the background): the published keys have changed."""
+        self._refresh_requested.set()
+
+    async def run(self) -> None:
+        """Background: refetch the JWKS every `refresh_seconds` (±20% jitter) or when asked.
+        A failed fetch keeps the keys we have (logged) and is retried at the next turn."""
+        while True:
+            delay = self._refresh_seconds * random.uniform(0.8, 1.2)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._refresh_requested.wait(), timeout=delay)
+            self._refresh_requested.clear()
+            with contextlib.suppress(Unavailable):  # logged by refresh
+                async with self._lock:
+                    await self.refresh()
+
     async def refresh(self) -> None:
-        """Fetch the JWKS now. auth_service down and nothing cached for this kid → 503."""
+        """Fetch the JWKS now and keep exactly the keys it publishes. auth_service down → 503
+        (the keys we have are kept)."""
         self._last_fetch = time.monotonic()
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
@@ -230,7 +264,17 @@ class TokenVerifier:
                     log.warning("jwks key unusable, skipped", kid=str(jwk["kid"]))
                     continue
                 keys[jwk["kid"]] = _same_or(self._keys.get(jwk["kid"]), key)
+        dropped = set(self._keys) - set(keys)
         self._keys = keys
+        if dropped:
+            # Tokens those keys verified are forgotten too (the cache would refuse them anyway,
+            # as their key is gone; this frees them).
+            self._verified = OrderedDict(
+                (token, verified)
+                for token, verified in self._verified.items()
+                if keys.get(verified.kid) is verified.key
+            )
+            log.info("token keys no longer published, dropped", kids=sorted(dropped))
 
 
 def _same_or(previous: object | None, key: object) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import time
@@ -245,22 +246,37 @@ def base_middlewares() -> list[Any]:
 
 
 def client_address(request: web.Request, trusted_proxies: Sequence[str]) -> str:
-    """The caller's address: the last X-Forwarded-For hop when the peer is a trusted proxy
-    (the gateway sets that hop to its own peer), otherwise the peer itself."""
+    """The caller's address: the peer, unless the peer is a trusted proxy; then the
+    X-Forwarded-For hops are read right to left, skipping trusted proxies, and the first
+    untrusted one is the client (what an untrusted hop claims further left is not evidence).
+    Only the peer and hops appended by trusted proxies can be believed."""
     peer = request.remote or "unknown"
-    forwarded = request.headers.get("X-Forwarded-For")
-    if not forwarded or not _in_networks(peer, trusted_proxies):
+    networks = _networks(tuple(trusted_proxies))
+    if not _in_networks(peer, networks):
         return peer
-    last_hop = forwarded.rsplit(",", 1)[-1].strip()
-    try:
-        return str(ipaddress.ip_address(last_hop))
-    except ValueError:
-        return peer
+    address = peer
+    for header in reversed(request.headers.getall("X-Forwarded-For", [])):
+        for hop in reversed(header.split(",")):
+            try:
+                ip = ipaddress.ip_address(hop.strip())
+            except ValueError:
+                return address  # garbage: the trusted proxy that passed it on is all we know
+            address = str(ip)
+            if not _in_networks(address, networks):
+                return address
+    return address
 
 
-def _in_networks(address: str, cidrs: Sequence[str]) -> bool:
+@functools.lru_cache(maxsize=8)
+def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+
+
+def _in_networks(
+    address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+    return any(ip in network for network in networks)

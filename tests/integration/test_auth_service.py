@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import io
 import itertools
 import json
@@ -759,23 +760,80 @@ async def test_hammering_address_is_throttled_but_the_client_elsewhere_is_not(
     assert elsewhere.status == 200
 
 
-async def test_many_addresses_failing_for_one_client_throttle_that_client(
-    aiohttp_client: Any, test_settings: Settings, creds: NewCredentials, pool: asyncpg.Pool
+async def test_many_addresses_failing_for_one_client_slow_it_down_but_never_lock_it_out(
+    aiohttp_client: Any, test_settings: Settings, creds: NewCredentials
 ) -> None:
-    """The per-client limit (looser) stops a distributed guess; other clients are unaffected."""
+    """Past the per-client limit, wrong secrets from anywhere get 429 slow_down, while the right
+    secret, judged first, still gets a token: others' failures do not lock the client out."""
     limited = await new_client(
-        aiohttp_client, test_settings, failure_limits=FailureLimits(per_address=3, per_client=4)
+        aiohttp_client,
+        test_settings,
+        failure_limits=FailureLimits(per_client_address=3, per_address=3, per_client=4),
     )
     for _ in range(4):
         response = await post_token(
             limited, creds, client_secret="guess", headers={"X-Forwarded-For": fresh_address()}
         )
         assert response.status == 401
-    response = await post_token(limited, creds, headers={"X-Forwarded-For": fresh_address()})
+    response = await post_token(
+        limited, creds, client_secret="guess", headers={"X-Forwarded-For": fresh_address()}
+    )
     assert response.status == 429
+    assert (await response.json())["error"] == "slow_down"
+    assert (
+        await post_token(limited, creds, headers={"X-Forwarded-For": fresh_address()})
+    ).status == 200
+
+
+async def test_failures_from_one_address_do_not_throttle_other_clients_or_addresses(
+    client: TestClient, creds: NewCredentials, pool: asyncpg.Pool
+) -> None:
+    """Ten wrong secrets for one client from one address: that pair is throttled, but another
+    client from the same address, and the same client from elsewhere, are not."""
+    attacker = {"X-Forwarded-For": fresh_address()}
+    for _ in range(10):
+        assert (
+            await post_token(client, creds, client_secret="guess", headers=attacker)
+        ).status == 401
+    assert (await post_token(client, creds, client_secret="guess", headers=attacker)).status == 429
     async with db.connection(pool) as conn:
         sibling = await provisioning.create_client(conn, creds.tenant)
-    assert (await post_token(limited, sibling)).status == 200
+    assert (await post_token(client, sibling, headers=attacker)).status == 200
+    assert (
+        await post_token(client, creds, headers={"X-Forwarded-For": fresh_address()})
+    ).status == 200
+
+
+async def test_concurrent_attempts_cannot_exceed_the_limit(
+    client: TestClient, creds: NewCredentials
+) -> None:
+    """Thirty wrong secrets at once from one address: at most ten are judged (401), the rest
+    are throttled, however the requests interleave."""
+    attacker = {"X-Forwarded-For": fresh_address()}
+    responses = await asyncio.gather(
+        *(post_token(client, creds, client_secret="guess", headers=attacker) for _ in range(30))
+    )
+    statuses = sorted(response.status for response in responses)
+    assert statuses.count(401) == 10, statuses
+    assert statuses.count(429) == 20, statuses
+
+
+async def test_forwarded_for_from_an_untrusted_peer_is_ignored(
+    aiohttp_client: Any, test_settings: Settings, creds: NewCredentials
+) -> None:
+    """With the test client's address (127.0.0.1) not a trusted proxy, every request counts
+    against 127.0.0.1, whatever X-Forwarded-For claims."""
+    untrusted = dataclasses.replace(test_settings, trusted_proxy_cidrs=("192.0.2.0/24",))
+    limited = await aiohttp_client(
+        create_app(untrusted, failure_limits=FailureLimits(per_client_address=3))
+    )
+    for _ in range(3):
+        response = await post_token(
+            limited, creds, client_secret="guess", headers={"X-Forwarded-For": fresh_address()}
+        )
+        assert response.status == 401
+    response = await post_token(limited, creds, headers={"X-Forwarded-For": fresh_address()})
+    assert response.status == 429
 
 
 async def test_token_issue_goes_on_when_redis_is_down(

@@ -91,10 +91,13 @@ async def redis(test_settings):
 
 
 async def test_request_is_forwarded_with_prefix_stripped_and_headers_sanitised(
-    gateway, mint, unique_tenant, upstream
+    aiohttp_client, gateway_settings, mint, unique_tenant
 ):
     """Prefix stripped, trailing slash dropped, hop-by-hop and spoofed forwarding headers
-    replaced, request id propagated, Location rewritten to the public path."""
+    replaced (the test client is no trusted proxy here), request id propagated, Location
+    rewritten to the public path."""
+    untrusting = dataclasses.replace(gateway_settings, trusted_proxy_cidrs=("192.0.2.0/24",))
+    gateway = await aiohttp_client(create_app(untrusting))
     response = await gateway.post(
         URL(f"{API}/things/located/?a=1&b=%2B&c=%40x", encoded=True),  # sent exactly so
         json={"x": 1},
@@ -120,6 +123,29 @@ async def test_request_is_forwarded_with_prefix_stripped_and_headers_sanitised(
     assert "Keep-Alive" not in response.headers
     assert response.headers["X-Request-ID"] == "req-123"
     assert response.headers["Server"] == "customer-suite"  # no library version advertised
+
+
+async def test_the_client_address_behind_trusted_proxies_is_passed_on(
+    aiohttp_client, gateway_settings, mint, unique_tenant
+):
+    """Behind an ingress (a trusted proxy), the upstream gets the client's address as the one
+    X-Forwarded-For hop: the rightmost hop that is no trusted proxy, never what the client
+    itself wrote further left."""
+    behind_ingress = dataclasses.replace(
+        gateway_settings, trusted_proxy_cidrs=("127.0.0.0/8", "10.0.0.0/8")
+    )
+    gateway = await aiohttp_client(create_app(behind_ingress))
+    for forwarded, client in (
+        ("203.0.113.7", "203.0.113.7"),
+        ("6.6.6.6, 203.0.113.7, 10.1.2.3", "203.0.113.7"),  # 6.6.6.6: the client's own claim
+        ("10.9.9.9", "10.9.9.9"),  # only trusted hops: the leftmost
+        ("not-an-ip, 10.1.2.3", "10.1.2.3"),
+    ):
+        response = await gateway.get(
+            f"{API}/things", headers={**mint.headers(unique_tenant), "X-Forwarded-For": forwarded}
+        )
+        assert response.status == 200
+        assert (await response.json())["headers"]["X-Forwarded-For"] == client, forwarded
 
 
 async def test_unknown_prefix_is_404_and_auth_is_required(gateway, mint, unique_tenant):
