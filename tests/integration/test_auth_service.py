@@ -31,12 +31,14 @@ from auth_service.brute_force import FailureLimits
 from auth_service.client_secrets import verify_secret
 from auth_service.keys import KEYRING
 from auth_service.provisioning import NewCredentials
+from auth_service.revocations import RevocationSync
 from auth_service.signing import KeyRing
 from shared import db
 from shared.authz import ALL_SCOPES
-from shared.revocations import REVOCATIONS_CHANNEL, revoked_token_key
+from shared.revocations import REVOCATIONS_CHANNEL, revoked_client_key, revoked_token_key
 from shared.settings import Settings
 from shared.tokens import InvalidToken, TokenVerifier
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -453,15 +455,27 @@ async def test_secrets_and_tokens_never_reach_the_logs(
     client: TestClient, creds: NewCredentials
 ) -> None:
     """Neither the client secret nor the access token appears in any log event."""
+    pasted = NewCredentials(creds.tenant, creds.client_secret, "whatever")
     with capture_logs() as logs:
         token = await access_token(client, creds)
         await post_token(client, creds, client_secret="a-wrong-secret-value")
+        # A secret pasted into the client_id field: logged only as a fingerprint.
+        await post_token(client, pasted)
+        await client.post(
+            OIDC.format(tenant=creds.tenant) + "/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": basic(creds.client_secret, "x")},
+        )
         await introspect(client, creds, token)
     text = json.dumps(logs, default=str)
     assert logs
-    assert creds.client_secret not in text
+    assert creds.client_secret not in text and creds.client_secret[:16] not in text
     assert "a-wrong-secret-value" not in text
     assert token not in text and token.split(".")[2] not in text
+    failures = [event for event in logs if event["event"] == "client authentication failed"]
+    assert len(failures) == 3
+    assert all(set(event) >= {"tenant", "client"} for event in failures)
+    assert "client_id" not in json.dumps(failures)
 
 
 # --- JWKS and discovery ----------------------------------------------------------------------
@@ -593,7 +607,7 @@ async def test_revoked_token_is_inactive_marked_in_redis_and_announced(
         deadline = time.monotonic() + 3
         while announced is None and time.monotonic() < deadline:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
-            if message and json.loads(message["data"])["jti"] == claims["jti"]:
+            if message and json.loads(message["data"]).get("jti") == claims["jti"]:
                 announced = json.loads(message["data"])
     finally:
         await pubsub.aclose()
@@ -736,6 +750,75 @@ async def test_retired_key_leaves_the_jwks_after_its_grace(
         clock=lambda: time.time() + test_settings.token_ttl_seconds + 31,
     )
     assert [key["kid"] for key in (await later.jwks())["keys"]] == [rotation["kid"]]
+
+
+async def test_keys_retire_keeps_the_key_published_until_its_tokens_expire(
+    client: TestClient, creds: NewCredentials, test_settings: Settings
+) -> None:
+    """`keys retire KID`: a new current key signs; the retired one still verifies its tokens."""
+    token = await access_token(client, creds)
+    kid = jwt.get_unverified_header(token)["kid"]
+    [retired] = await run_cli(test_settings, "keys", "retire", kid)
+    assert retired["retired"] is True and retired["current"] not in (None, kid)
+    assert jwt.get_unverified_header(await access_token(client, creds))["kid"] == retired["current"]
+    kids = [key["kid"] for key in (await (await client.get("/auth/certs")).json())["keys"]]
+    assert kids[0] == retired["current"] and kid in kids
+    assert (await introspect(client, creds, token))["active"] is True
+    listed = {key["kid"]: key for key in await run_cli(test_settings, "keys", "list")}
+    assert listed[kid]["published"] is True and listed[kid]["current"] is False
+
+
+async def test_keys_revoke_unpublishes_the_key_at_once_and_announces_it(
+    client: TestClient, creds: NewCredentials, test_settings: Settings, redis: Redis
+) -> None:
+    """`keys revoke KID`: gone from the JWKS, its tokens inactive, `{"keys": "changed"}` sent;
+    an unknown kid is exit code 1."""
+    token = await access_token(client, creds)
+    kid = jwt.get_unverified_header(token)["kid"]
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(REVOCATIONS_CHANNEL)
+    try:
+        [revoked] = await run_cli(test_settings, "keys", "revoke", kid)
+
+        async def announced() -> bool:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            return message is not None and json.loads(message["data"]) == {"keys": "changed"}
+
+        await eventually(announced, timeout=5)
+    finally:
+        await pubsub.aclose()
+    assert revoked["revoked"] is True and revoked["current"]
+    kids = [key["kid"] for key in (await (await client.get("/auth/certs")).json())["keys"]]
+    assert kid not in kids and revoked["current"] in kids
+    assert await introspect(client, creds, token) == {"active": False}
+    err = io.StringIO()
+    assert await cli.run(["keys", "revoke", "no-such-kid"], test_settings, stderr=err) == 1
+    assert "no-such-kid" in err.getvalue()
+
+
+# --- revocations in PostgreSQL ---------------------------------------------------------------
+
+
+async def test_revocations_are_restored_to_a_flushed_redis_from_postgresql(
+    client: TestClient, creds: NewCredentials, redis: Redis, pool: asyncpg.Pool,
+    test_settings: Settings,
+) -> None:  # fmt: skip
+    """Revoked token and client survive FLUSHDB: the sync writes them back and announces them;
+    introspection (PostgreSQL) says inactive even before that."""
+    token = await access_token(client, creds)
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    assert (await revoke(client, creds, token)).status == 200
+    async with db.connection(pool) as conn:
+        gone = await provisioning.create_client(conn, creds.tenant)
+    await run_cli(test_settings, "clients", "revoke", gone.tenant, gone.client_id)
+    await redis.flushdb()  # this slot's own test db
+    assert await introspect(client, creds, token) == {"active": False}
+
+    sync = RevocationSync(pool, redis, token_lifetime_seconds=930)
+    assert await sync.sync_once() >= 2
+    assert await redis.exists(revoked_token_key(jti))
+    assert await redis.exists(revoked_client_key(gone.tenant, gone.client_id))
+    assert await sync.sync_once() == 0  # nothing missing any more
 
 
 # --- brute force -----------------------------------------------------------------------------

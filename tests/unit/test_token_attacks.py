@@ -27,10 +27,12 @@ from jwt.algorithms import RSAAlgorithm
 from shared import tokens as tokens_module
 from shared.authz import auth_middleware
 from shared.revocations import RevocationList
+from shared.service import cancel_and_wait
 from shared.settings import Settings
 from shared.tokens import InvalidToken, TokenClaims, TokenVerifier
 from shared.web import base_middlewares
 from tests.support.tokens import TokenMint
+from tests.support.waiting import eventually
 
 TENANT = "acme"
 OTHER_TENANT = "globex"
@@ -361,6 +363,64 @@ async def test_a_key_dropped_from_the_jwks_no_longer_verifies(
         assert "unknown key" in await _refused(verifier, old_token)
     finally:
         await verifier.close()
+
+
+async def test_the_scheduled_refresh_drops_a_withdrawn_key_and_what_it_verified(
+    mint: TokenMint, jwks: Jwks, revocations: RevocationList
+) -> None:
+    """No unknown kid needed: the background refresh notices the key is gone, and forgets the
+    verified tokens it vouched for; `request_refresh` does the same at once."""
+    verifier = _verifier(mint, revocations, refresh_seconds=0.05)
+    task = asyncio.create_task(verifier.run())
+    try:
+        token = mint.token(TENANT)
+        await verifier.verify(token)
+        fetched = jwks.fetches
+        await eventually(lambda: _true(jwks.fetches > fetched), timeout=5)  # it runs by itself
+        jwks.publishes_mint_key = False
+
+        async def dropped() -> bool:
+            return not verifier._verified  # the cache entry went with its key
+
+        await eventually(dropped, timeout=5)
+        assert "unknown key" in await _refused(verifier, token)
+    finally:
+        await cancel_and_wait(task)
+        await verifier.close()
+
+
+async def test_request_refresh_refetches_at_once(
+    mint: TokenMint, jwks: Jwks, revocations: RevocationList
+) -> None:
+    verifier = _verifier(mint, revocations, refresh_seconds=3600)
+    task = asyncio.create_task(verifier.run())
+    try:
+        await verifier.verify(mint.token(TENANT))
+        fetched = jwks.fetches
+        verifier.request_refresh()
+        await eventually(lambda: _true(jwks.fetches == fetched + 1), timeout=5)
+    finally:
+        await cancel_and_wait(task)
+        await verifier.close()
+
+
+async def test_a_token_living_longer_than_the_configured_lifetime_is_refused(
+    mint: TokenMint, revocations: RevocationList
+) -> None:
+    """exp - iat beyond the lifetime auth_service issues (plus leeway) is refused."""
+    verifier = _verifier(mint, revocations, max_lifetime_seconds=900)
+    try:
+        now = int(time.time())
+        fine = _signed(mint, {**mint.claims(TENANT), "iat": now, "exp": now + 900 + LEEWAY})
+        assert (await verifier.verify(fine)).tenant == TENANT
+        long_lived = {**mint.claims(TENANT), "iat": now, "exp": now + 900 + LEEWAY + 1}
+        assert "longer" in await _refused(verifier, _signed(mint, long_lived))
+    finally:
+        await verifier.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 # ------------------------------------------------------------------------ revocation
