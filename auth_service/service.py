@@ -155,6 +155,10 @@ class TokenService:
             return None
         if claims.get("tenant") != tenant:
             return None
+        # As every verifier does: longer than we issue means minted elsewhere (a leaked key).
+        lifetime = self._settings.token_ttl_seconds + self._settings.token_leeway_seconds
+        if claims["exp"] - claims["iat"] > lifetime:
+            return None
         return claims
 
     async def revoke(self, client: Client, token: str) -> None:

@@ -570,7 +570,8 @@ async def test_introspection_needs_client_authentication(
 async def test_introspection_of_expired_forged_or_foreign_tokens_is_inactive(
     client: TestClient, pool: asyncpg.Pool, creds: NewCredentials, test_settings: Settings
 ) -> None:
-    """Expired, badly signed, garbage and other tenants' tokens are all `{"active": false}`."""
+    """Expired, longer-lived than issued, badly signed, garbage and other tenants' tokens are
+    all `{"active": false}`."""
     token = await access_token(client, creds)
     claims = jwt.decode(token, options={"verify_signature": False})
     kid, private_key = await client.server.app[KEYRING].signing_key()
@@ -580,13 +581,17 @@ async def test_introspection_of_expired_forged_or_foreign_tokens_is_inactive(
         algorithm="RS256",
         headers={"kid": kid},
     )
+    long_lived = jwt.encode(
+        {**claims, "exp": claims["iat"] + 365 * 86400}, private_key, algorithm="RS256",
+        headers={"kid": kid},
+    )  # fmt: skip
     head, payload, signature = token.split(".")
     bad_signature = f"{head}.{payload}.{signature[:-4]}AAAA"
     async with db.connection(pool) as conn:
         other = await provisioning.create_tenant_with_client(conn, f"{creds.tenant}_other")
     foreign = await access_token(client, other)
 
-    for candidate in (expired, bad_signature, "not-a-jwt", foreign):
+    for candidate in (expired, long_lived, bad_signature, "not-a-jwt", foreign):
         assert await introspect(client, creds, candidate) == {"active": False}
     assert (await introspect(client, other, foreign))["active"] is True
 
