@@ -234,9 +234,13 @@ class TokenVerifier:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._refresh_requested.wait(), timeout=delay)
             self._refresh_requested.clear()
-            with contextlib.suppress(Unavailable):  # logged by refresh
+            try:
                 async with self._lock:
                     await self.refresh()
+            except Unavailable:
+                pass  # logged by refresh
+            except Exception as exc:  # a malformed document must not end the schedule
+                log.warning("jwks refresh failed", error=type(exc).__name__)
 
     async def refresh(self) -> None:
         """Fetch the JWKS now and keep exactly the keys it publishes. auth_service down → 503
@@ -248,13 +252,16 @@ class TokenVerifier:
             async with self._session.get(self._jwks_url) as response:
                 response.raise_for_status()
                 document = await response.json()
+            if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+                raise aiohttp.ContentTypeError(response.request_info, (), message="not a JWKS")
         except (TimeoutError, aiohttp.ClientError) as exc:
             log.warning("jwks fetch failed", error=type(exc).__name__)
             raise Unavailable("The token keys cannot be fetched right now.") from exc
         keys: dict[str, object] = {}
-        for jwk in document.get("keys", []):
+        for jwk in document["keys"]:
             if (
-                jwk.get("kty") == "RSA"
+                isinstance(jwk, dict)
+                and jwk.get("kty") == "RSA"
                 and jwk.get("kid")
                 and jwk.get("alg", ALGORITHM) == ALGORITHM
             ):

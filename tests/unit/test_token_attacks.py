@@ -26,6 +26,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from shared import tokens as tokens_module
 from shared.authz import auth_middleware
+from shared.errors import Unavailable
 from shared.revocations import RevocationList
 from shared.service import cancel_and_wait
 from shared.settings import Settings
@@ -55,9 +56,12 @@ class Jwks:
         self.extra_keys: list[dict[str, Any]] = []
         self.publishes_mint_key = True
         self.fetches = 0
+        self.garbage: Any = None  # served instead of the JWKS when set
 
     async def certs(self, _request: web.Request) -> web.Response:
         self.fetches += 1
+        if self.garbage is not None:
+            return web.json_response(self.garbage)
         own = self.mint.jwks()["keys"] if self.publishes_mint_key else []
         return web.json_response({"keys": [*own, *self.extra_keys]})
 
@@ -384,6 +388,29 @@ async def test_the_scheduled_refresh_drops_a_withdrawn_key_and_what_it_verified(
 
         await eventually(dropped, timeout=5)
         assert "unknown key" in await _refused(verifier, token)
+    finally:
+        await cancel_and_wait(task)
+        await verifier.close()
+
+
+@pytest.mark.parametrize("garbage", [[], {"keys": "nope"}, "text"])
+async def test_a_malformed_jwks_keeps_the_keys_we_have(
+    mint: TokenMint, jwks: Jwks, revocations: RevocationList, garbage: Any
+) -> None:
+    """Only a well-formed JWKS replaces the keys: garbage is a failed fetch (503), not a JWKS
+    without keys, and the scheduled refresh carries on after it."""
+    verifier = _verifier(mint, revocations, refresh_seconds=0.05)
+    task = asyncio.create_task(verifier.run())
+    try:
+        token = mint.token(TENANT)
+        await verifier.verify(token)
+        jwks.garbage = garbage
+        with pytest.raises(Unavailable):
+            await verifier.refresh()
+        fetched = jwks.fetches
+        await eventually(lambda: _true(jwks.fetches > fetched + 1), timeout=5)
+        assert (await verifier.verify(mint.token(TENANT))).tenant == TENANT
+        assert not task.done()
     finally:
         await cancel_and_wait(task)
         await verifier.close()
