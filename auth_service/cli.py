@@ -111,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("revoke", "unpublish KID at once (a leaked key): every token it signed is refused"),
     ):
         sub = keys.add_parser(action, help=help_text)
-        sub.add_argument("kid")
+        sub.add_argument(
+            "kid", help="the key id (`keys list`); older ids may start with '-': `-- KID`"
+        )
         sub.set_defaults(command=_keys_retire, revoke=action == "revoke")
     return parser
 

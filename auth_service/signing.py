@@ -49,7 +49,8 @@ class NewKey:
 def generate_key() -> NewKey:
     """A fresh RSA 2048 key with a random kid (CPU-heavy: run it in a thread)."""
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
-    kid = secrets.token_urlsafe(16)
+    # Hex: a kid never starts with '-', which a command line would take for an option.
+    kid = secrets.token_hex(16)
     pem = private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

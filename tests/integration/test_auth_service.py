@@ -799,6 +799,8 @@ async def test_keys_revoke_unpublishes_the_key_at_once_and_announces_it(
     err = io.StringIO()
     assert await cli.run(["keys", "revoke", "no-such-kid"], test_settings, stderr=err) == 1
     assert "no-such-kid" in err.getvalue()
+    # Older kids may start with '-': after `--` they are kids, not options.
+    assert await cli.run(["keys", "revoke", "--", "-old-kid"], test_settings, stderr=err) == 1
 
 
 # --- revocations in PostgreSQL ---------------------------------------------------------------
