@@ -76,7 +76,9 @@ class NoteService:
         customer = _customer_in_body(body)
         text = _note_text(body)
         async with tenant_transaction(self._pool, tenant) as conn:
-            customer_id = await self._customer_id(conn, tenant, customer)
+            # Locked until the note commits: a delete racing this insert either waits for the
+            # note (and deletes it with the other notes) or wins, and the note is a 404.
+            customer_id = await self._customer_id(conn, tenant, customer, for_share=True)
             note_id = await notes_repository.insert(conn, tenant, customer_id, text, self._clock())
             record = await notes_repository.fetch(conn, tenant, note_id)
         return render_note(record)
@@ -89,7 +91,9 @@ class NoteService:
         async with tenant_transaction(self._pool, tenant) as conn:
             if await notes_repository.fetch(conn, tenant, note_id) is None:
                 raise NotFound("No such note.")
-            await notes_repository.update(conn, tenant, note_id, text, self._clock())
+            # False when a delete of the note (or of its customer) committed meanwhile.
+            if not await notes_repository.update(conn, tenant, note_id, text, self._clock()):
+                raise NotFound("No such note.")
             record = await notes_repository.fetch(conn, tenant, note_id)
         return render_note(record)
 
@@ -119,9 +123,11 @@ class NoteService:
 
     @staticmethod
     async def _customer_id(
-        conn: asyncpg.Connection, tenant: str, customer: Identifier
+        conn: asyncpg.Connection, tenant: str, customer: Identifier, *, for_share: bool = False
     ) -> uuid.UUID:
-        record = await repository.fetch_by(conn, tenant, customer.kind, customer.lookup_value())
+        record = await repository.fetch_by(
+            conn, tenant, customer.kind, customer.lookup_value(), for_share=for_share
+        )
         if record is None:
             raise NotFound("No such customer.")
         return record["id"]

@@ -143,11 +143,20 @@ def _column_values(columns: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 async def fetch_by(
-    conn: asyncpg.Connection, tenant: str, kind: str, value: Any, *, for_update: bool = False
+    conn: asyncpg.Connection,
+    tenant: str,
+    kind: str,
+    value: Any,
+    *,
+    for_update: bool = False,
+    for_share: bool = False,
 ) -> asyncpg.Record | None:
-    """The live customer whose identifier `kind` ("id", "customerRef", ...) equals `value`."""
-    query = SELECT_BY[kind] + (" FOR UPDATE" if for_update else "")
-    return await conn.fetchrow(query, tenant, value)
+    """The live customer whose identifier `kind` ("id", "customerRef", ...) equals `value`.
+
+    `for_share` locks the row against a concurrent delete until the transaction ends: a delete
+    in progress is waited for, and the row, re-read once it commits, is no longer live (None)."""
+    lock = " FOR UPDATE" if for_update else " FOR SHARE" if for_share else ""
+    return await conn.fetchrow(SELECT_BY[kind] + lock, tenant, value)
 
 
 async def search(
