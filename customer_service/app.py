@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -13,6 +14,7 @@ from customer_service.keys import CUSTOMERS, IMPORTS, NOTES
 from customer_service.notes_service import NoteService
 from customer_service.outbox_metrics import sample_outbox
 from customer_service.outbox_relay import OutboxRelay
+from customer_service.retention import RetentionSweeper
 from customer_service.routes import add_routes, is_public
 from customer_service.service import CustomerService
 from shared.amqp import Publisher
@@ -21,6 +23,7 @@ from shared.health import add_metrics_hook
 from shared.keys import DB_POOL, SETTINGS
 from shared.service import (
     add_readiness_check,
+    cancel_and_wait,
     create_base_app,
     db_pool_context,
     install_token_verifier,
@@ -34,6 +37,7 @@ PUBLISHER = web.AppKey("publisher", Publisher)
 def create_app(
     settings: Settings, *, verifier: TokenVerifier | None = None, run_relay: bool = True
 ) -> web.Application:
+    """customer_service; `run_relay` runs its background work (outbox relay, retention sweep)."""
     app = create_base_app(settings, "customer_service")
     verifier = install_token_verifier(app, verifier)
     app.middlewares.append(auth_middleware(verifier, is_public=is_public))
@@ -42,6 +46,7 @@ def create_app(
     add_metrics_hook(app, sample_outbox)
     if run_relay:
         app.cleanup_ctx.append(_outbox_relay_context)
+        app.cleanup_ctx.append(_retention_context)
     add_routes(app)
     return app
 
@@ -66,3 +71,16 @@ async def _outbox_relay_context(app: web.Application) -> AsyncIterator[None]:
         await task
     await relay.close()
     await publisher.close()
+
+
+async def _retention_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    sweeper = RetentionSweeper(
+        app[DB_POOL],
+        import_file_retention=timedelta(days=settings.import_file_retention_days),
+        outbox_sent_retention=timedelta(days=settings.outbox_sent_retention_days),
+        interval=settings.retention_sweep_interval_seconds,
+    )
+    task = asyncio.create_task(sweeper.run(), name="retention-sweep")
+    yield
+    await cancel_and_wait(task)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 
 import asyncpg
 import structlog
 
 from shared import metrics
 from shared.amqp import Publisher
+from shared.db import connection
 from shared.web import REQUEST_ID_HEADER
 
 log = structlog.get_logger("outbox")
@@ -30,6 +32,13 @@ WHERE sent_at IS NULL ORDER BY priority, id LIMIT $1 FOR UPDATE SKIP LOCKED
 """
 MARK_SENT = "UPDATE customer.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 COUNT_UNSENT = "SELECT count(*) FROM customer.outbox WHERE sent_at IS NULL"
+# Sent rows past retention, a bounded number at a time (outbox_sent_idx); rows another replica's
+# sweep is deleting are skipped, not waited for.
+DELETE_SENT_BEFORE = """
+DELETE FROM customer.outbox WHERE id IN (
+    SELECT id FROM customer.outbox WHERE sent_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+)
+"""
 NOTIFY_CHANNEL = "customer_outbox"
 # A priority-0 row that commits during a backlog waits for the batch in flight. Batches of 500,
 # 1000 and 2000 all drained ~5k events/s (aio-pika's per-message cost dominates, not the
@@ -129,3 +138,10 @@ class OutboxRelay:
 async def unsent_count(pool: asyncpg.Pool) -> int:
     async with pool.acquire() as conn:
         return await conn.fetchval(COUNT_UNSENT)
+
+
+async def delete_sent_before(pool: asyncpg.Pool, before: datetime, *, limit: int) -> int:
+    """Delete up to `limit` rows sent before `before`; returns how many."""
+    async with connection(pool) as conn:
+        status = await conn.execute(DELETE_SENT_BEFORE, before, limit)
+    return int(status.split()[-1])

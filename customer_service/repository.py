@@ -70,12 +70,12 @@ UPDATE customer.customers AS c SET
     customer_ref = NULL, alternate_customer_ref = NULL, email = NULL, first_name = NULL,
     last_name = NULL, mobile = NULL, phone = NULL, profile = '{}'::jsonb
 FROM (
-    SELECT id, customer_ref, alternate_customer_ref FROM customer.customers
+    SELECT id, customer_ref, alternate_customer_ref, email FROM customer.customers
     WHERE tenant_id = $1 AND id = $2 AND NOT deleted
     FOR UPDATE
 ) AS before
 WHERE c.tenant_id = $1 AND c.id = before.id
-RETURNING c.id, before.customer_ref, before.alternate_customer_ref
+RETURNING c.id, before.customer_ref, before.alternate_customer_ref, before.email
 """
 
 INSERT_OUTBOX = """
@@ -177,7 +177,8 @@ async def search(
 async def soft_delete(
     conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID, now: datetime
 ) -> asyncpg.Record | None:
-    """Tombstone the customer; the record returned holds the ids it had (for the event)."""
+    """Tombstone the customer; the record returned holds the ids it had (for the event) and
+    its email (to scrub the copies), never to be rendered."""
     return await conn.fetchrow(SOFT_DELETE, tenant, customer_id, now)
 
 

@@ -13,6 +13,7 @@ import asyncpg
 
 from customer_service import notes_repository, repository
 from customer_service.events import customer_event
+from customer_service.imports import repository as batches
 from customer_service.representation import render_customer, split_state, state_from_record
 from customer_service.rules import MAX_ADDRESSES, add_address, merge_customer, same_customer
 from shared.amqp import CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPDATED
@@ -158,7 +159,8 @@ class CustomerService:
         return await self._change(tenant, Identifier("id", raw_id), without_address)
 
     async def delete(self, tenant: str, identifier: Identifier) -> None:
-        """Tombstone and scrub the customer, drop its notes, announce customer.deleted."""
+        """Tombstone and scrub the customer, drop its notes, blank its email and refs in import
+        row errors, announce customer.deleted."""
         now = self._clock()
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await self._find(conn, tenant, identifier, for_update=True)
@@ -166,6 +168,8 @@ class CustomerService:
             if deleted is None:
                 raise NotFound("No such customer.")
             await notes_repository.delete_of_customer(conn, tenant, record["id"])
+            refs = [deleted[c] for c in ("customer_ref", "alternate_customer_ref") if deleted[c]]
+            await batches.scrub_row_errors(conn, tenant, email=deleted["email"], refs=refs)
             await self._announce(conn, tenant, CUSTOMER_DELETED, deleted, now)
 
     async def _change(

@@ -52,6 +52,16 @@ class Settings:
     rate_limit_client_burst: int = 200
     # Peers whose X-Forwarded-For is believed (the gateway, load balancers), as CIDRs.
     trusted_proxy_cidrs: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    # Import uploads (customer_service): the body is spooled to disk before a database connection
+    # is taken; a client that sends nothing for this long gets 408, and one tenant runs at most
+    # this many uploads at once per process (more: 429).
+    upload_read_timeout_seconds: float = 30.0
+    upload_concurrency_per_tenant: int = 2
+    # Retention (customer_service's periodic sweep): content of import batches never started,
+    # and outbox rows once sent, are deleted after this many days.
+    import_file_retention_days: float = 7.0
+    outbox_sent_retention_days: float = 7.0
+    retention_sweep_interval_seconds: float = 3600.0
 
     @property
     def jwks_url(self) -> str:
@@ -106,4 +116,9 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         trusted_proxy_cidrs=tuple(
             env.list("TRUSTED_PROXY_CIDRS", ["127.0.0.0/8", "::1/128"], subcast=str)
         ),
+        upload_read_timeout_seconds=env.float("UPLOAD_READ_TIMEOUT_SECONDS", 30.0),
+        upload_concurrency_per_tenant=env.int("UPLOAD_CONCURRENCY_PER_TENANT", 2),
+        import_file_retention_days=env.float("IMPORT_FILE_RETENTION_DAYS", 7.0),
+        outbox_sent_retention_days=env.float("OUTBOX_SENT_RETENTION_DAYS", 7.0),
+        retention_sweep_interval_seconds=env.float("RETENTION_SWEEP_INTERVAL_SECONDS", 3600.0),
     )

@@ -93,6 +93,11 @@ LIMIT $4
 """
 DELETE_FILE = "DELETE FROM impex.batch_files WHERE tenant_id = $1 AND batch_id = $2"
 
+# Both are SECURITY DEFINER functions (0007_erasure_and_retention.sql): the scrub, to use its
+# lower(email) index under row-level security; the listing, because it spans tenants.
+SCRUB_ROW_ERRORS = "SELECT impex.scrub_row_errors($1, $2, $3::text[])"
+STALE_CREATED_BATCHES = "SELECT tenant_id, id FROM impex.stale_created_batches($1, $2)"
+
 INSERT_OUTBOX = """
 INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload, request_id)
 VALUES ($1, $2, $3, $4, $5, $6)
@@ -233,3 +238,19 @@ async def add_outbox_message(
         INSERT_OUTBOX, uuid.UUID(payload["eventId"]), tenant, exchange, routing_key, payload,
         request_id,
     )  # fmt: skip
+
+
+async def scrub_row_errors(
+    conn: asyncpg.Connection, tenant: str, *, email: str | None, refs: list[str]
+) -> int:
+    """Blank the customerRef and email of the tenant's row errors naming a deleted customer by
+    its email (case-insensitively) or one of its refs; returns how many were scrubbed."""
+    return await conn.fetchval(SCRUB_ROW_ERRORS, tenant, email, refs)
+
+
+async def stale_created_batches(
+    conn: asyncpg.Connection, before: datetime, limit: int
+) -> list[tuple[str, uuid.UUID]]:
+    """(tenant, batch id) of CREATED batches, any tenant, unchanged since `before`, oldest first."""
+    records = await conn.fetch(STALE_CREATED_BATCHES, before, limit)
+    return [(record["tenant_id"], record["id"]) for record in records]
