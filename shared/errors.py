@@ -41,6 +41,10 @@ class NotFound(DomainError):
     status, title, type_slug = 404, "Not Found", "not-found"
 
 
+class RequestTimeout(DomainError):
+    status, title, type_slug = 408, "Request Timeout", "request-timeout"
+
+
 class Conflict(DomainError):
     status, title, type_slug = 409, "Conflict", "conflict"
 

@@ -64,6 +64,11 @@ IMPORT_BATCH_DURATION = Histogram(
     buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
 )
 
+# --- Import uploads (customer_service): being received or stored right now, all tenants
+IMPORT_UPLOADS_IN_PROGRESS = Gauge(
+    "import_uploads_in_progress", "Import file uploads being received or stored"
+)
+
 # --- Tokens and rate limits
 TOKENS_ISSUED = Counter("tokens_issued_total", "Access tokens issued")
 TOKENS_REFUSED = Counter(

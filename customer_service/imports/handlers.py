@@ -7,12 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from customer_service.imports.representation import batch_location
-from customer_service.keys import IMPORTS
+from customer_service.imports.service import MAX_FILE_BYTES
+from customer_service.imports.uploads import spooled
+from customer_service.keys import IMPORTS, UPLOAD_SLOTS
 from shared.authz import claims_of
+from shared.keys import SETTINGS
 from shared.web import json_response, read_json
-
-# Upload bodies are read in pieces of this size, never whole (client_max_size does not apply).
-_UPLOAD_READ_BYTES = 256 * 1024
 
 
 def _tenant(request: web.Request) -> str:
@@ -30,12 +30,21 @@ async def create_batch(request: web.Request) -> web.Response:
 
 
 async def upload_file(request: web.Request) -> web.Response:
-    batch = await request.app[IMPORTS].upload_file(
+    """Checked, then received whole (spooled), and only then stored: see `imports.uploads`."""
+    tenant, batch_id, media_type = (
         _tenant(request),
         request.match_info["batch_id"],
         request.content_type,
-        request.content.iter_chunked(_UPLOAD_READ_BYTES),
     )
+    imports = request.app[IMPORTS]
+    with request.app[UPLOAD_SLOTS].hold(tenant):
+        await imports.check_upload(tenant, batch_id, media_type)
+        async with spooled(
+            request.content,
+            idle_timeout=request.app[SETTINGS].upload_read_timeout_seconds,
+            limit=MAX_FILE_BYTES,
+        ) as body:
+            batch = await imports.upload_file(tenant, batch_id, media_type, body.pieces())
     return _with_location(batch, 202)
 
 

@@ -78,6 +78,16 @@ async def queue_batch(conn: asyncpg.Connection, tenant: str, batch_id: uuid.UUID
     )  # fmt: skip
 
 
+def _file_format(media_type: str) -> str:
+    file_format = FORMAT_BY_MEDIA_TYPE.get(media_type)
+    if file_format is None:
+        raise UnsupportedMediaType(
+            f"Expected text/csv, application/x-ndjson or application/json, got "
+            f"{media_type or 'none'}."
+        )
+    return file_format
+
+
 class ImportService:
     def __init__(self, pool: asyncpg.Pool, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._pool = pool
@@ -128,16 +138,21 @@ class ImportService:
             [render_row_error(r) for r in records], page=page, page_size=size, total=total
         )
 
+    async def check_upload(self, tenant: str, raw_id: str, media_type: str) -> None:
+        """What refuses an upload before its body is received: its media type (415), no such
+        batch (404), a batch past CREATED (409). `upload_file` checks them again."""
+        _file_format(media_type)
+        async with tenant_transaction(self._pool, tenant) as conn:
+            batch = await self._find(conn, tenant, ("id", inputs.batch_id_of(raw_id)))
+        self._require_created(batch, "upload a file")
+
     async def upload_file(
         self, tenant: str, raw_id: str, media_type: str, body: AsyncIterable[bytes]
     ) -> dict[str, Any]:
-        """Store the streamed body as the batch's file (replacing any content), in pieces."""
-        file_format = FORMAT_BY_MEDIA_TYPE.get(media_type)
-        if file_format is None:
-            raise UnsupportedMediaType(
-                f"Expected text/csv, application/x-ndjson or application/json, got "
-                f"{media_type or 'none'}."
-            )
+        """Store the body as the batch's file (replacing any content), in pieces. It holds a
+        connection and the batch's row lock until stored: give it a body already received
+        (`customer_service.imports.uploads.spooled`), never one still arriving."""
+        file_format = _file_format(media_type)
         batch_id = inputs.batch_id_of(raw_id)
         async with tenant_transaction(self._pool, tenant) as conn:
             batch = await self._find(conn, tenant, ("id", batch_id), for_update=True)
