@@ -56,10 +56,12 @@ _PROBLEMS = {
     401: "No token, or an invalid, expired or revoked one.",
     403: f"The {TENANT_HEADER} header does not name the token's tenant, or a scope is missing.",
     404: "No such resource (also for malformed ids and other tenants' ids).",
+    408: "The body stopped arriving (an upload silent for `UPLOAD_READ_TIMEOUT_SECONDS`).",
     409: "A unique field is taken; `errors` names it.",
     413: "The body is too large.",
     415: "The body is not JSON.",
-    429: "Rate limited; retry after `Retry-After` seconds.",
+    429: "Rate limited, or too many uploads of the tenant at once; retry after `Retry-After` "
+    "seconds.",
     503: "A dependency is down; retry later.",
 }
 _OAUTH_ERRORS = {

@@ -259,10 +259,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", f"{_IMPORT}/batch/{{}}"): Operation("Get a batch", IMPORTS, response="Batch"),
     ("POST", f"{_IMPORT}/batch/{{}}/file"): Operation(
-        "Upload the batch's file", IMPORTS, 202, upload=True, response="Batch", problems=(409,),
+        "Upload the batch's file", IMPORTS, 202, upload=True, response="Batch", problems=(408, 409),
         location=True,
-        description="Raw body, streamed: text/csv, application/x-ndjson or a JSON array; up "
-        "to 1 GiB.",
+        description="Raw body: text/csv, application/x-ndjson or a JSON array; up to 1 GiB. "
+        "Received whole before it is stored: 408 when it stops arriving, 429 when the tenant "
+        "already has as many uploads in progress as it may.",
     ),
     ("GET", f"{_IMPORT}/batch/{{}}/errors"): Operation(
         "List the batch's row errors", IMPORTS, response="RowErrorPage",
