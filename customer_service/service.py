@@ -14,6 +14,7 @@ import asyncpg
 from customer_service import notes_repository, repository
 from customer_service.events import customer_event
 from customer_service.imports import repository as batches
+from customer_service.limits import check_limits
 from customer_service.representation import render_customer, split_state, state_from_record
 from customer_service.rules import MAX_ADDRESSES, add_address, merge_customer, same_customer
 from shared.amqp import CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPDATED
@@ -105,7 +106,9 @@ class CustomerService:
     async def create(self, tenant: str, body: object) -> dict[str, Any]:
         changes = validate_customer(body)
         now = self._clock()
-        columns, profile = split_state(merge_customer({}, changes, now=now))
+        state = merge_customer({}, changes, now=now)
+        check_limits(state)
+        columns, profile = split_state(state)
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await repository.insert_customer(
                 conn, tenant, uuid.uuid4(), columns, profile, now
@@ -186,6 +189,7 @@ class CustomerService:
             if same_customer(current, state):
                 # Nothing a client can see changed: no write, no new lastModifiedDate, no event.
                 return render_customer(record)
+            check_limits(state)
             columns, profile = split_state(state)
             record = await repository.update_customer(
                 conn, tenant, record["id"], columns, profile, now

@@ -397,6 +397,9 @@ def custom_field_properties(_converter: Any, field: fields.Field, ret: dict, **_
     max_items = getattr(field, "max_items", None)
     if isinstance(max_items, int):
         extra["maxItems"] = max_items
+    max_entries = getattr(field, "max_entries", None)
+    if isinstance(max_entries, int):
+        extra["maxProperties"] = max_entries
     key_field = getattr(field, "key_field", None)
     if isinstance(field, fields.Dict) and key_field is not None:
         key_min = getattr(key_field, "min_length", 0)

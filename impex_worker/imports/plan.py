@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from customer_service.events import customer_event
+from customer_service.limits import limit_errors
 from customer_service.representation import split_state, state_from_record
 from customer_service.rules import merge_customer
 from impex_worker.imports.checks import RowError, Valid, row_error
@@ -91,6 +92,10 @@ def plan_chunk(
             target = index["email"].get(changes["email"].lower())
         current = customers[target].state if target is not None else {}
         state = merge_customer(current, changes, now=now)
+        too_large = limit_errors(state)
+        if too_large:
+            plan.errors.append(row_error(record.row, changes, too_large))
+            continue
         taken = _taken(index, target, state)
         if taken:
             plan.errors.append(row_error(record.row, changes, {name: [IN_USE] for name in taken}))

@@ -239,10 +239,13 @@ def _list(field: fields.List) -> Check:
 def _named_map(field: _NamedMap) -> Check:
     assert field.key_field is not None and field.value_field is not None
     key, item = _field(field.key_field), _field(field.value_field)
+    limit = field.max_entries
 
     def check(value: Any) -> dict[str, Any] | None:
         if type(value) is not dict:
             return _null(field, value)
+        if len(value) > limit:
+            raise _Reject
         return {key(name): item(each) for name, each in value.items()}
 
     return check

@@ -23,6 +23,12 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 MAX_STRING_LENGTH = 255
 MAX_ADDRESSES = 50
+# Caps on what a customer may hold (issue 10.4): a PUT merges groups into the stored ones, so
+# without them a profile grows with every update, and every read of it costs more.
+MAX_ATTRIBUTE_GROUPS = 50
+MAX_ATTRIBUTES_PER_GROUP = 100
+# The stored profile (every field but the seven with columns of their own) as compact JSON.
+MAX_PROFILE_BYTES = 256 * 1024
 CUSTOMER_STATES = ("disabled", "invited", "enabled", "declined")
 MARKETING_OPTIN_LEVELS = ("single_opt_in", "confirmed_opt_in", "unknown")
 
@@ -171,11 +177,22 @@ class _BoundedList(fields.List):
 
 class _NamedMap(fields.Dict):
     """A dict whose value errors sit under the key itself (`attributeGroups.g1.attributes.x`),
-    not under marshmallow's `{"g1": {"value": ...}}`; key errors go to the map's own path."""
+    not under marshmallow's `{"g1": {"value": ...}}`; key errors go to the map's own path.
+    At most `max_entries` entries, counted before any is validated."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "too_many": "At most {max} entries are allowed."
+    }
+
+    def __init__(self, *, max_entries: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_entries = max_entries
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise self.make_error("invalid")
+        if len(value) > self.max_entries:
+            raise self.make_error("too_many", max=self.max_entries)
         # Both are always given in this module; the assert only narrows the types.
         assert self.key_field is not None and self.value_field is not None
         result: dict[str, Any] = {}
@@ -278,7 +295,9 @@ class AttributeGroupSchema(_TolerantSchema):
             }
         ),
         values=_Text(),
+        max_entries=MAX_ATTRIBUTES_PER_GROUP,
         allow_none=True,
+        error_messages={"too_many": "At most {max} attributes are allowed in a group."},
     )
     description = _text()
 
@@ -321,7 +340,14 @@ class CustomerSchema(_TolerantSchema):
         ),
         # A null group means "remove that group" on update.
         values=fields.Nested(AttributeGroupSchema, allow_none=True),
+        max_entries=MAX_ATTRIBUTE_GROUPS,
         allow_none=True,
+        error_messages={"too_many": "At most {max} attribute groups are allowed."},
+        metadata={
+            "description": f"At most {MAX_ATTRIBUTE_GROUPS} groups, also once an update has "
+            f"been merged into the stored ones; the stored profile (every field but the "
+            f"identifiers, names and phones) is at most {MAX_PROFILE_BYTES} bytes as JSON."
+        },
     )
     addresses = _BoundedList(
         fields.Nested(AddressSchema),

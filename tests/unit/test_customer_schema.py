@@ -274,6 +274,24 @@ def test_at_most_50_addresses() -> None:
     assert len(load_customer(with_email(addresses=[{"city": "x"}] * 50))["addresses"]) == 50
 
 
+def groups(count: int, attributes: int = 0) -> dict[str, Any]:
+    return {
+        f"g{n}": {"attributes": {f"a{i}": "v" for i in range(attributes)}} for n in range(count)
+    }
+
+
+def test_at_most_50_attribute_groups_of_at_most_100_attributes() -> None:
+    """51 groups are refused on attributeGroups, 101 attributes on that group's attributes;
+    50 groups of 100 attributes are fine."""
+    assert errors_of(with_email(attributeGroups=groups(51))) == {
+        "attributeGroups": ["At most 50 attribute groups are allowed."]
+    }
+    assert errors_of(with_email(attributeGroups=groups(1, attributes=101))) == {
+        "attributeGroups.g0.attributes": ["At most 100 attributes are allowed in a group."]
+    }
+    assert len(load_customer(with_email(attributeGroups=groups(50, 100)))["attributeGroups"]) == 50
+
+
 def test_several_default_addresses_accepted() -> None:
     """The service keeps the last flagged default; the schema does not reject several."""
     loaded = load_customer(with_email(addresses=[{"defaultAddress": True}] * 2))

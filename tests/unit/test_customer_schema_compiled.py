@@ -20,6 +20,8 @@ from impex_worker.imports.formats import Record
 from shared.schemas import (
     CUSTOMER_STATES,
     MARKETING_OPTIN_LEVELS,
+    MAX_ATTRIBUTE_GROUPS,
+    MAX_ATTRIBUTES_PER_GROUP,
     CustomerValidationError,
     load_customer,
 )
@@ -171,6 +173,15 @@ attribute_groups = st.one_of(
         ),
         max_size=3,
     ),
+    # Around the caps: 50 groups or 100 attributes are fine, one more is not.
+    st.builds(
+        lambda n: {f"g{i}": {"attributes": {}} for i in range(n)},
+        st.sampled_from([MAX_ATTRIBUTE_GROUPS, MAX_ATTRIBUTE_GROUPS + 1]),
+    ),
+    st.builds(
+        lambda n: {"g": {"attributes": {f"a{i}": "v" for i in range(n)}}},
+        st.sampled_from([MAX_ATTRIBUTES_PER_GROUP, MAX_ATTRIBUTES_PER_GROUP + 1]),
+    ),
     st.none(),
     junk,
 )
@@ -245,10 +256,17 @@ ordinary = st.fixed_dictionaries(
         "taxExemptions": st.lists(plain_text, max_size=3),
         "customer_state": st.sampled_from([*CUSTOMER_STATES, "gone"]),
         "addresses": st.lists(plain_address, max_size=2),
-        "attributeGroups": st.dictionaries(
-            plain_text,
-            st.fixed_dictionaries({"attributes": st.dictionaries(plain_text, plain_text)}),
-            max_size=2,
+        "attributeGroups": st.one_of(
+            st.dictionaries(
+                plain_text,
+                st.fixed_dictionaries({"attributes": st.dictionaries(plain_text, plain_text)}),
+                max_size=2,
+            ),
+            st.builds(
+                lambda n: {f"g{i}": {"attributes": {f"a{a}": "v" for a in range(n)}}
+                           for i in range(n // 2)},
+                st.sampled_from([MAX_ATTRIBUTES_PER_GROUP, MAX_ATTRIBUTES_PER_GROUP + 1, 102]),
+            ),
         ),
         "optin_preferences": st.fixed_dictionaries(
             {}, optional={"email": st.fixed_dictionaries({"opt_in_active": st.booleans()})}
@@ -286,6 +304,13 @@ ordinary = st.fixed_dictionaries(
 @example({"email": "a@example.com", "addresses": [{"id": 5}]})
 @example({"email": ""})
 @example({"firstName": "no email"})
+@example({"email": "a@example.com", "attributeGroups": {f"g{i}": {} for i in range(51)}})
+@example(
+    {
+        "email": "a@example.com",
+        "attributeGroups": {"g": {"attributes": {str(i): "v" for i in range(101)}}},
+    }
+)
 def test_whatever_the_twin_accepts_the_schema_loads_identically(data: dict[str, Any]) -> None:
     loaded = twin.load_plain_customer(data)
     if loaded is not None:
