@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from aiohttp import web
 
 from customer_service.app import create_app
+from shared.db import create_pool
 from shared.settings import Settings
 from tests.support.tokens import TokenMint
 
@@ -40,3 +43,17 @@ async def customer_client(aiohttp_client, jwks_settings):
     """customer_service with its outbox relay, served in-process."""
     settings, _ = jwks_settings
     return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+def headers(mint: TokenMint, unique_tenant: str) -> dict[str, str]:
+    """The test tenant's headers, with a token of every scope."""
+    return mint.headers(unique_tenant)
+
+
+@pytest.fixture
+async def pool(test_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """A pool of the test database's own, for what a test does beside the service under test."""
+    pool = await create_pool(test_settings.database_url, min_size=0, max_size=4)
+    yield pool
+    await pool.close()

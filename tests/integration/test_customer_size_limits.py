@@ -4,15 +4,10 @@ held to the same caps (a row error), through the schema's compiled fast path too
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import asyncpg
-import pytest
 
 from impex_worker.imports.runner import BatchRunner
 from impex_worker.imports.validation import Validator
-from shared.db import create_pool
 from shared.schemas import MAX_ATTRIBUTE_GROUPS, MAX_ATTRIBUTES_PER_GROUP, MAX_PROFILE_BYTES
 from tests.integration.test_import_runner import import_file
 from tests.support.imports import customers_of, ndjson_bytes, row_errors
@@ -30,11 +25,6 @@ def big_groups(names: range) -> dict[str, Any]:
         f"g{n}": {"attributes": {f"{i:03d}".ljust(255, "n"): "v" * 255 for i in range(100)}}
         for n in names
     }
-
-
-@pytest.fixture
-def headers(mint, unique_tenant) -> dict[str, str]:
-    return mint.headers(unique_tenant)
 
 
 async def call(client, headers, method: str, path: str, body: Any) -> tuple[int, Any]:
@@ -113,13 +103,6 @@ async def test_the_stored_profile_is_capped_in_size_after_the_merge(customer_cli
         {"email": "bigger@example.com", "attributeGroups": big_groups(range(6))},
     )  # fmt: skip
     assert status == 400 and list(body["errors"]) == ["attributeGroups"]
-
-
-@pytest.fixture
-async def pool(test_settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(test_settings.database_url, min_size=0)
-    yield pool
-    await pool.close()
 
 
 async def test_imports_hold_to_the_same_caps_as_row_errors(pool, unique_tenant, tmp_path):

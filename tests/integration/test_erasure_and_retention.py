@@ -9,14 +9,13 @@ import uuid
 from datetime import timedelta
 
 import asyncpg
-import pytest
 
 from customer_service.app import create_app
 from customer_service.imports import repository as batches
 from customer_service.retention import EXPIRED_MESSAGE, RetentionSweeper
 from impex_worker.imports.checks import RowError
 from impex_worker.imports.repository import add_row_errors
-from shared.db import create_pool, tenant_transaction
+from shared.db import tenant_transaction
 from shared.timefmt import utcnow
 from tests.support.imports import row_errors
 from tests.support.waiting import eventually
@@ -24,18 +23,6 @@ from tests.support.waiting import eventually
 API = "/api/v2"
 IMPORT = "/api/import"
 WEEK = timedelta(days=7)
-
-
-@pytest.fixture
-def headers(mint, unique_tenant) -> dict[str, str]:
-    return mint.headers(unique_tenant)
-
-
-@pytest.fixture
-async def pool(test_settings):
-    pool = await create_pool(test_settings.database_url, min_size=0, max_size=4)
-    yield pool
-    await pool.close()
 
 
 def sweeper(pool: asyncpg.Pool) -> RetentionSweeper:
@@ -162,20 +149,27 @@ async def test_sweep_deletes_outbox_rows_sent_longer_ago_than_the_retention(pool
     ages = {"old-sent": WEEK + timedelta(hours=1), "new-sent": WEEK - timedelta(hours=1)}
     ids = {}
     for name in ("old-sent", "new-sent", "old-unsent"):
+        event_id = uuid.uuid4()
         ids[name] = await pool.fetchval(
             "INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload, "
-            "created_at, sent_at) VALUES ($1, $2, 'x', 'test.retention', '{}'::jsonb, "
-            "now() - interval '30 days', now() - $3::interval) RETURNING id",
-            uuid.uuid4(),
+            "created_at, sent_at) VALUES ($1, $2, 'x', 'test.retention', $3, "
+            "now() - interval '30 days', now() - $4::interval) RETURNING id",
+            event_id,
             unique_tenant,
+            {"eventId": str(event_id)},
             ages.get(name),
         )
+    try:
+        swept = await sweeper(pool).sweep()
 
-    swept = await sweeper(pool).sweep()
-
-    assert swept.deleted_outbox_rows >= 1
-    left = await pool.fetch("SELECT id FROM customer.outbox WHERE tenant_id = $1", unique_tenant)
-    assert {row["id"] for row in left} == {ids["new-sent"], ids["old-unsent"]}
+        assert swept.deleted_outbox_rows >= 1
+        left = await pool.fetch(
+            "SELECT id FROM customer.outbox WHERE tenant_id = $1", unique_tenant
+        )
+        assert {row["id"] for row in left} == {ids["new-sent"], ids["old-unsent"]}
+    finally:
+        # The unsent row names no real exchange: a relay of a later test must not meet it.
+        await pool.execute("DELETE FROM customer.outbox WHERE tenant_id = $1", unique_tenant)
 
 
 async def test_customer_service_sweeps_on_a_schedule(

@@ -6,10 +6,9 @@ import asyncio
 import uuid
 
 import asyncpg
-import pytest
 
 from customer_service import notes_repository, repository
-from shared.db import create_pool, tenant_transaction
+from shared.db import tenant_transaction
 from shared.timefmt import utcnow
 from tests.support.waiting import eventually
 
@@ -19,18 +18,6 @@ WAITING_FOR_A_LOCK = """
 SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND wait_event_type = 'Lock'
 """
-
-
-@pytest.fixture
-def headers(mint, unique_tenant) -> dict[str, str]:
-    return mint.headers(unique_tenant)
-
-
-@pytest.fixture
-async def pool(test_settings):
-    pool = await create_pool(test_settings.database_url, min_size=0, max_size=2)
-    yield pool
-    await pool.close()
 
 
 async def test_note_insert_racing_a_delete_waits_for_it_then_is_a_404(
