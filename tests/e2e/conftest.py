@@ -19,6 +19,8 @@ from tests.conftest import E2E_PORT_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_PORT = E2E_PORT_BASE
+# Seconds an upload may stay silent: low, so a test of a stalled upload ends soon.
+UPLOAD_READ_TIMEOUT = 5
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def suite_env(settings: Settings) -> dict[str, str]:
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{GATEWAY_PORT}",
         "PSEUDONYM_KEY": settings.pseudonym_key,
         "LOG_LEVEL": "INFO",
+        "UPLOAD_READ_TIMEOUT_SECONDS": str(UPLOAD_READ_TIMEOUT),
     }
 
 
