@@ -244,7 +244,7 @@ def _named_map(field: _NamedMap) -> Check:
     def check(value: Any) -> dict[str, Any] | None:
         if type(value) is not dict:
             return _null(field, value)
-        if len(value) > limit:
+        if limit is not None and len(value) > limit:
             raise _Reject
         return {key(name): item(each) for name, each in value.items()}
 

@@ -178,20 +178,20 @@ class _BoundedList(fields.List):
 class _NamedMap(fields.Dict):
     """A dict whose value errors sit under the key itself (`attributeGroups.g1.attributes.x`),
     not under marshmallow's `{"g1": {"value": ...}}`; key errors go to the map's own path.
-    At most `max_entries` entries, counted before any is validated."""
+    At most `max_entries` entries (when given), counted before any is validated."""
 
     default_error_messages: ClassVar[dict[str, str]] = {
         "too_many": "At most {max} entries are allowed."
     }
 
-    def __init__(self, *, max_entries: int, **kwargs: Any) -> None:
+    def __init__(self, *, max_entries: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_entries = max_entries
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise self.make_error("invalid")
-        if len(value) > self.max_entries:
+        if self.max_entries is not None and len(value) > self.max_entries:
             raise self.make_error("too_many", max=self.max_entries)
         # Both are always given in this module; the assert only narrows the types.
         assert self.key_field is not None and self.value_field is not None
