@@ -27,6 +27,7 @@ from auth_service.scopes import parse_scopes
 from auth_service.service import is_tenant_id
 from auth_service.signing import retire_key, rotate_keys
 from shared import db
+from shared.authz import DEFAULT_SCOPES, OPT_IN_SCOPES
 from shared.errors import InvalidInput, NotFound, Unavailable
 from shared.revocations import publish_client_revocation, publish_keys_changed
 from shared.settings import Settings, load_settings
@@ -54,6 +55,16 @@ def _scopes(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _add_scopes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scopes",
+        type=_scopes,
+        default=DEFAULT_SCOPES,
+        help=f"space-separated, exactly the client's scopes (default: {' '.join(DEFAULT_SCOPES)}; "
+        f"opt-in: {' '.join(OPT_IN_SCOPES)})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m auth_service",
@@ -65,9 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     create_tenant = tenants.add_parser(
-        "create", help="create the tenant if missing and a new client with every scope"
+        "create", help="create the tenant if missing and a new client (default scopes)"
     )
     create_tenant.add_argument("tenant", type=_tenant)
+    _add_scopes_option(create_tenant)
     create_tenant.set_defaults(command=_tenants_create)
 
     clients = groups.add_parser("clients", help="API clients").add_subparsers(
@@ -75,12 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create_client = clients.add_parser("create", help="a new client of an existing tenant")
     create_client.add_argument("tenant", type=_tenant)
-    create_client.add_argument(
-        "--scopes",
-        type=_scopes,
-        default=None,
-        help='space-separated, e.g. "customers:read impex:read" (default: every scope)',
-    )
+    _add_scopes_option(create_client)
     create_client.set_defaults(command=_clients_create)
     list_clients = clients.add_parser("list", help="the tenant's clients (no secrets)")
     list_clients.add_argument("tenant", type=_tenant)
@@ -136,17 +143,15 @@ def _client(client: Client) -> dict[str, Any]:
 async def _tenants_create(
     conn: asyncpg.Connection, args: argparse.Namespace, _settings: Settings
 ) -> list[dict]:
-    return [_credentials(await provisioning.create_tenant_with_client(conn, args.tenant))]
+    return [
+        _credentials(await provisioning.create_tenant_with_client(conn, args.tenant, args.scopes))
+    ]
 
 
 async def _clients_create(
     conn: asyncpg.Connection, args: argparse.Namespace, _settings: Settings
 ) -> list[dict]:
-    if args.scopes is None:
-        new = await provisioning.create_client(conn, args.tenant)
-    else:
-        new = await provisioning.create_client(conn, args.tenant, args.scopes)
-    return [_credentials(new)]
+    return [_credentials(await provisioning.create_client(conn, args.tenant, args.scopes))]
 
 
 async def _clients_list(

@@ -17,7 +17,7 @@ from auth_service.client_secrets import generate_secret, hash_secret_async
 from auth_service.errors import NoSuchClient, NoSuchTenant
 from auth_service.repository import Client
 from auth_service.service import is_tenant_id
-from shared.authz import ALL_SCOPES
+from shared.authz import DEFAULT_SCOPES
 from shared.errors import InvalidInput
 
 # A collision of 64 random bits is not expected; drawing again is cheaper than reasoning about it.
@@ -57,16 +57,18 @@ async def _insert_client(
     raise RuntimeError("could not draw a free client id")
 
 
-async def create_tenant_with_client(conn: asyncpg.Connection, tenant: str) -> NewCredentials:
-    """Create the tenant if it does not exist, and a new client with every scope."""
+async def create_tenant_with_client(
+    conn: asyncpg.Connection, tenant: str, scopes: Sequence[str] = DEFAULT_SCOPES
+) -> NewCredentials:
+    """Create the tenant if it does not exist, and a new client with `scopes`."""
     check_tenant_id(tenant)
     async with conn.transaction():
         await repository.insert_tenant(conn, tenant)
-        return await _insert_client(conn, tenant, ALL_SCOPES)
+        return await _insert_client(conn, tenant, scopes)
 
 
 async def create_client(
-    conn: asyncpg.Connection, tenant: str, scopes: Sequence[str] = ALL_SCOPES
+    conn: asyncpg.Connection, tenant: str, scopes: Sequence[str] = DEFAULT_SCOPES
 ) -> NewCredentials:
     """A new client of an existing tenant."""
     check_tenant_id(tenant)

@@ -18,6 +18,7 @@ from customer_service.outbox_relay import OutboxRelay
 from customer_service.retention import RetentionSweeper
 from customer_service.routes import add_routes, is_public
 from customer_service.service import CustomerService
+from customer_service.shoppers.routes import shoppers_context
 from shared.amqp import Publisher
 from shared.authz import auth_middleware
 from shared.health import add_metrics_hook
@@ -44,6 +45,7 @@ def create_app(
     app.middlewares.append(auth_middleware(verifier, is_public=is_public))
     app.cleanup_ctx.append(db_pool_context())
     app.cleanup_ctx.append(_services_context)
+    app.cleanup_ctx.append(shoppers_context)
     add_metrics_hook(app, sample_outbox)
     if run_relay:
         app.cleanup_ctx.append(_outbox_relay_context)

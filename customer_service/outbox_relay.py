@@ -19,7 +19,7 @@ import asyncpg
 import structlog
 
 from shared import metrics
-from shared.amqp import Publisher
+from shared.amqp import SHOPPER_OTP_REQUESTED, Publisher
 from shared.db import connection
 from shared.web import REQUEST_ID_HEADER
 
@@ -30,7 +30,13 @@ CLAIM_UNSENT = """
 SELECT id, exchange, routing_key, payload, request_id FROM customer.outbox
 WHERE sent_at IS NULL ORDER BY priority, id LIMIT $1 FOR UPDATE SKIP LOCKED
 """
-MARK_SENT = "UPDATE customer.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+# A one-time code leaves the store once the broker has it (API.md §10): its event is kept, blanked.
+MARK_SENT = f"""
+UPDATE customer.outbox SET sent_at = now(),
+    payload = CASE WHEN routing_key = '{SHOPPER_OTP_REQUESTED}'
+        THEN jsonb_set(payload, '{{code}}', '""') ELSE payload END
+WHERE id = ANY($1::bigint[])
+"""
 COUNT_UNSENT = "SELECT count(*) FROM customer.outbox WHERE sent_at IS NULL"
 # Sent rows past retention, a bounded number at a time (outbox_sent_idx); rows another replica's
 # sweep is deleting are skipped, not waited for.

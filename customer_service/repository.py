@@ -182,12 +182,18 @@ async def soft_delete(
     return await conn.fetchrow(SOFT_DELETE, tenant, customer_id, now)
 
 
-async def add_outbox_event(conn: asyncpg.Connection, tenant: str, event: Mapping[str, Any]) -> None:
+async def add_outbox_event(
+    conn: asyncpg.Connection,
+    tenant: str,
+    event: Mapping[str, Any],
+    *,
+    exchange: str = CUSTOMER_EVENTS_EXCHANGE,
+) -> None:
     await conn.execute(
         INSERT_OUTBOX,
         uuid.UUID(event["eventId"]),
         tenant,
-        CUSTOMER_EVENTS_EXCHANGE,
+        exchange,
         event["type"],
         event,
         current_request_id(),  # a header for the consumers' logs (de-identification)

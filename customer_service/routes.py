@@ -10,6 +10,7 @@ from aiohttp import web
 
 from customer_service import handlers, note_handlers
 from customer_service.imports.routes import add_import_routes
+from customer_service.shoppers.routes import add_shopper_routes
 
 API = "/api/v2"
 CUSTOMERS = f"{API}/customers"
@@ -44,6 +45,7 @@ def add_routes(app: web.Application) -> None:
     router.add_delete(f"{API}/customer/notes", note_handlers.delete_notes)
 
     add_import_routes(app)
+    add_shopper_routes(app)
 
 
 def is_public(path: str) -> bool:

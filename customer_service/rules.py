@@ -226,3 +226,25 @@ def default_address(addresses: list[Mapping[str, Any]]) -> Mapping[str, Any] | N
         if address.get("defaultAddress"):
             return address
     return addresses[0] if addresses else None
+
+
+def update_address(
+    current: list[Mapping[str, Any]], address_id: str, changes: Mapping[str, Any]
+) -> list[dict[str, Any]] | None:
+    """The list after merging `changes` into the address `address_id` (absent kept, null
+    clears; flagged default, it demotes the previous default), or None if there is no such
+    address."""
+    if not any(a.get("id") == address_id for a in current):
+        return None
+    result = []
+    promote = bool(changes.get("defaultAddress"))
+    for stored in current:
+        address = dict(stored)
+        if address.get("id") == address_id:
+            for field, value in changes.items():
+                if field not in ("id", "customerId"):
+                    _set_or_drop(address, field, value)
+        elif promote:
+            address.pop("defaultAddress", None)
+        result.append(address)
+    return with_single_default(result)

@@ -4,7 +4,7 @@ and its outbox event, and commits once."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,13 @@ from customer_service.events import customer_event
 from customer_service.imports import repository as batches
 from customer_service.limits import check_limits
 from customer_service.representation import render_customer, split_state, state_from_record
-from customer_service.rules import MAX_ADDRESSES, add_address, merge_customer, same_customer
+from customer_service.rules import (
+    MAX_ADDRESSES,
+    add_address,
+    merge_customer,
+    same_customer,
+    update_address,
+)
 from shared.amqp import CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPDATED
 from shared.db import tenant_transaction
 from shared.errors import InvalidInput, NotFound
@@ -25,6 +31,8 @@ from shared.timefmt import utcnow
 
 IDENTIFIER_KINDS = ("id", "customerRef", "alternateCustomerRef", "email")
 SEARCH_CRITERIA = tuple(repository.SEARCH_COLUMNS)
+# More to write in a create's transaction: (connection, the new row, the time of the change).
+AfterCreate = Callable[[asyncpg.Connection, asyncpg.Record, datetime], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +111,11 @@ class CustomerService:
         validate_customer(body)
         return {"valid": True}
 
-    async def create(self, tenant: str, body: object) -> dict[str, Any]:
+    async def create(
+        self, tenant: str, body: object, *, and_then: AfterCreate | None = None
+    ) -> dict[str, Any]:
+        """Create the customer; `and_then` writes more in the same transaction (a shopper's
+        credentials)."""
         changes = validate_customer(body)
         now = self._clock()
         state = merge_customer({}, changes, now=now)
@@ -113,6 +125,8 @@ class CustomerService:
             record = await repository.insert_customer(
                 conn, tenant, uuid.uuid4(), columns, profile, now
             )
+            if and_then is not None:
+                await and_then(conn, record, now)
             await self._announce(conn, tenant, CUSTOMER_CREATED, record, now)
         return render_customer(record)
 
@@ -160,6 +174,20 @@ class CustomerService:
             return state
 
         return await self._change(tenant, Identifier("id", raw_id), without_address)
+
+    async def update_address(
+        self, tenant: str, raw_id: str, address_id: str, body: object
+    ) -> dict[str, Any]:
+        """Merge the body into one of the customer's addresses (default rules of §3)."""
+        changes = _validate_address(body)
+
+        def with_changed_address(current: dict[str, Any], _now: datetime) -> dict[str, Any]:
+            addresses = update_address(current.get("addresses") or [], address_id, changes)
+            if addresses is None:
+                raise NotFound("The customer has no such address.")
+            return {**current, "addresses": addresses}
+
+        return await self._change(tenant, Identifier("id", raw_id), with_changed_address)
 
     async def delete(self, tenant: str, identifier: Identifier) -> None:
         """Tombstone and scrub the customer, drop its notes, blank its email and refs in import

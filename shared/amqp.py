@@ -18,6 +18,8 @@ CUSTOMER_EVENTS_EXCHANGE = "customer.events"
 IMPEX_EXCHANGE = "impex"
 IMPEX_EVENTS_EXCHANGE = "impex.events"
 DEAD_LETTER_EXCHANGE = "customer-suite.dead-letter"
+# One-time codes for the retailer's own SMS/email sender (API.md §10); the suite sends nothing.
+SHOPPER_NOTIFICATIONS_EXCHANGE = "shopper.notifications"
 
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_UPDATED = "customer.updated"
@@ -25,6 +27,7 @@ CUSTOMER_DELETED = "customer.deleted"
 CUSTOMERS_IMPORT = "customers.import"
 IMPEX_BATCH_COMPLETED = "impex.batch.completed"
 IMPEX_BATCH_FAILED = "impex.batch.failed"
+SHOPPER_OTP_REQUESTED = "shopper.otp.requested"
 
 DEAD_LETTER_QUEUE = "customer-suite.dead-letter"
 CUSTOMER_DELETED_QUEUE = "impex_worker.customer-deleted"
@@ -47,6 +50,7 @@ async def declare_topology(channel: AbstractChannel) -> None:
     customer_events = await channel.declare_exchange(CUSTOMER_EVENTS_EXCHANGE, topic, durable=True)
     impex = await channel.declare_exchange(IMPEX_EXCHANGE, topic, durable=True)
     await channel.declare_exchange(IMPEX_EVENTS_EXCHANGE, topic, durable=True)
+    await channel.declare_exchange(SHOPPER_NOTIFICATIONS_EXCHANGE, topic, durable=True)
     dead_letters = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, topic, durable=True)
     dlq = await channel.declare_queue(
         DEAD_LETTER_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}

@@ -21,8 +21,16 @@ READ_CUSTOMERS = "customers:read"
 WRITE_CUSTOMERS = "customers:write"
 READ_IMPEX = "impex:read"
 WRITE_IMPEX = "impex:write"
-ALL_SCOPES = (READ_CUSTOMERS, WRITE_CUSTOMERS, READ_IMPEX, WRITE_IMPEX)
+SHOPPERS_AUTH = "shoppers:auth"
+SHOPPERS_ADMIN = "shoppers:admin"
+# What a client gets unless provisioning names its scopes (`--scopes`).
+DEFAULT_SCOPES = (READ_CUSTOMERS, WRITE_CUSTOMERS, READ_IMPEX, WRITE_IMPEX)
+# Granted only when asked for: a storefront backend logging shoppers in (API.md §10).
+OPT_IN_SCOPES = (SHOPPERS_AUTH, SHOPPERS_ADMIN)
+ALL_SCOPES = (*DEFAULT_SCOPES, *OPT_IN_SCOPES)
 
+# `/shoppers/{customerId}/password|sessions`: a retailer acting on a shopper (not `/me/...`).
+_SHOPPER_ADMIN_PATH = re.compile(r"/shoppers/(?!me/)[^/]+/(password|sessions)/?$")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CLAIMS_KEY = web.RequestKey("token_claims", TokenClaims)
 
@@ -30,6 +38,8 @@ CLAIMS_KEY = web.RequestKey("token_claims", TokenClaims)
 def required_scope(method: str, path: str) -> str:
     """The scope an operation needs, from its method and (upstream or public) path."""
     is_read = method.upper() in _READ_METHODS
+    if "/shoppers" in path:
+        return SHOPPERS_ADMIN if _SHOPPER_ADMIN_PATH.search(path) else SHOPPERS_AUTH
     if "/api/import" in path or "/upload-customers" in path:
         return READ_IMPEX if is_read else WRITE_IMPEX
     return READ_CUSTOMERS if is_read else WRITE_CUSTOMERS

@@ -34,7 +34,7 @@ from auth_service.provisioning import NewCredentials
 from auth_service.revocations import RevocationSync
 from auth_service.signing import KeyRing
 from shared import db
-from shared.authz import ALL_SCOPES
+from shared.authz import ALL_SCOPES, DEFAULT_SCOPES
 from shared.revocations import REVOCATIONS_CHANNEL, revoked_client_key, revoked_token_key
 from shared.settings import Settings
 from shared.tokens import InvalidToken, TokenVerifier
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 OIDC = "/auth/realms/{tenant}/protocol/openid-connect"
 FORM = "application/x-www-form-urlencoded"
-ALL = " ".join(ALL_SCOPES)
+ALL = " ".join(DEFAULT_SCOPES)
 _addresses = itertools.count(1)
 
 
@@ -188,7 +188,7 @@ def test_tenants_create_cli_prints_credentials_and_stores_only_a_hash(
     assert row["secret_hash"].startswith("scrypt$16384$8$1$")
     assert output["client_secret"] not in row["secret_hash"]
     assert verify_secret(output["client_secret"], row["secret_hash"])
-    assert list(row["scopes"]) == list(ALL_SCOPES)
+    assert list(row["scopes"]) == list(DEFAULT_SCOPES)
     assert output["client_secret"] not in result.stderr
 
 
@@ -218,7 +218,7 @@ async def test_tenants_create_twice_adds_a_second_client(
     listed = await run_cli(test_settings, "clients", "list", unique_tenant)
     assert {c["client_id"] for c in listed} == {first[0]["client_id"], second[0]["client_id"]}
     assert all("client_secret" not in c and "secret_hash" not in c for c in listed)
-    assert all(c["active"] and c["scopes"] == list(ALL_SCOPES) for c in listed)
+    assert all(c["active"] and c["scopes"] == list(DEFAULT_SCOPES) for c in listed)
 
 
 async def test_clients_create_for_an_unknown_tenant_fails(test_settings: Settings) -> None:
