@@ -367,7 +367,7 @@ async def test_password_change_ends_other_sessions(store):
     kept = await store.login("change@example.com")
     other = await store.login("change@example.com")
     wrong = await store.call(
-        "PUT", "/me/password", session=kept, json={"password": "nope!!!!", "newPassword": "n3wpass!"}
+        "PUT", "/me/password", session=kept, json={"password": "nope!!!", "newPassword": "n3wpass!"}
     )
     assert wrong.status == 403 and "password" in (await wrong.json())["errors"]
     weak = await store.call(
