@@ -189,10 +189,10 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
     return parameters
 
 
-def _query_parameter(param: Param) -> dict[str, Any]:
+def _query_parameter(param: Param, where: str = "query") -> dict[str, Any]:
     return {
         "name": param.name,
-        "in": "query",
+        "in": where,
         "required": param.required,
         "description": param.description,
         "schema": param.schema,
@@ -219,8 +219,10 @@ def _known(op: PublicOperation, row: Operation, index: Index) -> dict[str, Any]:
     document: dict[str, Any] = {"summary": row.summary, "tags": [row.tag]}
     if row.description:
         document["description"] = row.description
-    if row.query:
-        document["parameters"] = [_query_parameter(p) for p in row.query]
+    parameters = [_query_parameter(p) for p in row.query]
+    parameters += [_query_parameter(p, where="header") for p in row.headers]
+    if parameters:
+        document["parameters"] = parameters
     if row.body:
         document["requestBody"] = {
             "required": row.body_required,
@@ -292,6 +294,8 @@ def _tag_of(op: PublicOperation) -> str:
         return "auth"
     if "/api/import" in op.public_path or "upload" in op.public_path:
         return "imports"
+    if "/shoppers" in op.public_path:
+        return "shoppers"
     return "notes" if "/customer/note" in op.public_path else "customers"
 
 

@@ -17,12 +17,19 @@ from gateway.openapi.schemas import BATCH_STATES, TENANT_PATTERN
 CUSTOMERS = "customers"
 NOTES = "notes"
 IMPORTS = "imports"
+SHOPPERS = "shoppers"
 AUTH = "auth"
 TAGS = (
     {"name": AUTH, "description": "Client-credentials tokens, JWKS, discovery (Keycloak style)."},
     {"name": CUSTOMERS, "description": "The TWC Customer API v2."},
     {"name": NOTES, "description": "Notes about a customer."},
     {"name": IMPORTS, "description": "Asynchronous imports of customer records (batches)."},
+    {
+        "name": SHOPPERS,
+        "description": "Shopper accounts: the storefront logs its shoppers in (scope "
+        "shoppers:auth; admin routes shoppers:admin). The shopper's session is an opaque token "
+        "in the AccessToken header, beside the storefront's own bearer token.",
+    },
 )
 
 
@@ -63,6 +70,7 @@ class Operation:
     query: tuple[Param, ...] = ()
     problems: tuple[int, ...] = ()  # statuses beyond the defaults of its kind (see builder)
     description: str = ""
+    headers: tuple[Param, ...] = ()  # request headers beyond the tenant's
     location: bool = False  # answers a Location header
     links: tuple[Link, ...] = ()
 
@@ -105,6 +113,7 @@ PATH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "id": ("An id (UUID); anything else is simply not found.", _UUID),
     "address_id": ("The address id (UUID).", _UUID),
     "note_id": ("The note id (UUID).", _UUID),
+    "customer_id": ("The customer's id (UUID).", _UUID),
     "batch_id": ("The batch id (UUID).", _UUID),
     "tenant": ("The tenant (realm) id.", {"type": "string", "pattern": TENANT_PATTERN}),
     "customerRef": ("The customer's customerRef.", _text()),
@@ -149,6 +158,21 @@ _NOTE_LINKS = (
         f"{_V2}/customer/notes",
         query=(("id", "$response.body#/customerId"),),
     ),
+)
+_SHOPPERS = f"{_V2}/shoppers"
+_SESSION = (
+    Param(
+        "AccessToken",
+        "The shopper's session token (from /login or /login/otp).",
+        {"type": "string", "minLength": 1},
+        required=True,
+    ),
+)
+_SAME_401 = (
+    "Every failed login (wrong password or code, unknown user, no login, inactive, disabled or "
+    "declined customer) gets the same 401 with `WWW-Authenticate: AccessToken "
+    'realm="<tenant>"`; 5 failures for a username in 15 minutes → 429 with Retry-After, even '
+    "for the right password. Redis down → 503."
 )
 _BATCH_LINKS = (
     Link("getBatch", "GET", f"{_IMPORT}/batch/{{}}", (_ID,)),
@@ -281,6 +305,81 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Add records to a CREATED batch", IMPORTS, 201, body="ResourceRequest|ResourceRequest[]",
         response="ResourceAdded|ResourceAdded[]", problems=(409,),
         description="One record, or an array of them; each answer names the record's row.",
+    ),
+    # --- shoppers
+    ("POST", f"{_SHOPPERS}/register"): Operation(
+        "Register a shopper", SHOPPERS, 201, body="ShopperRegisterRequest", response="Customer",
+        problems=(409,),
+        description="Creates the customer (username = email) with a password of 8-128 "
+        "characters, not the username. Retailer-owned customer fields are ignored. An email a "
+        "live customer holds → 409 on `username` (the admin password route gives an existing "
+        "customer a login).",
+    ),
+    ("POST", f"{_SHOPPERS}/login"): Operation(
+        "Log a shopper in with a password", SHOPPERS, body="ShopperLoginRequest",
+        response="ShopperLogin", description=_SAME_401,
+    ),
+    ("POST", f"{_SHOPPERS}/otp"): Operation(
+        "Send a shopper a one-time code", SHOPPERS, 202, body="OtpRequest",
+        response="OtpChallenge",
+        description="Always 202, for unknown usernames too. A 6-digit code valid 5 minutes is "
+        "published on exchange `shopper.notifications` (routing key `shopper.otp.requested`) "
+        "for the retailer's sender. At most 1 send per 30 s and 10 per hour per username (429).",
+    ),
+    ("POST", f"{_SHOPPERS}/login/otp"): Operation(
+        "Log a shopper in with a one-time code", SHOPPERS, body="OtpLoginRequest",
+        response="ShopperLogin",
+        headers=(
+            Param("otptoken", "The challenge from POST /otp.", {"type": "string"}, required=True),
+        ),
+        description=f"A code works once, and dies after 5 wrong attempts. {_SAME_401}",
+    ),
+    ("POST", f"{_SHOPPERS}/logout"): Operation(
+        "End the shopper's session", SHOPPERS, 204, headers=_SESSION,
+        description="Idempotent: an ended or unknown session is already logged out.",
+    ),
+    ("GET", f"{_SHOPPERS}/session"): Operation(
+        "Check a shopper session", SHOPPERS, response="ShopperSession",
+        headers=(Param("AccessToken", "The session token to check.", {"type": "string"}),),
+        description="200 `{\"SessionValid\": false}` for an unknown, ended or expired session.",
+    ),
+    ("GET", f"{_SHOPPERS}/me"): Operation(
+        "The shopper's own customer", SHOPPERS, response="Customer", headers=_SESSION,
+    ),
+    ("PUT", f"{_SHOPPERS}/me"): Operation(
+        "Update the shopper's own customer", SHOPPERS, body="CustomerUpdateRequest",
+        response="Customer", headers=_SESSION,
+        description="Merges like PUT /customers, but never writes email, customerRef, "
+        "alternateCustomerRef, customer_state, active, verified_email, vipStatus, loyaltyTier, "
+        "spendToNextTier or memberSince (ignored).",
+    ),
+    ("PUT", f"{_SHOPPERS}/me/password"): Operation(
+        "Change the shopper's password", SHOPPERS, 204, body="PasswordChangeRequest",
+        headers=_SESSION,
+        description="The current password is required (wrong → 403, counted as a failed "
+        "login); every other session of the shopper ends.",
+    ),
+    ("GET", f"{_SHOPPERS}/me/address"): Operation(
+        "The shopper's addresses", SHOPPERS, response="Address[]", headers=_SESSION,
+    ),
+    ("POST", f"{_SHOPPERS}/me/address"): Operation(
+        "Add an address to the shopper's own customer", SHOPPERS, body="AddressRequest",
+        response="Customer", headers=_SESSION,
+    ),
+    ("PUT", f"{_SHOPPERS}/me/address/{{}}"): Operation(
+        "Update one of the shopper's addresses", SHOPPERS, body="AddressRequest",
+        response="Customer", headers=_SESSION,
+        description="Merges into the address; flagged default, it demotes the previous one.",
+    ),
+    ("DELETE", f"{_SHOPPERS}/me/address/{{}}"): Operation(
+        "Remove one of the shopper's addresses", SHOPPERS, response="Customer", headers=_SESSION,
+    ),
+    ("PUT", f"{_SHOPPERS}/{{}}/password"): Operation(
+        "Set a customer's password (admin)", SHOPPERS, 204, body="AdminPasswordRequest",
+        description="Gives the customer a login if it had none; ends all its sessions.",
+    ),
+    ("DELETE", f"{_SHOPPERS}/{{}}/sessions"): Operation(
+        "End every session of a customer (admin)", SHOPPERS, 204,
     ),
     # --- auth
     ("POST", f"{_OIDC}/token"): Operation(

@@ -21,6 +21,14 @@ from shared.schemas import (
     OptinPreferenceSchema,
     OptinPreferencesSchema,
 )
+from shared.schemas.shoppers import (
+    AdminPasswordSchema,
+    LoginSchema,
+    OtpLoginSchema,
+    OtpRequestSchema,
+    PasswordChangeSchema,
+    RegisterSchema,
+)
 
 TENANT_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
 DMY_PATTERN = "^(0[1-9]|[12][0-9]|3[01])-(0[1-9]|1[0-2])-[0-9]{4}$"
@@ -135,6 +143,39 @@ class CustomerOut(CustomerSchema):
 
 class ValidationResult(_Doc):
     valid = fields.Boolean(required=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shopper accounts (API.md §10): requests are the service's own schemas (shared.schemas.shoppers)
+
+
+class ShopperTokenOut(_Doc):
+    AccessToken = fields.String(
+        required=True,
+        metadata=_described("The opaque session token: send it as the AccessToken header."),
+    )
+    issued_at = _timestamp("Issued at.")
+    expires_at = _timestamp("Expires at (SHOPPER_SESSION_TTL_SECONDS later).")
+    UserId = fields.String(required=True, metadata=_described("The shopper's customer id."))
+    MerchantId = fields.String(required=True, metadata=_described("The tenant."))
+
+
+class ShopperLoginOut(_Doc):
+    Token = fields.Nested(ShopperTokenOut, required=True)
+
+
+class OtpChallengeOut(_Doc):
+    otptoken = fields.String(
+        required=True, metadata=_described("Send it as the otptoken header of /login/otp.")
+    )
+    expires_at = _timestamp("The code expires at.")
+
+
+class ShopperSessionOut(_Doc):
+    SessionValid = fields.Boolean(required=True)
+    UserId = fields.String(metadata=_described("Present when the session is valid."))
+    issued_at = _timestamp("Present when the session is valid.", nullable=True)
+    expires_at = _timestamp("Present when the session is valid.", nullable=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,6 +387,15 @@ COMPONENTS: dict[str, type[Schema] | Schema] = {
     "JWK": JwkOut,
     "JWKS": JwksOut,
     "OpenIDConfiguration": OpenIdConfigurationOut,
+    "ShopperRegisterRequest": RegisterSchema,
+    "ShopperLoginRequest": LoginSchema,
+    "OtpRequest": OtpRequestSchema,
+    "OtpLoginRequest": OtpLoginSchema,
+    "PasswordChangeRequest": PasswordChangeSchema,
+    "AdminPasswordRequest": AdminPasswordSchema,
+    "ShopperLogin": ShopperLoginOut,
+    "OtpChallenge": OtpChallengeOut,
+    "ShopperSession": ShopperSessionOut,
 }
 
 
