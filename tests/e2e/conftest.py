@@ -29,10 +29,11 @@ class RunningSuite:
     env: dict[str, str]
     suite: Suite
 
-    def provision(self, tenant: str) -> dict[str, str]:
-        """`python -m auth_service tenants create`, exactly as an operator runs it."""
+    def provision(self, tenant: str, *, scopes: str | None = None) -> dict[str, str]:
+        """`python -m auth_service tenants create [--scopes …]`, as an operator runs it."""
+        options = ["--scopes", scopes] if scopes else []
         result = subprocess.run(
-            [sys.executable, "-m", "auth_service", "tenants", "create", tenant],
+            [sys.executable, "-m", "auth_service", "tenants", "create", tenant, *options],
             env=self.env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
         )  # fmt: skip
         return json.loads(result.stdout)
