@@ -229,10 +229,12 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def provision(benv: BenchEnv, tenant: str = TENANT) -> dict[str, str]:
-    """`python -m auth_service tenants create`, as an operator runs it: a new client each run."""
+def provision(benv: BenchEnv, tenant: str = TENANT, *, scopes: str | None = None) -> dict[str, str]:
+    """`python -m auth_service tenants create [--scopes …]`, as an operator runs it: a new
+    client each run."""
+    options = ["--scopes", scopes] if scopes else []
     result = subprocess.run(
-        [sys.executable, "-m", "auth_service", "tenants", "create", tenant],
+        [sys.executable, "-m", "auth_service", "tenants", "create", tenant, *options],
         env=benv.env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     return json.loads(result.stdout.strip().splitlines()[-1])
