@@ -340,29 +340,29 @@ class ShopperService:
             await repository.delete_session(conn, tenant, token_hash(access_token))
 
     async def session(self, tenant: str, access_token: str | None) -> dict[str, Any]:
-        if access_token:
-            async with tenant_transaction(self._pool, tenant) as conn:
-                found = await repository.fetch_session(
-                    conn, tenant, token_hash(access_token), self._clock()
-                )
-            if found is not None:
-                return {
-                    "SessionValid": True,
-                    "UserId": str(found["customer_id"]),
-                    "issued_at": iso_ms(found["issued_at"]),
-                    "expires_at": iso_ms(found["expires_at"]),
-                }
-        return {"SessionValid": False}
+        found = await self._live_session(tenant, access_token)
+        if found is None:
+            return {"SessionValid": False}
+        return {
+            "SessionValid": True,
+            "UserId": str(found["customer_id"]),
+            "issued_at": iso_ms(found["issued_at"]),
+            "expires_at": iso_ms(found["expires_at"]),
+        }
 
     async def _shopper_id(self, tenant: str, access_token: str | None) -> uuid.UUID:
-        if access_token:
-            async with tenant_transaction(self._pool, tenant) as conn:
-                found = await repository.fetch_session(
-                    conn, tenant, token_hash(access_token), self._clock()
-                )
-            if found is not None:
-                return found["customer_id"]
-        raise SessionRequired(tenant)
+        found = await self._live_session(tenant, access_token)
+        if found is None:
+            raise SessionRequired(tenant)
+        return found["customer_id"]
+
+    async def _live_session(self, tenant: str, access_token: str | None) -> asyncpg.Record | None:
+        if not access_token:
+            return None
+        async with tenant_transaction(self._pool, tenant) as conn:
+            return await repository.fetch_session(
+                conn, tenant, token_hash(access_token), self._clock()
+            )
 
     # --- the shopper's own customer
 

@@ -3,14 +3,9 @@ gateway, with the real relay and RabbitMQ (API.md §10)."""
 
 from __future__ import annotations
 
-import asyncio
-
-import aio_pika
-import orjson
 import pytest
 
-from shared.amqp import SHOPPER_NOTIFICATIONS_EXCHANGE, SHOPPER_OTP_REQUESTED, declare_topology
-from tests.support.shoppers import PASSWORD, Storefront
+from tests.support.shoppers import PASSWORD, Storefront, next_otp, otp_events
 
 pytestmark = pytest.mark.e2e
 
@@ -81,29 +76,15 @@ async def test_default_scopes_reach_no_shopper_route(running_suite, http, client
 async def test_otp_login_and_delete_through_the_gateway(storefront, test_settings):
     """A code published by the relay logs the shopper in; deleting the customer ends it."""
     customer = await storefront.register("code@example.com")
-    connection = await aio_pika.connect_robust(test_settings.amqp_url)
-    try:
-        channel = await connection.channel()
-        await declare_topology(channel)
-        exchange = await channel.get_exchange(SHOPPER_NOTIFICATIONS_EXCHANGE)
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(exchange, routing_key=SHOPPER_OTP_REQUESTED)
+    async with otp_events(test_settings.amqp_url) as queue:
         sent = await storefront.call(
             "POST", "/otp", json={"username": "code@example.com", "channel": "email"}
         )
         assert sent.status == 202
         challenge = (await sent.json())["otptoken"]
-        code = None
-        async with asyncio.timeout(15), queue.iterator() as messages:
-            async for message in messages:
-                await message.ack()
-                event = orjson.loads(message.body)
-                if event["tenant"] == storefront.tenant:
-                    assert event["customer"] == {"id": customer["id"]}
-                    code = event["code"]
-                    break
-    finally:
-        await connection.close()
+        event, _ = await next_otp(queue, storefront.tenant)
+    assert event["customer"] == {"id": customer["id"]}
+    code = event["code"]
     login = await storefront.call(
         "POST",
         "/login/otp",

@@ -8,17 +8,15 @@ import hashlib
 import secrets
 import uuid
 from datetime import datetime
-from typing import Any
 
-import aio_pika
 import asyncpg
 import orjson
 import pytest
 
 from customer_service.app import create_app
-from shared.amqp import SHOPPER_NOTIFICATIONS_EXCHANGE, SHOPPER_OTP_REQUESTED, declare_topology
+from shared.amqp import SHOPPER_OTP_REQUESTED
 from shared.authz import DEFAULT_SCOPES, SHOPPERS_ADMIN, SHOPPERS_AUTH
-from tests.support.shoppers import PASSWORD, Storefront, cheap_hashing
+from tests.support.shoppers import PASSWORD, Storefront, cheap_hashing, next_otp, otp_events
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -447,26 +445,8 @@ async def test_tokens_are_256_bit_and_stored_only_hashed(store, test_settings):
 
 @pytest.fixture
 async def otp_queue(test_settings):
-    """An exclusive queue on shopper.notifications, in the test vhost."""
-    connection = await aio_pika.connect_robust(test_settings.amqp_url)
-    channel = await connection.channel()
-    await declare_topology(channel)
-    exchange = await channel.get_exchange(SHOPPER_NOTIFICATIONS_EXCHANGE)
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-    await queue.bind(exchange, routing_key=SHOPPER_OTP_REQUESTED)
-    yield queue
-    await connection.close()
-
-
-async def next_otp(queue, tenant: str, timeout: float = 10.0) -> tuple[dict, Any]:
-    async with asyncio.timeout(timeout):
-        async with queue.iterator() as messages:
-            async for message in messages:
-                await message.ack()
-                body = orjson.loads(message.body)
-                if body["tenant"] == tenant:
-                    return body, message
-    raise AssertionError("no OTP event")
+    async with otp_events(test_settings.amqp_url) as queue:
+        yield queue
 
 
 async def test_otp_login_through_the_outbox(store, otp_queue, test_settings):

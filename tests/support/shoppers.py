@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aio_pika
+import orjson
+
+from shared.amqp import SHOPPER_NOTIFICATIONS_EXCHANGE, SHOPPER_OTP_REQUESTED, declare_topology
 from shared.settings import Settings
 from tests.support.tokens import TokenMint
 
@@ -61,3 +68,30 @@ class Storefront:
         response = await self.call("GET", "/session", session=token)
         assert response.status == 200
         return (await response.json())["SessionValid"]
+
+
+@contextlib.asynccontextmanager
+async def otp_events(amqp_url: str) -> AsyncIterator[Any]:
+    """An exclusive queue receiving every `shopper.otp.requested` event (what a retailer's SMS
+    or email sender would consume)."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        channel = await connection.channel()
+        await declare_topology(channel)
+        exchange = await channel.get_exchange(SHOPPER_NOTIFICATIONS_EXCHANGE)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, routing_key=SHOPPER_OTP_REQUESTED)
+        yield queue
+    finally:
+        await connection.close()
+
+
+async def next_otp(queue: Any, tenant: str, timeout: float = 15.0) -> tuple[dict, Any]:
+    """The next OTP event of `tenant` (body, message); others are acknowledged and skipped."""
+    async with asyncio.timeout(timeout), queue.iterator() as messages:
+        async for message in messages:
+            await message.ack()
+            body = orjson.loads(message.body)
+            if body["tenant"] == tenant:
+                return body, message
+    raise AssertionError("the queue ended without an OTP event")
