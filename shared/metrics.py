@@ -77,6 +77,11 @@ TOKENS_REFUSED = Counter(
     ["reason"],
 )
 RATE_LIMITED = Counter("rate_limited_requests_total", "Requests refused by the rate limiter")
+SHOPPER_LOGINS = Counter(
+    "shopper_logins_total",
+    "Shopper login attempts by method (password, otp) and outcome",
+    ["method", "outcome"],
+)
 
 # Both outcomes exist from the first scrape, so rates and ratios work before the first import.
 for _outcome in ("imported", "failed"):

@@ -9,8 +9,9 @@ rules, no-op detection and customer.updated events as the retailer's own API.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,9 +24,17 @@ from customer_service.shoppers import repository
 from customer_service.shoppers.limits import ShopperLimits
 from customer_service.shoppers.passwords import PasswordHasher
 from customer_service.shoppers.tokens import code_hash, new_code, new_token, same_hash, token_hash
+from shared import metrics
 from shared.amqp import SHOPPER_NOTIFICATIONS_EXCHANGE, SHOPPER_OTP_REQUESTED
 from shared.db import tenant_transaction
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from shared.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
 from shared.events import event_envelope
 from shared.schemas import CustomerValidationError
 from shared.schemas.shoppers import (
@@ -50,6 +59,7 @@ RETAILER_OWNED_FIELDS = frozenset(
 _LOCKED_STATES = frozenset({"disabled", "declined"})
 OTP_LIFETIME = timedelta(minutes=5)
 OTP_MAX_ATTEMPTS = 5
+_Login = Callable[..., Awaitable[dict[str, Any]]]
 
 _REGISTER = RegisterSchema()
 _LOGIN = LoginSchema()
@@ -97,6 +107,29 @@ def shopper_fields(body: object) -> object:
     if isinstance(body, Mapping):
         return {k: v for k, v in body.items() if k not in RETAILER_OWNED_FIELDS}
     return body
+
+
+_LOGIN_OUTCOMES = {400: "invalid", 401: "failed", 429: "locked", 503: "unavailable"}
+
+
+def _counted(method: str) -> Callable[[_Login], _Login]:
+    """Count a login use case's outcomes in `shopper_logins_total` (never who tried)."""
+
+    def decorate(use_case: _Login) -> _Login:
+        @functools.wraps(use_case)
+        async def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            try:
+                result = await use_case(*args, **kwargs)
+            except DomainError as exc:
+                outcome = _LOGIN_OUTCOMES.get(exc.status, "error")
+                metrics.SHOPPER_LOGINS.labels(method, outcome).inc()
+                raise
+            metrics.SHOPPER_LOGINS.labels(method, "success").inc()
+            return result
+
+        return counted
+
+    return decorate
 
 
 def _may_log_in(record: asyncpg.Record) -> bool:
@@ -156,6 +189,7 @@ class ShopperService:
 
     # --- logins
 
+    @_counted("password")
     async def login(self, tenant: str, body: object) -> dict[str, Any]:
         request = _load(_LOGIN, body)
         username, password = request["username"], request["password"]
@@ -241,6 +275,7 @@ class ShopperService:
                 )
         return {"otptoken": challenge, "expires_at": iso_ms(expires_at)}
 
+    @_counted("otp")
     async def login_with_otp(
         self, tenant: str, challenge: str | None, body: object
     ) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from datetime import datetime
 import asyncpg
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from customer_service.app import create_app
 from shared.amqp import SHOPPER_OTP_REQUESTED
@@ -168,6 +169,7 @@ async def test_five_failures_lock_the_username_even_for_the_right_password(store
     another username is not affected."""
     await store.register("locked@example.com")
     await store.register("free@example.com")
+    failed, locked = _login_count("failed"), _login_count("locked")
     for _ in range(5):
         response = await store.call(
             "POST", "/login", json={"username": "locked@example.com", "password": "nope nope"}
@@ -179,6 +181,12 @@ async def test_five_failures_lock_the_username_even_for_the_right_password(store
     assert right.status == 429
     assert 0 < int(right.headers["Retry-After"]) <= 15 * 60
     assert await store.login("free@example.com")
+    assert (_login_count("failed") - failed, _login_count("locked") - locked) == (5, 1)
+
+
+def _login_count(outcome: str) -> float:
+    labels = {"method": "password", "outcome": outcome}
+    return REGISTRY.get_sample_value("shopper_logins_total", labels) or 0.0
 
 
 async def test_a_success_forgets_earlier_failures(store):
