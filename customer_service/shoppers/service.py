@@ -9,9 +9,8 @@ rules, no-op detection and customer.updated events as the retailer's own API.
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,20 +22,25 @@ from customer_service.service import CustomerService, Identifier, validate_custo
 from customer_service.shoppers import repository
 from customer_service.shoppers.limits import ShopperLimits
 from customer_service.shoppers.passwords import PasswordHasher
+from customer_service.shoppers.rules import (
+    LoginFailed,
+    SessionRequired,
+    check_new_password,
+    counted_login,
+    load_request,
+    may_log_in,
+    shopper_fields,
+)
 from customer_service.shoppers.tokens import code_hash, new_code, new_token, same_hash, token_hash
-from shared import metrics
 from shared.amqp import SHOPPER_NOTIFICATIONS_EXCHANGE, SHOPPER_OTP_REQUESTED
 from shared.db import tenant_transaction
 from shared.errors import (
     Conflict,
-    DomainError,
     Forbidden,
     InvalidInput,
     NotFound,
-    Unauthorized,
 )
 from shared.events import event_envelope
-from shared.schemas import CustomerValidationError
 from shared.schemas.shoppers import (
     AdminPasswordSchema,
     LoginSchema,
@@ -44,22 +48,11 @@ from shared.schemas.shoppers import (
     OtpRequestSchema,
     PasswordChangeSchema,
     RegisterSchema,
-    load_body,
 )
 from shared.timefmt import iso_ms, utcnow
 
-# Fields of the customer that only the retailer writes: /me and register ignore them.
-RETAILER_OWNED_FIELDS = frozenset(
-    {
-        "email", "customerRef", "alternateCustomerRef", "customer_state", "active",
-        "verified_email", "vipStatus", "loyaltyTier", "spendToNextTier", "memberSince",
-    }
-)  # fmt: skip
-# States in which a customer cannot log in (besides `active: false`).
-_LOCKED_STATES = frozenset({"disabled", "declined"})
 OTP_LIFETIME = timedelta(minutes=5)
 OTP_MAX_ATTEMPTS = 5
-_Login = Callable[..., Awaitable[dict[str, Any]]]
 
 _REGISTER = RegisterSchema()
 _LOGIN = LoginSchema()
@@ -67,73 +60,6 @@ _OTP_REQUEST = OtpRequestSchema()
 _OTP_LOGIN = OtpLoginSchema()
 _PASSWORD_CHANGE = PasswordChangeSchema()
 _ADMIN_PASSWORD = AdminPasswordSchema()
-
-
-class LoginFailed(Unauthorized):
-    """The one answer to every failed login, whatever the reason (no account enumeration)."""
-
-    def __init__(self, tenant: str) -> None:
-        super().__init__(
-            "The username or the password (or code) is not valid.",
-            headers={"WWW-Authenticate": f'AccessToken realm="{tenant}"'},
-        )
-
-
-class SessionRequired(Unauthorized):
-    def __init__(self, tenant: str) -> None:
-        super().__init__(
-            "A valid shopper session is required in the AccessToken header.",
-            headers={"WWW-Authenticate": f'AccessToken realm="{tenant}"'},
-        )
-
-
-def _load(schema: Any, body: object) -> dict[str, Any]:
-    try:
-        return load_body(schema, body)
-    except CustomerValidationError as exc:
-        raise InvalidInput("The request is not valid.", errors=exc.errors) from None
-
-
-def _check_new_password(password: str, username: str | None, field: str) -> None:
-    if username is not None and password.strip().lower() == username.strip().lower():
-        raise InvalidInput(
-            "The password must not be the username.",
-            errors={field: ["Must not be the username."]},
-        )
-
-
-def shopper_fields(body: object) -> object:
-    """The body without the retailer-owned fields (ignored, like read-only fields)."""
-    if isinstance(body, Mapping):
-        return {k: v for k, v in body.items() if k not in RETAILER_OWNED_FIELDS}
-    return body
-
-
-_LOGIN_OUTCOMES = {400: "invalid", 401: "failed", 429: "locked", 503: "unavailable"}
-
-
-def _counted(method: str) -> Callable[[_Login], _Login]:
-    """Count a login use case's outcomes in `shopper_logins_total` (never who tried)."""
-
-    def decorate(use_case: _Login) -> _Login:
-        @functools.wraps(use_case)
-        async def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
-            try:
-                result = await use_case(*args, **kwargs)
-            except DomainError as exc:
-                outcome = _LOGIN_OUTCOMES.get(exc.status, "error")
-                metrics.SHOPPER_LOGINS.labels(method, outcome).inc()
-                raise
-            metrics.SHOPPER_LOGINS.labels(method, "success").inc()
-            return result
-
-        return counted
-
-    return decorate
-
-
-def _may_log_in(record: asyncpg.Record) -> bool:
-    return record["customer_state"] not in _LOCKED_STATES and record["active"] is not False
 
 
 class ShopperService:
@@ -158,9 +84,9 @@ class ShopperService:
 
     async def register(self, tenant: str, body: object) -> dict[str, Any]:
         """A new customer with a login; an email a live customer holds is a 409 on username."""
-        request = _load(_REGISTER, body)
+        request = load_request(_REGISTER, body)
         username, password = request["username"], request["password"]
-        _check_new_password(password, username, "password")
+        check_new_password(password, username, "password")
         profile = shopper_fields(request["customer"] or {})
         try:
             validate_customer({**profile, "email": username})
@@ -189,16 +115,16 @@ class ShopperService:
 
     # --- logins
 
-    @_counted("password")
+    @counted_login("password")
     async def login(self, tenant: str, body: object) -> dict[str, Any]:
-        request = _load(_LOGIN, body)
+        request = load_request(_LOGIN, body)
         username, password = request["username"], request["password"]
         await self._limits.check_login(tenant, username)
         async with tenant_transaction(self._pool, tenant) as conn:
             account = await repository.login_by_email(conn, tenant, username)
         stored = account["password_hash"] if account is not None else None
         # Always exactly one verification: against the stored hash or a dummy one.
-        if not await self._hasher.verify(stored, password) or not _may_log_in(account):
+        if not await self._hasher.verify(stored, password) or not may_log_in(account):
             await self._fail(tenant, username)
         rehash = await self._hasher.hash(password) if self._hasher.needs_rehash(stored) else None
         now = self._clock()
@@ -228,7 +154,7 @@ class ShopperService:
         if await repository.lock_password_hash(conn, tenant, customer_id) != verified_hash:
             return False
         fresh = await repository.login_by_id(conn, tenant, customer_id)
-        if fresh is None or not _may_log_in(fresh):
+        if fresh is None or not may_log_in(fresh):
             return False
         if rehash is not None:  # the cost settings changed since this hash was made
             await repository.update_password(conn, tenant, customer_id, rehash, now)
@@ -237,7 +163,7 @@ class ShopperService:
 
     async def request_otp(self, tenant: str, body: object) -> dict[str, Any]:
         """Always 202 with a challenge token: an unknown username gets one that never works."""
-        request = _load(_OTP_REQUEST, body)
+        request = load_request(_OTP_REQUEST, body)
         username, channel = request["username"], request["channel"]
         await self._limits.count_otp_send(tenant, username)
         now = self._clock()
@@ -245,11 +171,7 @@ class ShopperService:
         challenge = new_token()
         async with tenant_transaction(self._pool, tenant) as conn:
             account = await self._account_by_username(conn, tenant, username)
-            if (
-                account is not None
-                and account["password_hash"] is not None
-                and _may_log_in(account)
-            ):
+            if account is not None and account["password_hash"] is not None and may_log_in(account):
                 code = new_code()
                 challenge_hash = token_hash(challenge)
                 await repository.insert_otp(
@@ -275,11 +197,11 @@ class ShopperService:
                 )
         return {"otptoken": challenge, "expires_at": iso_ms(expires_at)}
 
-    @_counted("otp")
+    @counted_login("otp")
     async def login_with_otp(
         self, tenant: str, challenge: str | None, body: object
     ) -> dict[str, Any]:
-        request = _load(_OTP_LOGIN, body)
+        request = load_request(_OTP_LOGIN, body)
         username, code = request["username"], request["otp"]
         await self._limits.check_login(tenant, username)
         now = self._clock()
@@ -324,7 +246,7 @@ class ShopperService:
         # The account must still have its login (shared lock: a delete or reset waits for us).
         if await repository.lock_password_hash(conn, tenant, account["id"]) is None:
             return None
-        return account["id"] if _may_log_in(account) else None
+        return account["id"] if may_log_in(account) else None
 
     @staticmethod
     async def _account_by_username(
@@ -444,7 +366,7 @@ class ShopperService:
 
     async def change_password(self, tenant: str, access_token: str | None, body: object) -> None:
         """The shopper's own change: the current password first; every other session ends."""
-        request = _load(_PASSWORD_CHANGE, body)
+        request = load_request(_PASSWORD_CHANGE, body)
         customer_id = await self._shopper_id(tenant, access_token)
         account = await self._account(tenant, customer_id)
         username = account["email"]
@@ -456,7 +378,7 @@ class ShopperService:
                 "The current password is not right.",
                 errors={"password": ["Does not match the current password."]},
             )
-        _check_new_password(request["newPassword"], username, "newPassword")
+        check_new_password(request["newPassword"], username, "newPassword")
         new_hash = await self._hasher.hash(request["newPassword"])
         async with tenant_transaction(self._pool, tenant) as conn:
             current = await repository.lock_password_hash(
@@ -475,10 +397,10 @@ class ShopperService:
     async def reset_password(self, tenant: str, raw_customer_id: str, body: object) -> None:
         """Admin: set the customer's password (giving it a login if it had none); every session
         of that customer ends."""
-        request = _load(_ADMIN_PASSWORD, body)
+        request = load_request(_ADMIN_PASSWORD, body)
         customer_id = Identifier("id", raw_customer_id).lookup_value()
         account = await self._account(tenant, customer_id)
-        _check_new_password(request["newPassword"], account["email"], "newPassword")
+        check_new_password(request["newPassword"], account["email"], "newPassword")
         new_hash = await self._hasher.hash(request["newPassword"])
         async with tenant_transaction(self._pool, tenant) as conn:
             # Locked: a delete in flight either went first (404) or waits for this reset.

@@ -20,7 +20,8 @@ from customer_service.app import create_app
 from customer_service.service import CustomerService, Identifier
 from customer_service.shoppers.limits import ShopperLimits, ShopperLimitSettings
 from customer_service.shoppers.passwords import PasswordHasher
-from customer_service.shoppers.service import LoginFailed, ShopperService
+from customer_service.shoppers.rules import LoginFailed
+from customer_service.shoppers.service import ShopperService
 from shared import db
 from shared.errors import TooManyRequests, Unavailable
 from shared.timefmt import utcnow
