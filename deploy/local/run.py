@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shared.insecure_defaults import FLAG as INSECURE_DEV_DEFAULTS_FLAG
+from shared.insecure_defaults import insecure_settings
 from shared.settings import load_settings
 from shared.suite import Suite
 
@@ -20,6 +22,9 @@ DEMO_TENANT = "demo"
 def main() -> int:
     settings = load_settings(ROOT / ".env")
     env = dict(os.environ)
+    if insecure_settings(settings):
+        # A demo on a development machine: no PSEUDONYM_KEY of one's own yet (README: set one).
+        env.setdefault(INSECURE_DEV_DEFAULTS_FLAG, "1")
     python = sys.executable
     subprocess.run([python, "-m", "shared.migrations"], check=True, env=env, cwd=ROOT)
     provisioned = subprocess.run(
