@@ -3,7 +3,6 @@ prefix (`..`, `.`, however encoded) before routing it anywhere."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import orjson
@@ -11,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from gateway.app import create_app
+from tests.support.raw_http import raw_get
 
 API = "/services/customerservice/api/v2"
 
@@ -50,22 +50,6 @@ async def gateway(aiohttp_server, jwks_settings, upstream):
     return await aiohttp_server(create_app(settings))
 
 
-async def raw_request(port: int, target: str, headers: dict[str, str]) -> tuple[int, dict, bytes]:
-    """Send the request target exactly as written (a client library would normalise or
-    re-quote it); returns status, headers and body."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    lines = [f"GET {target} HTTP/1.1", "Host: gateway", "Connection: close"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-    await writer.drain()
-    raw = await reader.read()
-    writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    parsed = dict(line.split(": ", 1) for line in header_lines)
-    return int(status_line.split()[1]), {k.lower(): v for k, v in parsed.items()}, body
-
-
 CLIMBING_PATHS = (
     f"{API}/../../metrics",
     f"{API}/customers/../../../readyz",
@@ -90,7 +74,7 @@ async def test_dot_segments_are_refused_before_routing(gateway, upstream, mint, 
                                                        target):  # fmt: skip
     """A path with a `.` or `..` segment, plain or percent-encoded (any case, any depth of
     encoding, `/` or `\\` as separator), is a 400 problem and reaches no service."""
-    status, headers, body = await raw_request(gateway.port, target, mint.headers(unique_tenant))
+    status, headers, body = await raw_get(gateway.port, target, mint.headers(unique_tenant))
     assert status == 400, (target, body)
     assert headers["content-type"] == "application/problem+json"
     problem = orjson.loads(body)
@@ -102,8 +86,6 @@ async def test_dots_inside_a_segment_are_not_dot_segments(gateway, upstream, min
     """Dots that are part of a name (an email, `..x`, an encoded `.` inside a word) pass."""
     for rest in ("customers/first.last@example.com/email", "customers/a..b/ref", "customers/...",
                  "customers/x%2e/ref"):  # fmt: skip
-        status, _, body = await raw_request(
-            gateway.port, f"{API}/{rest}", mint.headers(unique_tenant)
-        )
+        status, _, body = await raw_get(gateway.port, f"{API}/{rest}", mint.headers(unique_tenant))
         assert status == 200, (rest, body)
         assert upstream[0].seen[-1] == f"/api/v2/{rest}"
