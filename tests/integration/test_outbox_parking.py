@@ -5,7 +5,6 @@ counted and logged. A broker that cannot be reached parks nothing. Real PostgreS
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from customer_service.app import create_app
 from customer_service.outbox_relay import relay_once
 from shared.amqp import CUSTOMER_DELETED, CUSTOMER_EVENTS_EXCHANGE, Publisher, declare_topology
 from shared.db import create_pool
+from tests.support.events import events_of
 from tests.support.waiting import eventually
 
 MAX_ATTEMPTS = 3
@@ -71,20 +71,6 @@ async def _outbox_row(pool: asyncpg.Pool, row_id: int) -> asyncpg.Record:
         )
 
 
-async def _events_of(queue, tenant: str, count: int) -> list[dict]:
-    found: list[dict] = []
-    async with asyncio.timeout(20):
-        async with queue.iterator() as messages:
-            async for message in messages:
-                await message.ack()
-                body = orjson.loads(message.body)
-                if body["tenant"] == tenant:
-                    found.append(body)
-                if len(found) == count:
-                    return found
-    return found
-
-
 def _parked_total() -> float:
     return REGISTRY.get_sample_value("outbox_events_parked_total", {"type": CUSTOMER_DELETED}) or 0
 
@@ -109,7 +95,7 @@ async def test_a_poison_row_is_parked_and_later_rows_keep_flowing(
         ).status == 204
 
         # Published, and marked sent, while the poison row is still being retried.
-        events = await _events_of(events_queue, other_tenant, 2)
+        events = await events_of(events_queue, other_tenant, 2, timeout=20)
         assert [e["type"] for e in events] == ["customer.created", CUSTOMER_DELETED]
 
         async def parked() -> asyncpg.Record | None:
@@ -125,7 +111,7 @@ async def test_a_poison_row_is_parked_and_later_rows_keep_flowing(
         again = await client.post(f"{API}/customers", json={"email": "q@example.com"},
                                   headers=headers)  # fmt: skip
         assert again.status == 201
-        assert [e["type"] for e in await _events_of(events_queue, other_tenant, 1)] == [
+        assert [e["type"] for e in await events_of(events_queue, other_tenant, 1)] == [
             "customer.created"
         ]
 
