@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_PORT = E2E_PORT_BASE
 # Seconds an upload may stay silent: low, so a test of a stalled upload ends soon.
 UPLOAD_READ_TIMEOUT = 5
-# +4…+7 are `make fuzz`'s ports in the same slot.
-GATEWAY_ADMIN_PORT = E2E_PORT_BASE + 8
+# +5 is the second suite's (test_security_hardening.py, +6…+9) gateway admin port.
+GATEWAY_ADMIN_PORT = E2E_PORT_BASE + 4
 
 
 @dataclass(frozen=True)
