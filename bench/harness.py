@@ -41,7 +41,13 @@ RUN_DIR = ROOT / ".run" / "bench"
 BENCH_NAME = "customer_suite_bench"
 TENANT = "bench"
 DEFAULT_CUSTOMERS = 1_000_000
-PORTS = {"gateway": 18200, "customer_service": 18201, "auth_service": 18202, "impex_worker": 18203}
+PORTS = {
+    "gateway": 18200,
+    "customer_service": 18201,
+    "auth_service": 18202,
+    "impex_worker": 18203,
+    "gateway_admin": 18204,
+}
 # The bench's limits are far above what 2 cores can push: the rate limiter still runs its Redis
 # script on every request (that cost is measured), it just never answers 429.
 UNLIMITED = "1000000"
@@ -91,6 +97,7 @@ def bench_env() -> BenchEnv:
         "CUSTOMER_SERVICE_PORT": str(PORTS["customer_service"]),
         "AUTH_SERVICE_PORT": str(PORTS["auth_service"]),
         "IMPEX_WORKER_PORT": str(PORTS["impex_worker"]),
+        "GATEWAY_ADMIN_PORT": str(PORTS["gateway_admin"]),
         "CUSTOMER_SERVICE_URL": f"http://127.0.0.1:{PORTS['customer_service']}",
         "AUTH_SERVICE_URL": f"http://127.0.0.1:{PORTS['auth_service']}",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{PORTS['gateway']}",

@@ -67,7 +67,12 @@ async def _outbox_relay_context(app: web.Application) -> AsyncIterator[None]:
     publisher = Publisher(settings.amqp_url)
     app[PUBLISHER] = publisher
     add_readiness_check(app, "rabbitmq", publisher.ping)
-    relay = OutboxRelay(app[DB_POOL], publisher, dsn=settings.database_url)
+    relay = OutboxRelay(
+        app[DB_POOL],
+        publisher,
+        dsn=settings.database_url,
+        max_attempts=settings.outbox_max_attempts,
+    )
     task = asyncio.create_task(relay.run(), name="outbox-relay")
     yield
     task.cancel()

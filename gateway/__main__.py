@@ -1,4 +1,5 @@
-"""`python -m gateway`: serve the public entry point until SIGTERM.
+"""`python -m gateway`: serve the public entry point until SIGTERM (its metrics and detailed
+readiness on the internal port GATEWAY_ADMIN_PORT).
 `python -m gateway rate-limit set|show|clear TENANT …`: manage a tenant's rate limits."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ import sys
 
 from gateway import cli
 from gateway.app import create_app
-from shared.service import run_service
+from shared.service import admin_app, run_service
 from shared.settings import load_settings
 
 
@@ -15,8 +16,13 @@ def main() -> int:
     settings = load_settings()
     if len(sys.argv) > 1:
         return cli.main(sys.argv[1:], settings)
+    app = create_app(settings)
     run_service(
-        create_app(settings), port=settings.gateway_port, service_name="gateway", settings=settings
+        app,
+        port=settings.gateway_port,
+        service_name="gateway",
+        settings=settings,
+        admin=(admin_app(app), settings.gateway_admin_port),
     )
     return 0
 

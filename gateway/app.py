@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from gateway import public_api
 from gateway.keys import RATE_LIMITER, ROUTES, UPSTREAM_SESSION
+from gateway.paths import refuse_dot_segments
 from gateway.proxy import forward
 from gateway.rate_limit import Limits, RateLimiter
 from gateway.upstreams import build_routes, resolve
@@ -28,7 +29,9 @@ from shared.tokens import TokenVerifier
 def create_app(settings: Settings, *, verifier: TokenVerifier | None = None) -> web.Application:
     # Bodies are streamed upstream, never read here, so aiohttp's own body cap does not apply;
     # the proxy enforces the per-endpoint limits from Content-Length.
-    app = create_base_app(settings, "gateway")
+    # Public: no /metrics (every tenant's traffic) and no dependency names on /readyz; those are
+    # on the admin port (`shared.service.admin_app`, served by `python -m gateway`).
+    app = create_base_app(settings, "gateway", middlewares=[refuse_dot_segments], public=True)
     install_token_verifier(app, verifier)
     app[ROUTES] = build_routes(settings)
     app.cleanup_ctx.append(_upstream_session_context)

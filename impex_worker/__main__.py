@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from impex_worker.app import SERVICE_NAME, create_app
+from shared.insecure_defaults import refuse_insecure_defaults
 from shared.service import run_service
 from shared.settings import load_settings
 
@@ -18,6 +19,7 @@ def main() -> None:
 
         sys.exit(import_main(sys.argv[2:]))
     settings = load_settings()
+    refuse_insecure_defaults(settings, SERVICE_NAME)  # it keys the wishlist pseudonyms
     run_service(
         create_app(settings),
         port=settings.impex_worker_port,

@@ -102,7 +102,14 @@ class Publisher:
                 await declare_topology(channel)
                 await channel.close()
             if self._channel is None or self._channel.is_closed:
-                self._channel = await self._connection.channel(publisher_confirms=True)
+                # A plain channel, not the robust connection's self-restoring kind: when the
+                # broker closes it over a refused publish (an unknown exchange), a robust one
+                # reopens under the same number while the next publish is already on its way,
+                # and the broker then closes the whole connection for good. A closed plain
+                # channel is replaced here, by a new one, before the next publish.
+                channel = aio_pika.Channel(self._connection, publisher_confirms=True)
+                await channel.initialize()
+                self._channel = channel
         return self._channel
 
     async def ping(self) -> None:

@@ -23,13 +23,7 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    timeout = request.app[SETTINGS].dependency_timeout
-    failed: dict[str, list[str]] = {}
-    for check in request.app.get(READINESS_CHECKS, []):
-        try:
-            await asyncio.wait_for(check.probe(), timeout)
-        except Exception as exc:  # any failure means "not ready"; the reason is for operators
-            failed[check.name] = [type(exc).__name__]
+    failed = await _failed_checks(request.app)
     if failed:
         return problem_response(
             503,
@@ -40,6 +34,31 @@ async def readyz(request: web.Request) -> web.Response:
             request_id=request.get(REQUEST_ID_KEY),
         )
     return json_response({"status": "ready"})
+
+
+async def public_readyz(request: web.Request) -> web.Response:
+    """Readiness for anyone who can reach the port: the status only, no dependency named (a
+    map of what is down is for operators, on the admin port)."""
+    if await _failed_checks(request.app):
+        return problem_response(
+            503,
+            "Service Unavailable",
+            "The service is not ready.",
+            type_slug="unavailable",
+            request_id=request.get(REQUEST_ID_KEY),
+        )
+    return json_response({"status": "ready"})
+
+
+async def _failed_checks(app: web.Application) -> dict[str, list[str]]:
+    timeout = app[SETTINGS].dependency_timeout
+    failed: dict[str, list[str]] = {}
+    for check in app.get(READINESS_CHECKS, []):
+        try:
+            await asyncio.wait_for(check.probe(), timeout)
+        except Exception as exc:  # any failure means "not ready"; the reason is for operators
+            failed[check.name] = [type(exc).__name__]
+    return failed
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
@@ -71,3 +90,9 @@ def add_health_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
+
+
+def add_public_health_routes(app: web.Application) -> None:
+    """Probes for a public port: `/healthz` and a status-only `/readyz`, no `/metrics`."""
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", public_readyz)

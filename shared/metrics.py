@@ -36,6 +36,12 @@ OUTBOX_BACKLOG = Gauge("outbox_backlog_events", "Outbox events not yet published
 OUTBOX_OLDEST_AGE = Gauge(
     "outbox_oldest_unsent_age_seconds", "Age of the oldest unpublished outbox event (0 if none)"
 )
+OUTBOX_PARKED = Counter(
+    "outbox_events_parked_total",
+    "Outbox events the broker refused OUTBOX_MAX_ATTEMPTS times, set aside unsent",
+    ["type"],
+)
+OUTBOX_PARKED_NOW = Gauge("outbox_parked_events", "Outbox events parked and not yet re-queued")
 
 # --- Broker consumers (impex_worker)
 MESSAGES_CONSUMED = Counter(

@@ -10,7 +10,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from shared import db
-from shared.health import add_health_routes
+from shared.health import add_health_routes, add_public_health_routes
 from shared.keys import (
     DB_POOL,
     METRICS_HOOKS,
@@ -38,8 +38,12 @@ def create_base_app(
     *,
     middlewares: list | None = None,
     client_max_size: int = JSON_BODY_LIMIT,
+    public: bool = False,
 ) -> web.Application:
-    """An app with the shared middlewares, settings and the health/readiness/metrics routes."""
+    """An app with the shared middlewares, settings and the health/readiness/metrics routes.
+
+    `public`: the app serves the public internet (the gateway): `/healthz` and a status-only
+    `/readyz` only; `admin_app` serves the rest on an internal port."""
     app = web.Application(
         middlewares=[*base_middlewares(), *(middlewares or [])], client_max_size=client_max_size
     )
@@ -48,8 +52,25 @@ def create_base_app(
     app[READINESS_CHECKS] = []
     app[METRICS_HOOKS] = []
     app.on_response_prepare.append(_name_the_server)
-    add_health_routes(app)
+    if public:
+        add_public_health_routes(app)
+    else:
+        add_health_routes(app)
     return app
+
+
+def admin_app(app: web.Application) -> web.Application:
+    """The operational routes of a public `app` (`/metrics`, the detailed `/readyz`) as an app
+    of their own, for an internal port. It shares `app`'s settings, readiness checks and
+    metrics hooks (the lists themselves: checks added while `app` starts are seen here)."""
+    admin = web.Application(middlewares=base_middlewares())
+    admin[SETTINGS] = app[SETTINGS]
+    admin[SERVICE_NAME] = app[SERVICE_NAME]
+    admin[READINESS_CHECKS] = app[READINESS_CHECKS]
+    admin[METRICS_HOOKS] = app[METRICS_HOOKS]
+    admin.on_response_prepare.append(_name_the_server)
+    add_health_routes(admin)
+    return admin
 
 
 async def _name_the_server(_request: web.Request, response: web.StreamResponse) -> None:
@@ -152,11 +173,25 @@ async def _token_verifier_context(app: web.Application) -> AsyncIterator[None]:
     await verifier.close()
 
 
-def run_service(app: web.Application, *, port: int, service_name: str, settings: Settings) -> None:
+def run_service(
+    app: web.Application,
+    *,
+    port: int,
+    service_name: str,
+    settings: Settings,
+    admin: tuple[web.Application, int] | None = None,
+) -> None:
     """Serve `app` until SIGINT/SIGTERM, then stop accepting and let in-flight requests finish
-    (their request bodies included: see shared.serving for why not `web.run_app`)."""
+    (their request bodies included: see shared.serving for why not `web.run_app`). `admin`: an
+    operational app and its port, served beside it until it has stopped."""
     configure_logging(service_name, settings.log_level)
     uvloop.install()
     asyncio.run(
-        serve(app, host=settings.bind_host, port=port, grace_seconds=SHUTDOWN_GRACE_SECONDS)
+        serve(
+            app,
+            host=settings.bind_host,
+            port=port,
+            grace_seconds=SHUTDOWN_GRACE_SECONDS,
+            admin=admin,
+        )
     )

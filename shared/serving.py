@@ -65,14 +65,25 @@ async def serve(
     port: int,
     grace_seconds: float,
     stop: asyncio.Event | None = None,
+    admin: tuple[web.Application, int] | None = None,
 ) -> None:
     """Serve `app` until SIGTERM/SIGINT (or `stop` is set), then stop accepting, give the
-    requests in flight up to `grace_seconds` to finish, and run the app's cleanup."""
+    requests in flight up to `grace_seconds` to finish, and run the app's cleanup.
+
+    `admin` (an operational app and its port) is served from after `app` has started (its
+    readiness checks exist by then) until `app` has been cleaned up: metrics stay readable
+    while the requests in flight drain."""
     in_flight = InFlight()
     app.middlewares.insert(0, in_flight.middleware)  # outermost: counts the whole handling
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=_AFTER_DRAIN_SECONDS)
+    admin_runner: web.AppRunner | None = None
     await runner.setup()
     try:
+        if admin is not None:
+            admin_runner = web.AppRunner(admin[0], access_log=None, shutdown_timeout=0.5)
+            await admin_runner.setup()
+            await web.TCPSite(admin_runner, host, admin[1]).start()
+            log.info("serving admin routes", host=host, port=admin[1])
         site = web.TCPSite(runner, host, port)
         await site.start()
         stop = stop or asyncio.Event()
@@ -89,4 +100,6 @@ async def serve(
             log.warning("grace period over, cancelling requests", in_flight=in_flight.count)
     finally:
         await runner.cleanup()
+        if admin_runner is not None:
+            await admin_runner.cleanup()
     log.info("stopped")

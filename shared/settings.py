@@ -8,6 +8,9 @@ from pathlib import Path
 from environs import Env
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/customer_suite"
+# Public (it is in this file): a service that uses it refuses to start unless
+# ALLOW_INSECURE_DEV_DEFAULTS is set (shared.insecure_defaults).
+DEFAULT_PSEUDONYM_KEY = "change-me-pseudonym-key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +22,8 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     gateway_port: int = 8080
+    # The gateway's internal port: /metrics and the detailed /readyz, never exposed publicly.
+    gateway_admin_port: int = 8084
     customer_service_port: int = 8081
     auth_service_port: int = 8082
     impex_worker_port: int = 8083
@@ -38,7 +43,9 @@ class Settings:
     revocation_resync_seconds: float = 30.0
     impex_drop_dir: str = "/tmp/customer-suite-drop"
     # Keyed hash for wishlist pseudonyms: changing it breaks distinct-customer counts.
-    pseudonym_key: str = "change-me-pseudonym-key"
+    pseudonym_key: str = DEFAULT_PSEUDONYM_KEY
+    # A development machine may run with the public defaults of secret settings.
+    allow_insecure_dev_defaults: bool = False
     db_pool_min: int = 1
     db_pool_max: int = 10
     upstream_connect_timeout: float = 2.0
@@ -69,6 +76,8 @@ class Settings:
     shopper_password_time_cost: int = 2
     shopper_password_memory_kib: int = 19 * 1024
     shopper_password_parallelism: int = 1
+    # Failed publishes of one outbox event (the broker refused it) before it is parked.
+    outbox_max_attempts: int = 10
 
     @property
     def jwks_url(self) -> str:
@@ -93,6 +102,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         redis_url=env.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
         amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
         gateway_port=gateway_port,
+        gateway_admin_port=env.int("GATEWAY_ADMIN_PORT", 8084),
         customer_service_port=customer_port,
         auth_service_port=auth_port,
         impex_worker_port=env.int("IMPEX_WORKER_PORT", 8083),
@@ -109,7 +119,8 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         jwks_refresh_seconds=env.float("JWKS_REFRESH_SECONDS", 60.0),
         revocation_resync_seconds=env.float("REVOCATION_RESYNC_SECONDS", 30.0),
         impex_drop_dir=env.str("IMPEX_DROP_DIR", "/tmp/customer-suite-drop"),
-        pseudonym_key=env.str("PSEUDONYM_KEY", "change-me-pseudonym-key"),
+        pseudonym_key=env.str("PSEUDONYM_KEY", DEFAULT_PSEUDONYM_KEY),
+        allow_insecure_dev_defaults=env.bool("ALLOW_INSECURE_DEV_DEFAULTS", False),
         db_pool_min=env.int("DB_POOL_MIN", 1),
         db_pool_max=env.int("DB_POOL_MAX", 10),
         upstream_connect_timeout=env.float("UPSTREAM_CONNECT_TIMEOUT", 2.0),
@@ -132,4 +143,5 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         shopper_password_time_cost=env.int("SHOPPER_PASSWORD_TIME_COST", 2),
         shopper_password_memory_kib=env.int("SHOPPER_PASSWORD_MEMORY_KIB", 19 * 1024),
         shopper_password_parallelism=env.int("SHOPPER_PASSWORD_PARALLELISM", 1),
+        outbox_max_attempts=env.int("OUTBOX_MAX_ATTEMPTS", 10),
     )

@@ -25,10 +25,19 @@ _PORT_VARIABLES = {
     "impex_worker": ("IMPEX_WORKER_PORT", 8083),
     "gateway": ("GATEWAY_PORT", 8080),
 }
+# Services whose /metrics and detailed /readyz are on an internal port of their own, because
+# their own port is public.
+_ADMIN_PORT_VARIABLES = {"gateway": ("GATEWAY_ADMIN_PORT", 8084)}
 
 
 def service_port(env: Mapping[str, str], service: str) -> int:
     variable, default = _PORT_VARIABLES[service]
+    return int(env.get(variable, default))
+
+
+def admin_port(env: Mapping[str, str], service: str) -> int:
+    """Where `service` serves `/metrics` and its detailed `/readyz`."""
+    variable, default = _ADMIN_PORT_VARIABLES.get(service, _PORT_VARIABLES[service])
     return int(env.get(variable, default))
 
 
@@ -60,7 +69,8 @@ class Suite:
         return process
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Poll every service's /readyz until all answer 200; raise with the laggards named."""
+        """Poll every service's detailed /readyz (the gateway's on its admin port, which is
+        then known to listen too) until all answer 200; raise with the laggards named."""
         deadline = time.monotonic() + timeout
         pending = set(self.processes)
         while pending and time.monotonic() < deadline:
@@ -70,7 +80,7 @@ class Suite:
                     raise RuntimeError(
                         f"{service} exited with {process.returncode}; see {self.log_dir}"
                     )
-                if _answers(f"http://127.0.0.1:{service_port(self.env, service)}/readyz"):
+                if _answers(f"http://127.0.0.1:{admin_port(self.env, service)}/readyz"):
                     pending.discard(service)
             if pending:
                 time.sleep(0.2)

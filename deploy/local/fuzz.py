@@ -68,6 +68,7 @@ def fuzz_environment(slot: int) -> dict[str, str]:
         "CUSTOMER_SERVICE_PORT": str(gateway_port + 1),
         "AUTH_SERVICE_PORT": str(gateway_port + 2),
         "IMPEX_WORKER_PORT": str(gateway_port + 3),
+        "GATEWAY_ADMIN_PORT": str(gateway_port + 5),  # the slot's last port
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{gateway_port}",
         "TOKEN_TTL_SECONDS": "7200",
         # Fuzzing is a burst from one client: the rate limiter would only slow it down.

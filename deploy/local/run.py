@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.settings import load_settings
+from shared.insecure_defaults import FLAG as INSECURE_DEV_DEFAULTS_FLAG
+from shared.insecure_defaults import insecure_settings
+from shared.settings import Settings, load_settings
 from shared.suite import Suite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +22,9 @@ DEMO_TENANT = "demo"
 def main() -> int:
     settings = load_settings(ROOT / ".env")
     env = dict(os.environ)
+    if insecure_settings(settings):
+        # A demo on a development machine: no PSEUDONYM_KEY of one's own yet (README: set one).
+        env.setdefault(INSECURE_DEV_DEFAULTS_FLAG, "1")
     python = sys.executable
     subprocess.run([python, "-m", "shared.migrations"], check=True, env=env, cwd=ROOT)
     provisioned = subprocess.run(
@@ -48,7 +53,7 @@ def main() -> int:
     try:
         suite.start()
         suite.wait_ready(timeout=90)
-        print(_banner(settings.public_base_url, credentials, suite.log_dir), flush=True)
+        print(_banner(settings, credentials, suite.log_dir), flush=True)
         signal.pause()
     except KeyboardInterrupt:
         pass
@@ -58,13 +63,16 @@ def main() -> int:
     return 0
 
 
-def _banner(base: str, credentials: dict[str, str], log_dir: Path) -> str:
+def _banner(settings: Settings, credentials: dict[str, str], log_dir: Path) -> str:
+    base = settings.public_base_url
     tenant = credentials["tenant"]
     client_id = credentials["client_id"]
     secret = credentials["client_secret"]
     api = f"{base}/services/customerservice/api/v2"
     return f"""
 The customer suite is running: gateway {base}   (logs: {log_dir})
+Gateway metrics and detailed readiness (internal port):
+  http://127.0.0.1:{settings.gateway_admin_port}/metrics   /readyz
 
 Demo tenant: {tenant}
   client_id:     {client_id}

@@ -256,3 +256,31 @@ def test_chart_renders_and_lints_without_network() -> None:
     if result.returncode != 0 and "Operation not permitted" in result.stderr:
         pytest.skip("no permission to create a network namespace")
     assert result.returncode == 0, result.stderr
+
+
+def test_gateway_metrics_and_probes_are_on_its_admin_port_only() -> None:
+    """The gateway's /metrics is scraped on its admin port, which no Service exposes and only
+    the metrics scrapers may reach; the public port's Service and policy stay as they were."""
+    objects = render(PRODUCTION_VALUES)
+    (gateway,) = (
+        d for d in of_kind(objects, "Deployment").values() if component_of(d) == "gateway"
+    )
+    template = gateway["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8080, "admin": 8084}
+    assert template["metadata"]["annotations"]["prometheus.io/port"] == "8084"
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["port"] == "admin"
+    (configmap,) = of_kind(objects, "ConfigMap").values()
+    assert configmap["data"]["GATEWAY_ADMIN_PORT"] == "8084"
+    (service,) = (s for s in of_kind(objects, "Service").values() if component_of(s) == "gateway")
+    assert [p["port"] for p in service["spec"]["ports"]] == [8080]
+    (policy,) = (
+        p for p in of_kind(objects, "NetworkPolicy").values() if component_of(p) == "gateway"
+    )
+    by_port = {
+        port["port"]: rule["from"] for rule in policy["spec"]["ingress"] for port in rule["ports"]
+    }
+    assert by_port[8084] == PRODUCTION_VALUES["networkPolicy"]["metricsFrom"]
+    assert by_port[8080] == PRODUCTION_VALUES["networkPolicy"]["gatewayFrom"]

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_PORT = E2E_PORT_BASE
 # Seconds an upload may stay silent: low, so a test of a stalled upload ends soon.
 UPLOAD_READ_TIMEOUT = 5
+# +5 is the second suite's (test_security_hardening.py, +6…+9) gateway admin port.
+GATEWAY_ADMIN_PORT = E2E_PORT_BASE + 4
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def suite_env(settings: Settings) -> dict[str, str]:
         "CUSTOMER_SERVICE_PORT": str(GATEWAY_PORT + 1),
         "AUTH_SERVICE_PORT": str(GATEWAY_PORT + 2),
         "IMPEX_WORKER_PORT": str(GATEWAY_PORT + 3),
+        "GATEWAY_ADMIN_PORT": str(GATEWAY_ADMIN_PORT),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{GATEWAY_PORT}",
         "PSEUDONYM_KEY": settings.pseudonym_key,
         "LOG_LEVEL": "INFO",

@@ -1,4 +1,5 @@
-"""Every service's /metrics: the names operators alert on, and labels without ids or emails."""
+"""Every service's /metrics (the gateway's on its admin port): the names operators alert on, and
+labels without ids or emails."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 
 import pytest
 
-from shared.suite import SERVICES, service_port
+from shared.suite import SERVICES, admin_port
 
 API = "/services/customerservice/api/v2"
 EVERY_SERVICE = (
@@ -41,7 +42,7 @@ BY_SERVICE = {
 
 
 async def _metrics(running_suite, http, service: str) -> str:
-    url = f"http://127.0.0.1:{service_port(running_suite.env, service)}/metrics"
+    url = f"http://127.0.0.1:{admin_port(running_suite.env, service)}/metrics"
     async with http.get(url) as response:
         assert response.status == 200
         assert response.content_type == "text/plain"

@@ -42,6 +42,7 @@ def hardened_suite(test_settings: Settings, tmp_path_factory) -> Iterator[Runnin
         "CUSTOMER_SERVICE_PORT": str(CUSTOMER_PORT),
         "AUTH_SERVICE_PORT": str(AUTH_PORT),
         "IMPEX_WORKER_PORT": str(GATEWAY_PORT + 3),
+        "GATEWAY_ADMIN_PORT": str(E2E_PORT_BASE + 5),  # +4 is the main suite's
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{GATEWAY_PORT}",
         "JWKS_REFRESH_SECONDS": "1",
         "REVOCATION_RESYNC_SECONDS": "1",

@@ -8,7 +8,7 @@ import uuid
 
 import asyncpg
 
-from tests.conftest import E2E_PORT_BASE
+from shared.suite import SERVICES, admin_port, service_port
 from tests.e2e.conftest import obtain_client
 
 API = "/services/customerservice/api/v2"
@@ -136,9 +136,16 @@ async def test_deleting_customer_deidentifies_wishlists(running_suite, http, cli
 
 
 async def test_every_service_serves_health_readiness_and_metrics(running_suite, http):
-    """/healthz, /readyz and /metrics answer on each service's own port."""
-    for port in (E2E_PORT_BASE + offset for offset in range(4)):
-        for path, marker in (("/healthz", "ok"), ("/readyz", "ready"), ("/metrics", "# HELP")):
+    """/healthz, /readyz and /metrics answer on each service's own port (the gateway's
+    /metrics on its admin port: its own port is public)."""
+    for service in SERVICES:
+        own, admin = (
+            service_port(running_suite.env, service),
+            admin_port(running_suite.env, service),
+        )
+        for port, path, marker in (
+            (own, "/healthz", "ok"), (own, "/readyz", "ready"), (admin, "/metrics", "# HELP")
+        ):  # fmt: skip
             async with http.get(f"http://127.0.0.1:{port}{path}") as r:
-                assert r.status == 200, (port, path)
+                assert r.status == 200, (service, port, path)
                 assert marker in await r.text()

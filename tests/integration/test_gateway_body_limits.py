@@ -91,6 +91,7 @@ async def gateway_process(
     env = {
         **os.environ,
         "GATEWAY_PORT": str(port),
+        "GATEWAY_ADMIN_PORT": str(free_port()),
         "CUSTOMER_SERVICE_URL": str(upstream_server.make_url("")).rstrip("/"),
         "AUTH_SERVICE_URL": settings.auth_service_url,
         "PUBLIC_BASE_URL": settings.public_base_url,

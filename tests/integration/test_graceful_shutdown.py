@@ -82,6 +82,7 @@ async def test_gateway_finishes_the_request_in_flight_and_refuses_new_ones_after
     env = service_env(
         settings,
         GATEWAY_PORT=str(port),
+        GATEWAY_ADMIN_PORT=str(free_port()),
         CUSTOMER_SERVICE_URL=str(upstream_server.make_url("")).rstrip("/"),
     )
     with service_process("gateway", port, env, tmp_path) as gateway:

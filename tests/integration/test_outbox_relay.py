@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import aio_pika
@@ -11,6 +10,7 @@ import orjson
 import pytest
 
 from shared.amqp import CUSTOMER_EVENTS_EXCHANGE, declare_topology
+from tests.support.events import events_of
 
 
 @pytest.fixture
@@ -26,20 +26,6 @@ async def events_queue(test_settings):
     await connection.close()
 
 
-async def _events_of(queue, tenant: str, count: int, timeout: float = 10.0) -> list[dict]:
-    found: list[dict] = []
-    async with asyncio.timeout(timeout):
-        async with queue.iterator() as messages:
-            async for message in messages:
-                await message.ack()
-                body = orjson.loads(message.body)
-                if body["tenant"] == tenant:
-                    found.append(body)
-                if len(found) == count:
-                    return found
-    return found
-
-
 async def test_create_and_delete_publish_events_without_personal_data(
     customer_client, mint, unique_tenant, events_queue
 ):
@@ -52,7 +38,7 @@ async def test_create_and_delete_publish_events_without_personal_data(
     )
     customer_id = (await created.json())["id"]
     await customer_client.delete(f"/api/v2/customers/{customer_id}", headers=headers)
-    events = await _events_of(events_queue, unique_tenant, 2)
+    events = await events_of(events_queue, unique_tenant, 2)
     assert [e["type"] for e in events] == ["customer.created", "customer.deleted"]
     for event in events:
         uuid.UUID(event["eventId"])
