@@ -43,7 +43,8 @@ def create_app(
     app = create_base_app(settings, "customer_service")
     verifier = install_token_verifier(app, verifier)
     app.middlewares.append(auth_middleware(verifier, is_public=is_public))
-    app.cleanup_ctx.append(db_pool_context())
+    # The app login: row-level security binds every statement of this pool (0008).
+    app.cleanup_ctx.append(db_pool_context(settings.app_dsn))
     app.cleanup_ctx.append(_services_context)
     app.cleanup_ctx.append(shoppers_context)
     add_metrics_hook(app, sample_outbox)
@@ -70,7 +71,7 @@ async def _outbox_relay_context(app: web.Application) -> AsyncIterator[None]:
     relay = OutboxRelay(
         app[DB_POOL],
         publisher,
-        dsn=settings.database_url,
+        dsn=settings.app_dsn,
         max_attempts=settings.outbox_max_attempts,
     )
     task = asyncio.create_task(relay.run(), name="outbox-relay")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from environs import Env
 
@@ -11,6 +12,8 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/customer_suite"
 # Public (it is in this file): a service that uses it refuses to start unless
 # ALLOW_INSECURE_DEV_DEFAULTS is set (shared.insecure_defaults).
 DEFAULT_PSEUDONYM_KEY = "change-me-pseudonym-key"
+# The login role of customer_service and impex_worker (shared/migrations/main/0008_*.sql).
+APP_LOGIN_ROLE = "customer_suite_app"
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +22,10 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     wishlist_database_url: str = DEFAULT_DATABASE_URL
+    # How customer_service and impex_worker log in for customer data: as a role that owns nothing
+    # and cannot bypass row-level security. Empty: DATABASE_URL with the user customer_suite_app
+    # and no password (see `app_dsn`).
+    app_database_url: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     gateway_port: int = 8080
@@ -80,6 +87,15 @@ class Settings:
     outbox_max_attempts: int = 10
 
     @property
+    def app_dsn(self) -> str:
+        """APP_DATABASE_URL, else DATABASE_URL logged in as customer_suite_app."""
+        if self.app_database_url:
+            return self.app_database_url
+        parts = urlsplit(self.database_url)
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{APP_LOGIN_ROLE}@{host}"))
+
+    @property
     def jwks_url(self) -> str:
         return f"{self.auth_service_url}/auth/certs"
 
@@ -99,6 +115,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
     return Settings(
         database_url=database_url,
         wishlist_database_url=env.str("WISHLIST_DATABASE_URL", database_url),
+        app_database_url=env.str("APP_DATABASE_URL", ""),
         redis_url=env.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
         amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
         gateway_port=gateway_port,

@@ -72,7 +72,7 @@ async def _import(args: argparse.Namespace, file_format: str) -> int:
     settings = load_settings()
     err = Console(stderr=True)
     out = Console()
-    pool = await db.create_pool(settings.database_url, min_size=0, max_size=2)
+    pool = await db.create_pool(settings.app_dsn, min_size=0, max_size=2)
     try:
         service = ImportService(pool)
         tenant = args.tenant

@@ -45,7 +45,7 @@ def imports_context(
         settings = app[SETTINGS]
         own_pool = pool is None
         customer_pool = pool or await db.create_pool(
-            settings.database_url,
+            settings.app_dsn,
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
             command_timeout=COMMAND_TIMEOUT_SECONDS,

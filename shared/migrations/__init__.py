@@ -94,6 +94,25 @@ async def apply(dsn: str, set_name: str) -> list[str]:
     return applied_now
 
 
+async def set_login_password(database_url: str, login_url: str) -> bool:
+    """Give the role named in `login_url` the password in it (the app login of 0008, whose
+    password lives in APP_DATABASE_URL only). Returns False when the URL holds no password."""
+    parts = urlsplit(login_url)
+    if not parts.username or parts.password is None:
+        return False
+    conn = await asyncpg.connect(database_url)
+    try:
+        statement = await conn.fetchval(
+            "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)",
+            unquote(parts.username),
+            unquote(parts.password),
+        )
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+    return True
+
+
 async def migrate_all(database_url: str, wishlist_database_url: str) -> dict[str, list[str]]:
     """Create the databases if missing and bring both migration sets up to date."""
     await ensure_database(database_url)

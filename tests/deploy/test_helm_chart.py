@@ -24,6 +24,7 @@ COMPONENTS = ("gateway", "customer-service", "auth-service", "impex-worker")
 SECRET_SETTINGS = {
     "DATABASE_URL",
     "WISHLIST_DATABASE_URL",
+    "APP_DATABASE_URL",
     "REDIS_URL",
     "AMQP_URL",
     "PSEUDONYM_KEY",

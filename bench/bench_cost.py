@@ -1,0 +1,422 @@
+"""Issue 13's benchmark: what customer_service costs per request against a bare handler.
+
+With wrk as the load generator, in the same run, rounds rotating the order:
+
+  get  bare     GET /customers/{id} of bench/bare_service.py (aiohttp + uvloop + asyncpg, nothing
+                else: no token, no tenant transaction, no log line, no metrics)
+  get  direct   GET /api/v2/customers/{id} straight to customer_service
+  get  gateway  the same through the gateway
+  post bare     POST /customers of the bare service: one customer row and one outbox row in one
+                transaction
+  post direct   POST /api/v2/customers to customer_service (validation, tenant transaction,
+                customer row, outbox event)
+
+Reads: random existing ids of the bench tenant. Writes: a new customer (unique email and
+customerRef) per request, in the tenant `bench_writes` (emptied first, so the read tenant's
+seed stays as it is). Goals (issue 13): direct ≥ 0.50 x bare for GET, gateway ≥ 0.80 x direct,
+POST direct ≥ 0.50 x bare.
+
+    python -m bench.bench_cost [--connections 32] [--duration 10] [--rounds 3]
+                               [--profile]   # + py-spy of customer_service on GET and POST
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import types
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from bench import dataset, harness
+from bench.bench_gateway import (
+    LUA,
+    PUBLIC_PREFIX,
+    UPSTREAM_PATH,
+    ensure_wrk,
+    run_wrk,
+    sample_ids,
+    top_functions,
+)
+from bench.harness import RUN_DIR, TENANT, CpuMeter
+
+WRITE_TENANT = "bench_writes"
+BARE_PORT = 18204
+# The processes whose CPU a request of each target costs (the outbox relay in customer_service
+# publishes the events of both POST targets, so it counts for both).
+CPU_GROUPS = {
+    "get bare": ("bare", "postgresql"),
+    "get direct": ("customer_service", "postgresql"),
+    "get gateway": ("gateway", "customer_service", "postgresql", "redis"),
+    "post bare": ("bare", "customer_service", "postgresql"),
+    "post direct": ("customer_service", "postgresql"),
+}
+GOALS = {"get direct / get bare": 0.50, "get gateway / get direct": 0.80,
+         "post direct / post bare": 0.50}  # fmt: skip
+
+POST_LUA = """-- written by bench/bench_cost.py: a new customer per request
+local prefix = "%(path)s"
+local run = "%(run)s"
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+wrk.headers["X-TWC-Tenant"] = "%(tenant)s"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local n = 0
+function request()
+  n = n + 1
+  local key = run .. "-" .. tid .. "-" .. n
+  local body = '{"email": "w' .. key .. '@example.com", "customerRef": "r' .. key .. '", ' ..
+    '"firstName": "Ada", "lastName": "Lovelace", "mobile": "+447700900123", ' ..
+    '"optin_preferences": {"email": {"optin": true}}}'
+  return wrk.format(nil, prefix, nil, body)
+end
+"""
+# The summary line at the end of every script (the same as bench_gateway's).
+DONE_LUA = LUA[LUA.index("function done") :]
+
+
+def write_get_lua(directory: Path, name: str, ids: list[str], token: str, prefix: str) -> Path:
+    path = directory / f"{name}.lua"
+    path.write_text(
+        LUA
+        % {
+            "ids": ", ".join(f'"{i}"' for i in ids),
+            "prefix": prefix,
+            "token": token,
+            "tenant": TENANT,
+        }
+    )
+    return path
+
+
+def write_post_lua(
+    directory: Path, name: str, token: str, tenant: str, path: str
+) -> Callable[[], Path]:
+    """A script per wrk run: each numbers its customers from 1 under a new run id."""
+
+    def script() -> Path:
+        return _post_lua(directory / f"{name}.lua", token, tenant, path)
+
+    return script
+
+
+def _post_lua(script: Path, token: str, tenant: str, path: str) -> Path:
+    run = uuid.uuid4().hex[:10]
+    script.write_text(
+        (POST_LUA + DONE_LUA) % {"path": path, "run": run, "token": token, "tenant": tenant}
+    )
+    return script
+
+
+async def empty_write_tenant(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DELETE FROM customer.customers WHERE tenant_id = $1", WRITE_TENANT)
+        await conn.execute("DELETE FROM customer.outbox WHERE tenant_id = $1", WRITE_TENANT)
+    finally:
+        await conn.close()
+
+
+def start_bare(benv: harness.BenchEnv) -> subprocess.Popen:
+    log = (RUN_DIR / "logs" / "bare_service.log").open("ab")
+    env = {**benv.env, "BENCH_TENANT": TENANT, "BENCH_WRITE_TENANT": WRITE_TENANT,
+           "DB_POOL_MAX": str(benv.settings.db_pool_max)}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare_service", "--port", str(BARE_PORT)],
+        env=env, cwd=harness.ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    log.close()
+    return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=5)
+
+
+async def check_answers(bases: dict[str, str], token: str, customer_id: str) -> None:
+    """Every GET target answers 200 with the same customer id before anything is measured."""
+    headers = {"Authorization": f"Bearer {token}", "X-TWC-Tenant": TENANT}
+    deadline = time.monotonic() + 30
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for name, url in bases.items():
+            while True:
+                try:
+                    async with session.get(url + customer_id) as response:
+                        body = await response.read()
+                        if response.status == 200:
+                            if json.loads(body)["id"] != customer_id:
+                                raise RuntimeError(f"{name} answered another customer")
+                            break
+                        raise RuntimeError(f"{name} answered {response.status}: {body[:300]!r}")
+                except aiohttp.ClientConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
+
+
+def measure(
+    wrk: str,
+    args: argparse.Namespace,
+    targets: dict[str, tuple[Path | Callable[[], Path], str]],
+    meter: CpuMeter,
+) -> list[dict[str, Any]]:
+    runs = []
+    names = list(targets)
+    for round_number in range(1, args.rounds + 1):
+        shift = (round_number - 1) % len(names)
+        for name in names[shift:] + names[:shift]:
+            script, base = targets[name]
+            run_wrk(wrk, args, _fresh(script), base, args.warmup)
+            before = meter.snapshot()
+            result = run_wrk(wrk, args, _fresh(script), base, args.duration)
+            result["cpu_percent"] = CpuMeter.usage(before, meter.snapshot())
+            result.update(target=name, round=round_number)
+            runs.append(result)
+            print(
+                f"  round {round_number} {name:<12} {result['req_per_s']:8.0f} req/s  "
+                f"p50 {result['p50_us'] / 1000:6.2f} ms  p99 {result['p99_us'] / 1000:6.2f} ms"
+                f"  non-2xx/errors {result['errors']}",
+                flush=True,
+            )
+            print(f"    {harness.format_cpu(result['cpu_percent'])}", flush=True)
+    return runs
+
+
+def _cpu_us(run: dict[str, Any]) -> float:
+    percent = sum(run["cpu_percent"].get(group, 0.0) for group in CPU_GROUPS[run["target"]])
+    return percent / 100 / run["req_per_s"] * 1e6 if run["req_per_s"] else float("nan")
+
+
+def _fresh(script: Path | Callable[[], Path]) -> Path:
+    return script if isinstance(script, Path) else script()
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for name in dict.fromkeys(r["target"] for r in runs):
+        mine = [r for r in runs if r["target"] == name]
+        seconds = sum(r["duration_us"] for r in mine) / 1e6
+        summary[name] = {
+            "req_per_s": sum(r["requests"] for r in mine) / seconds,
+            "p50_ms": statistics.median(r["p50_us"] for r in mine) / 1000,
+            "p99_ms": statistics.median(r["p99_us"] for r in mine) / 1000,
+            "errors": sum(r["errors"] for r in mine),
+            # CPU time per request of the processes serving it: what the machine's other load
+            # (tests of other sessions, wrk) disturbs least. Throughput on an otherwise idle
+            # machine is about inversely proportional to it.
+            "cpu_us_per_request": statistics.median(_cpu_us(r) for r in mine),
+            "cpu_percent": {
+                key: statistics.mean(r["cpu_percent"].get(key, 0.0) for r in mine)
+                for key in {key for r in mine for key in r["cpu_percent"]}
+            },
+        }
+    ratios = {}
+    for goal in GOALS:
+        top, bottom = (part.strip() for part in goal.split("/"))
+        # Per round as well: the machine is shared, a ratio within one round is the fairer one.
+        per_round = []
+        for round_number in sorted({r["round"] for r in runs}):
+            pair = {r["target"]: r["req_per_s"] for r in runs if r["round"] == round_number}
+            per_round.append(pair[top] / pair[bottom])
+        ratios[goal] = {
+            "overall": summary[top]["req_per_s"] / summary[bottom]["req_per_s"],
+            "per_round": per_round,
+            "by_cpu": summary[bottom]["cpu_us_per_request"] / summary[top]["cpu_us_per_request"],
+        }
+    summary["ratios"] = ratios
+    return summary
+
+
+def report(summary: dict[str, Any]) -> None:
+    rows = [
+        [name, s["req_per_s"], s["p50_ms"], s["p99_ms"], s["cpu_us_per_request"], s["errors"]]
+        for name, s in summary.items()
+        if name != "ratios"
+    ]
+    print("\nPer request cost against the bare handler (wrk; medians of the rounds' p50/p99)")
+    print(harness.table(["target", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "non-2xx/err"], rows))
+    print()
+    for goal, ratio in summary["ratios"].items():
+        verdict = "meets" if ratio["overall"] >= GOALS[goal] else "MISSES"
+        rounds = ", ".join(f"{r:.2f}" for r in ratio["per_round"])
+        by_cpu = "meets" if ratio["by_cpu"] >= GOALS[goal] else "MISSES"
+        print(
+            f"{goal:<26} throughput {ratio['overall']:.2f} ({verdict} ≥ {GOALS[goal]:.2f}; "
+            f"rounds {rounds});  by CPU per request {ratio['by_cpu']:.2f} ({by_cpu})"
+        )
+    for name, s in summary.items():
+        if name != "ratios":
+            print(f"  {name:<12} {harness.format_cpu(s['cpu_percent'])}")
+
+
+def profile(
+    wrk: str,
+    args: argparse.Namespace,
+    pid: int,
+    targets: dict[str, tuple[Path | Callable[[], Path], str]],
+) -> dict[str, Any]:
+    """py-spy on customer_service during one extra (unmeasured) run of each of `targets`:
+    raw folded stacks and a flame graph SVG in .run/bench/profile/, top functions printed."""
+    py_spy = str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        print("profile: py-spy is not installed (.venv/bin/pip install py-spy); skipped")
+        return {}
+    out_dir = RUN_DIR / "profile"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    profiles = {}
+    for name, (script, base) in targets.items():
+        stem = out_dir / f"customer_service_{name.replace(' ', '_')}"
+        recorders = [
+            subprocess.Popen(
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    f"{int(args.duration)}",
+                    "--rate",
+                    "250",
+                    "--nonblocking",
+                    "--format",
+                    fmt,
+                    "--output",
+                    str(output),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for fmt, output in (
+                ("raw", stem.with_suffix(".folded")),
+                ("flamegraph", stem.with_suffix(".svg")),
+            )
+        ]
+        time.sleep(1)
+        run_wrk(wrk, args, _fresh(script), base, args.duration)
+        for recorder in recorders:
+            recorder.wait(timeout=60)
+        folded = stem.with_suffix(".folded")
+        if folded.exists():
+            profiles[name] = top_functions(folded)
+            print(f"\nprofile of customer_service, {name} ({folded.relative_to(harness.ROOT)}):")
+            for share, function in profiles[name]["inclusive"][:30]:
+                print(f"    {share:5.1f}%  {function}")
+            print("  self:")
+            for share, function in profiles[name]["self"][:15]:
+                print(f"    {share:5.1f}%  {function}")
+    return profiles
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    harness.add_common_arguments(parser)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (-t)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (-c)")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=float, default=2, help="seconds of unmeasured load")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every target")
+    parser.add_argument("--ids", type=int, default=2000, help="distinct random ids requested")
+    parser.add_argument("--profile", action="store_true", help="also profile with py-spy")
+    parser.add_argument("--only", default="", help="comma-separated targets (default all)")
+    args = parser.parse_args()
+
+    harness.install_signal_handlers()
+    benv = harness.bench_env()
+    machine = harness.print_header("bench_cost: customer_service against a bare handler (issue 13)")
+    wrk = ensure_wrk()
+    harness.ensure_vhost(benv.settings.amqp_url)
+    harness.run_async(harness.prepare_database(benv, fresh=args.fresh))
+    harness.run_async(dataset.ensure_seeded(benv.database_url, TENANT, args.customers))
+    harness.run_async(empty_write_tenant(benv.database_url))
+    ids = harness.run_async(sample_ids(benv.database_url, args.ids))
+    with harness.running_suite(benv) as suite, tempfile.TemporaryDirectory() as tmp:
+        bare = start_bare(benv)
+        try:
+            credentials = harness.provision(benv)
+            token = harness.run_async(harness.fetch_token(benv, credentials))
+            writer = harness.provision(benv, WRITE_TENANT)
+            write_token = harness.run_async(harness.fetch_token(benv, writer))
+            bare_url = f"http://127.0.0.1:{BARE_PORT}"
+            harness.run_async(check_answers(
+                {"bare": f"{bare_url}/customers/",
+                 "direct": f"{benv.service_url}{UPSTREAM_PATH}",
+                 "gateway": f"{benv.gateway_url}{PUBLIC_PREFIX}{UPSTREAM_PATH}"},
+                token, ids[0],
+            ))  # fmt: skip
+            d = Path(tmp)
+            targets = {
+                "get bare": (write_get_lua(d, "get_bare", ids, token, "/customers/"), bare_url),
+                "get direct": (
+                    write_get_lua(d, "get_direct", ids, token, UPSTREAM_PATH),
+                    benv.service_url,
+                ),
+                "get gateway": (
+                    write_get_lua(d, "get_gateway", ids, token, PUBLIC_PREFIX + UPSTREAM_PATH),
+                    benv.gateway_url,
+                ),
+                "post bare": (
+                    write_post_lua(d, "post_bare", token, TENANT, "/customers"),
+                    bare_url,
+                ),
+                "post direct": (
+                    write_post_lua(
+                        d, "post_direct", write_token, WRITE_TENANT, UPSTREAM_PATH.rstrip("/")
+                    ),
+                    benv.service_url,
+                ),
+            }
+            if args.only:
+                targets = {k: v for k, v in targets.items() if k in args.only.split(",")}
+            print(
+                f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s --latency, "
+                f"{args.rounds} rounds (rotating order, {args.warmup:g}s warm-up each), "
+                f"{len(ids):,} random ids",
+                flush=True,
+            )
+            shim = types.SimpleNamespace(processes={**suite.processes, "bare": bare})
+            runs = measure(wrk, args, targets, CpuMeter(shim, harness.BENCH_NAME))
+            summary = summarize(runs) if not args.only else {}
+            profiles = {}
+            if args.profile:
+                profiles = profile(
+                    wrk, args, suite.processes["customer_service"].pid,
+                    {k: v for k, v in targets.items() if k in ("get direct", "post direct")},
+                )  # fmt: skip
+        finally:
+            stop(bare)
+    if summary:
+        report(summary)
+    harness.save_results(
+        "bench_cost",
+        {"machine": machine, "threads": args.threads, "connections": args.connections,
+         "duration_s": args.duration, "rounds": runs, "summary": summary,
+         "profiles": profiles},
+    )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    harness.run_main(main)
