@@ -27,6 +27,7 @@ from shared.amqp import CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPDATED
 from shared.db import tenant_transaction
 from shared.errors import InvalidInput, NotFound
 from shared.schemas import CustomerValidationError, load_address, load_customer
+from shared.schemas.compiled import load_plain_customer
 from shared.timefmt import utcnow
 
 IDENTIFIER_KINDS = ("id", "customerRef", "alternateCustomerRef", "email")
@@ -78,6 +79,12 @@ def identifier_in_query(query: Mapping[str, str]) -> Identifier:
 
 def validate_customer(body: object, *, partial: bool = False) -> dict[str, Any]:
     """The shared schema's verdict as a 400 naming every invalid field."""
+    if not partial:
+        # The compiled accept-only path (the importer's, property-tested to give the schema's
+        # output): a fifth of the cost; a body it does not plainly accept goes to the schema.
+        plain = load_plain_customer(body)
+        if plain is not None:
+            return plain
     try:
         return load_customer(body, partial=partial)
     except CustomerValidationError as exc:

@@ -7,6 +7,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 import asyncpg
 import orjson
@@ -30,28 +31,43 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class _Connection(asyncpg.Connection):
-    """A pooled connection that knows whether its session may carry state into its next use."""
+    """A pooled connection that knows whether its session was reset since its last use."""
 
-    __slots__ = ("_clean_session",)
+    __slots__ = ("_reset_deferred", "_tenant_transaction_done")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self._clean_session = False
+        self._reset_deferred = False
+        self._tenant_transaction_done = False
 
-    def mark_clean_session(self) -> None:
-        """The last use was one tenant transaction, ended by COMMIT or ROLLBACK: everything it
-        set was local to that transaction, so the session is as the previous reset left it."""
-        self._clean_session = True
+    def tenant_transaction_done(self) -> None:
+        self._tenant_transaction_done = True
+
+    def reset_done(self) -> None:
+        self._reset_deferred = False
+
+
+# Set while tenant_transaction acquires: its first message resets the session itself.
+_ACQUIRING_FOR_TENANT: ContextVar[bool] = ContextVar("acquiring_for_tenant", default=False)
 
 
 async def _reset(conn: _Connection) -> None:
-    """The pool's reset on release. asyncpg has rolled back any open transaction already; its
-    reset query (unlock advisory locks, close cursors, UNLISTEN, RESET ALL) costs a round trip
-    on every release, so it runs only after a use that may have left session state behind. A
-    tenant transaction sends the same query ahead of its BEGIN, in the same round trip."""
-    clean, conn._clean_session = conn._clean_session, False
-    if not clean:
+    """The pool's reset on release. asyncpg's (unlock advisory locks, close cursors, UNLISTEN,
+    RESET ALL) costs a round trip on every release. After a tenant transaction that ended with
+    COMMIT or ROLLBACK it is deferred: the next tenant transaction sends it ahead of its BEGIN,
+    in the same round trip, and any other user gets it when it acquires (`_setup`)."""
+    done, conn._tenant_transaction_done = conn._tenant_transaction_done, False
+    if done:
+        conn._reset_deferred = True
+    else:
         await conn.execute(conn.get_reset_query())
+
+
+async def _setup(proxy: asyncpg.Connection) -> None:
+    """On acquire: the deferred reset, unless a tenant transaction is acquiring (see `_reset`)."""
+    if proxy._reset_deferred and not _ACQUIRING_FOR_TENANT.get():
+        await proxy.execute(proxy.get_reset_query())
+        proxy.reset_done()
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -79,6 +95,7 @@ async def create_pool(
         init=_init_connection,
         connection_class=_Connection,
         reset=_reset,
+        setup=_setup,
         max_inactive_connection_lifetime=300.0,
     )
     if min_size > 0:
@@ -95,35 +112,35 @@ async def _warm_up(pool: asyncpg.Pool, count: int) -> None:
         return
 
 
+async def _acquire(pool: asyncpg.Pool, timeout: float) -> asyncpg.Connection:
+    try:
+        return await pool.acquire(timeout=timeout)
+    except CONNECTION_ERRORS as exc:
+        raise Unavailable("The database is not available.") from exc
+
+
 @asynccontextmanager
 async def connection(
     pool: asyncpg.Pool, *, timeout: float = 5.0
 ) -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection; a database that does not answer becomes a quick 503."""
-    try:
-        conn = await pool.acquire(timeout=timeout)
-    except CONNECTION_ERRORS as exc:
-        raise Unavailable("The database is not available.") from exc
+    conn = await _acquire(pool, timeout)
     try:
         yield conn
     finally:
         await pool.release(conn)
 
 
+def _call_if_ours(conn: asyncpg.Connection, method: str) -> None:
+    """Tell a connection of `create_pool`'s (a plain asyncpg pool's have no such methods)."""
+    mark = getattr(conn, method, None)
+    if mark is not None:
+        mark()
+
+
 # Tenant ids are [A-Za-z0-9_-]{1,64} (shared.authz.TENANT_ID_RE): safe inside a SQL literal.
 _LITERAL_SAFE_TENANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SET_TENANT = "SELECT set_config('role', $1, true), set_config('app.tenant', $2, true)"
-
-
-def _begin_statement(conn: asyncpg.Connection, tenant: str) -> str | None:
-    """The reset, BEGIN and the tenant settings as one simple-protocol message (one round trip
-    instead of three), or None for a tenant id that must not appear in a literal."""
-    if not _LITERAL_SAFE_TENANT.fullmatch(tenant):
-        return None
-    return (
-        f"{conn.get_reset_query()}BEGIN;"
-        f"SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant', '{tenant}', true)"
-    )
 
 
 @asynccontextmanager
@@ -132,30 +149,41 @@ async def tenant_transaction(
 ) -> AsyncIterator[asyncpg.Connection]:
     """One transaction as the app role with `app.tenant` set: row-level security sees one tenant.
 
-    Three round trips: reset + BEGIN + settings, the caller's statements, COMMIT (ROLLBACK on an
-    error). Both settings are transaction-local (`set_config(..., true)`), so they end with the
-    transaction; the session is reset before it begins, so nothing a previous user of the
-    connection set reaches it. Inside, keep to transaction-local state (SET LOCAL)."""
-    async with connection(pool, timeout=timeout) as conn:
+    Three round trips: session reset + BEGIN + settings in one simple-protocol message, the
+    caller's statements, COMMIT (ROLLBACK on an error). Both settings are transaction-local
+    (`set_config(..., true)`), so they end with the transaction; the session is reset before it
+    begins, so nothing an earlier user of the connection set reaches it, and the pool resets it
+    again before anyone but a tenant transaction uses it next (`_reset`, `_setup`)."""
+    marker = _ACQUIRING_FOR_TENANT.set(True)
+    try:
+        conn = await _acquire(pool, timeout)
+    finally:
+        _ACQUIRING_FOR_TENANT.reset(marker)
+    try:
+        reset = conn.get_reset_query()
+        if _LITERAL_SAFE_TENANT.fullmatch(tenant):
+            await conn.execute(
+                f"{reset}BEGIN;SELECT set_config('role', '{APP_ROLE}', true), "
+                f"set_config('app.tenant', '{tenant}', true)"
+            )
+        else:  # never from the API (tenant ids are checked), but never inside a literal either
+            await conn.execute(f"{reset}BEGIN")
+            await conn.execute(_SET_TENANT, APP_ROLE, tenant)
+        _call_if_ours(conn, "reset_done")
         try:
-            begin = _begin_statement(conn, tenant)
-            if begin is None:
-                await conn.execute(f"{conn.get_reset_query()}BEGIN")
-                await conn.execute(_SET_TENANT, APP_ROLE, tenant)
-            else:
-                await conn.execute(begin)
-            try:
-                yield conn
-            except BaseException:
-                # Best effort: if it fails (a lost connection, a cancelled query still running),
-                # the pool's release rolls back or closes the connection.
-                with contextlib.suppress(Exception):
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
-            conn.mark_clean_session()
-        except CONNECTION_ERRORS as exc:
-            raise Unavailable("The database is not available.") from exc
+            yield conn
+        except BaseException:
+            # Best effort: if it fails (a lost connection, a cancelled query still running),
+            # the pool's release rolls back or closes the connection.
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+        _call_if_ours(conn, "tenant_transaction_done")
+    except CONNECTION_ERRORS as exc:
+        raise Unavailable("The database is not available.") from exc
+    finally:
+        await pool.release(conn)
 
 
 async def ping(pool: asyncpg.Pool) -> None:
