@@ -273,13 +273,11 @@ def report(summary: dict[str, Any]) -> None:
 
 
 def profile(
-    wrk: str,
-    args: argparse.Namespace,
-    pid: int,
-    targets: dict[str, tuple[Path | Callable[[], Path], str]],
+    wrk: str, args: argparse.Namespace, pids: dict[str, int], targets: dict[str, tuple[Any, str]]
 ) -> dict[str, Any]:
-    """py-spy on customer_service during one extra (unmeasured) run of each of `targets`:
-    raw folded stacks and a flame graph SVG in .run/bench/profile/, top functions printed."""
+    """py-spy on the services a target goes through (`pids`: gateway, customer_service) during
+    one extra (unmeasured) run of each of `targets`: raw folded stacks and a flame graph SVG
+    per service in .run/bench/profile/, top functions printed."""
     py_spy = str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         print("profile: py-spy is not installed (.venv/bin/pip install py-spy); skipped")
@@ -288,44 +286,51 @@ def profile(
     out_dir.mkdir(parents=True, exist_ok=True)
     profiles = {}
     for name, (script, base) in targets.items():
-        stem = out_dir / f"customer_service_{name.replace(' ', '_')}"
-        recorders = [
-            subprocess.Popen(
-                [
-                    py_spy,
-                    "record",
-                    "--pid",
-                    str(pid),
-                    "--duration",
-                    f"{int(args.duration)}",
-                    "--rate",
-                    "250",
-                    "--nonblocking",
-                    "--format",
-                    fmt,
-                    "--output",
-                    str(output),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        services = ["customer_service"] + (["gateway"] if "gateway" in name else [])
+        recorders, stems = [], {}
+        for service in services:
+            stem = out_dir / f"{service}_{name.replace(' ', '_')}"
+            stems[service] = stem
             for fmt, output in (
                 ("raw", stem.with_suffix(".folded")),
                 ("flamegraph", stem.with_suffix(".svg")),
-            )
-        ]
+            ):
+                recorders.append(
+                    subprocess.Popen(
+                        [
+                            py_spy,
+                            "record",
+                            "--pid",
+                            str(pids[service]),
+                            "--duration",
+                            f"{int(args.duration)}",
+                            "--rate",
+                            "250",
+                            "--nonblocking",
+                            "--format",
+                            fmt,
+                            "--output",
+                            str(output),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
         time.sleep(1)
         run_wrk(wrk, args, _fresh(script), base, args.duration)
         for recorder in recorders:
             recorder.wait(timeout=60)
-        folded = stem.with_suffix(".folded")
-        if folded.exists():
-            profiles[name] = top_functions(folded)
-            print(f"\nprofile of customer_service, {name} ({folded.relative_to(harness.ROOT)}):")
-            for share, function in profiles[name]["inclusive"][:30]:
+        for service, stem in stems.items():
+            folded = stem.with_suffix(".folded")
+            if not folded.exists():
+                continue
+            key = f"{service}, {name}"
+            profiles[key] = top_functions(folded)
+            print(f"\nprofile of {key} ({folded.relative_to(harness.ROOT)}):")
+            for share, function in profiles[key]["inclusive"][:30]:
                 print(f"    {share:5.1f}%  {function}")
             print("  self:")
-            for share, function in profiles[name]["self"][:15]:
+            for share, function in profiles[key]["self"][:15]:
                 print(f"    {share:5.1f}%  {function}")
     return profiles
 
@@ -402,8 +407,8 @@ def main() -> int:
             profiles = {}
             if args.profile:
                 profiles = profile(
-                    wrk, args, suite.processes["customer_service"].pid,
-                    {k: v for k, v in targets.items() if k in ("get direct", "post direct")},
+                    wrk, args, {n: p.pid for n, p in suite.processes.items()},
+                    {k: v for k, v in targets.items() if not k.endswith("bare")},
                 )  # fmt: skip
         finally:
             stop(bare)

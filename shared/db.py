@@ -153,7 +153,10 @@ async def tenant_transaction(
     caller's statements, COMMIT (ROLLBACK on an error). Both settings are transaction-local
     (`set_config(..., true)`), so they end with the transaction; the session is reset before it
     begins, so nothing an earlier user of the connection set reaches it, and the pool resets it
-    again before anyone but a tenant transaction uses it next (`_reset`, `_setup`)."""
+    again before anyone but a tenant transaction uses it next (`_reset`, `_setup`).
+
+    The transaction is begun by hand, so asyncpg's `conn.transaction()` cannot nest in it: use
+    `savepoint(conn)` for a block that may fail on its own."""
     marker = _ACQUIRING_FOR_TENANT.set(True)
     try:
         conn = await _acquire(pool, timeout)
@@ -184,6 +187,21 @@ async def tenant_transaction(
         raise Unavailable("The database is not available.") from exc
     finally:
         await pool.release(conn)
+
+
+@asynccontextmanager
+async def savepoint(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """A block inside a tenant transaction that an error undoes on its own: rolled back to the
+    savepoint, the error raised, the transaction still usable."""
+    await conn.execute("SAVEPOINT cs_block")
+    try:
+        yield
+    except BaseException:
+        # If this fails too (a lost connection), the next statement says so.
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK TO SAVEPOINT cs_block")
+        raise
+    await conn.execute("RELEASE SAVEPOINT cs_block")
 
 
 async def ping(pool: asyncpg.Pool) -> None:

@@ -258,7 +258,7 @@ class BatchRunner:
         self, conn: asyncpg.Connection, tenant: str, valid: list[Valid], now: datetime
     ) -> ChunkPlan:
         try:
-            async with conn.transaction():
+            async with db.savepoint(conn):
                 return await self._apply_set(conn, tenant, valid, now)
         except asyncpg.UniqueViolationError:
             # A collision the plan could not foresee (a customer written concurrently through
@@ -281,7 +281,7 @@ class BatchRunner:
         plan = ChunkPlan()
         for record in valid:
             try:
-                async with conn.transaction():
+                async with db.savepoint(conn):
                     one = await self._apply_set(conn, tenant, [record], now)
             except asyncpg.UniqueViolationError as exc:
                 field = repository.UNIQUE_INDEX_FIELDS.get(exc.constraint_name or "", "id")
