@@ -6,6 +6,7 @@ import hashlib
 import logging
 import sys
 
+import orjson
 import structlog
 
 
@@ -23,7 +24,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             structlog.processors.format_exc_info,
             structlog.processors.EventRenamer("msg"),
             _add_service(service),
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(log_level),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
@@ -36,7 +37,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.EventRenamer("msg"),
             _add_service(service),
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_dumps),
         ],
     )
     handler = logging.StreamHandler(sys.stdout)
@@ -49,6 +50,12 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
     # aiormq logs every failed reconnect at ERROR; our consumers log the outage once themselves.
     logging.getLogger("aiormq").setLevel(logging.CRITICAL)
+
+
+def _dumps(event: dict, **options: object) -> str:
+    # orjson: a fifth of the stdlib encoder's cost for an access-log line. structlog passes its
+    # fallback for values JSON has no type for (repr) as `default`.
+    return orjson.dumps(event, **options).decode()
 
 
 def _add_service(service: str) -> structlog.types.Processor:

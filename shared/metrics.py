@@ -7,6 +7,8 @@ a tenant, customer, client or batch id.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 # `*_created` series double the count of series and tell nothing process_start_time does not.
@@ -23,6 +25,27 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 HTTP_IN_FLIGHT = Gauge("http_requests_in_flight", "HTTP requests being handled")
+
+# The labelled children of the two per-request metrics, looked up once each: `labels()` takes a
+# lock and checks its arguments on every call. Bounded like the labels themselves (routes are
+# templates, statuses a few dozen).
+_REQUEST_COUNTERS: dict[tuple[str, str, int], Any] = {}
+_REQUEST_LATENCIES: dict[tuple[str, str], Any] = {}
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """Count one handled request and its duration."""
+    counter = _REQUEST_COUNTERS.get((method, route, status))
+    if counter is None:
+        counter = _REQUEST_COUNTERS[method, route, status] = HTTP_REQUESTS.labels(
+            method, route, str(status)
+        )
+    counter.inc()
+    latency = _REQUEST_LATENCIES.get((method, route))
+    if latency is None:
+        latency = _REQUEST_LATENCIES[method, route] = HTTP_LATENCY.labels(method, route)
+    latency.observe(seconds)
+
 
 # --- PostgreSQL pool (sampled at each scrape)
 DB_POOL_SIZE = Gauge("db_pool_connections", "Connections held by the asyncpg pool")

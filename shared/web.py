@@ -167,8 +167,7 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
         metrics.HTTP_IN_FLIGHT.dec()
         elapsed = time.perf_counter() - started
         route = route_template(request)
-        metrics.HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
-        metrics.HTTP_LATENCY.labels(request.method, route).observe(elapsed)
+        metrics.observe_request(request.method, route, status, elapsed)
         if request.path not in _QUIET_PATHS:
             log.info(
                 "request",
