@@ -33,7 +33,6 @@ import tempfile
 import time
 import types
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +44,13 @@ from bench.bench_gateway import (
     LUA,
     PUBLIC_PREFIX,
     UPSTREAM_PATH,
+    add_wrk_arguments,
     ensure_wrk,
+    measured_run,
     run_wrk,
     sample_ids,
     top_functions,
+    write_lua,
 )
 from bench.harness import RUN_DIR, TENANT, CpuMeter
 
@@ -79,9 +81,13 @@ function setup(thread)
   thread:set("tid", threads)
 end
 local n = 0
+local stamp = 0
+function init(args)
+  stamp = os.time()  -- a warm-up and the measured run after it never share a second
+end
 function request()
   n = n + 1
-  local key = run .. "-" .. tid .. "-" .. n
+  local key = run .. "-" .. stamp .. "-" .. tid .. "-" .. n
   local body = '{"email": "w' .. key .. '@example.com", "customerRef": "r' .. key .. '", ' ..
     '"firstName": "Ada", "lastName": "Lovelace", "mobile": "+447700900123", ' ..
     '"optin_preferences": {"email": {"optin": true}}}'
@@ -92,32 +98,8 @@ end
 DONE_LUA = LUA[LUA.index("function done") :]
 
 
-def write_get_lua(directory: Path, name: str, ids: list[str], token: str, prefix: str) -> Path:
-    path = directory / f"{name}.lua"
-    path.write_text(
-        LUA
-        % {
-            "ids": ", ".join(f'"{i}"' for i in ids),
-            "prefix": prefix,
-            "token": token,
-            "tenant": TENANT,
-        }
-    )
-    return path
-
-
-def write_post_lua(
-    directory: Path, name: str, token: str, tenant: str, path: str
-) -> Callable[[], Path]:
-    """A script per wrk run: each numbers its customers from 1 under a new run id."""
-
-    def script() -> Path:
-        return _post_lua(directory / f"{name}.lua", token, tenant, path)
-
-    return script
-
-
-def _post_lua(script: Path, token: str, tenant: str, path: str) -> Path:
+def write_post_lua(directory: Path, name: str, token: str, tenant: str, path: str) -> Path:
+    script = directory / f"{name}.lua"
     run = uuid.uuid4().hex[:10]
     script.write_text(
         (POST_LUA + DONE_LUA) % {"path": path, "run": run, "token": token, "tenant": tenant}
@@ -180,7 +162,7 @@ async def check_answers(bases: dict[str, str], token: str, customer_id: str) -> 
 def measure(
     wrk: str,
     args: argparse.Namespace,
-    targets: dict[str, tuple[Path | Callable[[], Path], str]],
+    targets: dict[str, tuple[Path, str]],
     meter: CpuMeter,
 ) -> list[dict[str, Any]]:
     runs = []
@@ -189,29 +171,13 @@ def measure(
         shift = (round_number - 1) % len(names)
         for name in names[shift:] + names[:shift]:
             script, base = targets[name]
-            run_wrk(wrk, args, _fresh(script), base, args.warmup)
-            before = meter.snapshot()
-            result = run_wrk(wrk, args, _fresh(script), base, args.duration)
-            result["cpu_percent"] = CpuMeter.usage(before, meter.snapshot())
-            result.update(target=name, round=round_number)
-            runs.append(result)
-            print(
-                f"  round {round_number} {name:<12} {result['req_per_s']:8.0f} req/s  "
-                f"p50 {result['p50_us'] / 1000:6.2f} ms  p99 {result['p99_us'] / 1000:6.2f} ms"
-                f"  non-2xx/errors {result['errors']}",
-                flush=True,
-            )
-            print(f"    {harness.format_cpu(result['cpu_percent'])}", flush=True)
+            runs.append(measured_run(wrk, args, script, base, meter, name, round_number))
     return runs
 
 
 def _cpu_us(run: dict[str, Any]) -> float:
     percent = sum(run["cpu_percent"].get(group, 0.0) for group in CPU_GROUPS[run["target"]])
     return percent / 100 / run["req_per_s"] * 1e6 if run["req_per_s"] else float("nan")
-
-
-def _fresh(script: Path | Callable[[], Path]) -> Path:
-    return script if isinstance(script, Path) else script()
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -273,7 +239,7 @@ def report(summary: dict[str, Any]) -> None:
 
 
 def profile(
-    wrk: str, args: argparse.Namespace, pids: dict[str, int], targets: dict[str, tuple[Any, str]]
+    wrk: str, args: argparse.Namespace, pids: dict[str, int], targets: dict[str, tuple[Path, str]]
 ) -> dict[str, Any]:
     """py-spy on the services a target goes through (`pids`: gateway, customer_service) during
     one extra (unmeasured) run of each of `targets`: raw folded stacks and a flame graph SVG
@@ -317,7 +283,7 @@ def profile(
                     )
                 )
         time.sleep(1)
-        run_wrk(wrk, args, _fresh(script), base, args.duration)
+        run_wrk(wrk, args, script, base, args.duration)
         for recorder in recorders:
             recorder.wait(timeout=60)
         for service, stem in stems.items():
@@ -338,13 +304,7 @@ def profile(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     harness.add_common_arguments(parser)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (-t)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (-c)")
-    parser.add_argument("--duration", type=float, default=10, help="seconds per measured run")
-    parser.add_argument("--warmup", type=float, default=2, help="seconds of unmeasured load")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of every target")
-    parser.add_argument("--ids", type=int, default=2000, help="distinct random ids requested")
-    parser.add_argument("--profile", action="store_true", help="also profile with py-spy")
+    add_wrk_arguments(parser, duration=10, warmup=2, rounds=3)
     parser.add_argument("--only", default="", help="comma-separated targets (default all)")
     args = parser.parse_args()
 
@@ -373,13 +333,13 @@ def main() -> int:
             ))  # fmt: skip
             d = Path(tmp)
             targets = {
-                "get bare": (write_get_lua(d, "get_bare", ids, token, "/customers/"), bare_url),
+                "get bare": (write_lua(d, ids, token, "/customers/"), bare_url),
                 "get direct": (
-                    write_get_lua(d, "get_direct", ids, token, UPSTREAM_PATH),
+                    write_lua(d, ids, token, UPSTREAM_PATH),
                     benv.service_url,
                 ),
                 "get gateway": (
-                    write_get_lua(d, "get_gateway", ids, token, PUBLIC_PREFIX + UPSTREAM_PATH),
+                    write_lua(d, ids, token, PUBLIC_PREFIX + UPSTREAM_PATH),
                     benv.gateway_url,
                 ),
                 "post bare": (

@@ -165,6 +165,26 @@ def run_wrk(wrk: str, args: argparse.Namespace, script: Path, base: str, duratio
     raise RuntimeError(f"wrk printed no result:\n{completed.stdout}\n{completed.stderr}")
 
 
+def measured_run(
+    wrk: str, args: argparse.Namespace, script: Path, base: str, meter: CpuMeter,
+    target: str, round_number: int,
+) -> dict[str, Any]:  # fmt: skip
+    """A warm-up run, then a measured one with the CPU each process group used meanwhile."""
+    run_wrk(wrk, args, script, base, args.warmup)
+    before = meter.snapshot()
+    result = run_wrk(wrk, args, script, base, args.duration)
+    result["cpu_percent"] = CpuMeter.usage(before, meter.snapshot())
+    result.update(target=target, round=round_number)
+    print(
+        f"  round {round_number} {target:<12} {result['req_per_s']:8.0f} req/s  "
+        f"p50 {result['p50_us'] / 1000:6.2f} ms  p99 {result['p99_us'] / 1000:6.2f} ms"
+        f"  non-2xx/errors {result['errors']}",
+        flush=True,
+    )
+    print(f"    {harness.format_cpu(result['cpu_percent'])}", flush=True)
+    return result
+
+
 def measure_targets(
     wrk: str, args: argparse.Namespace, scripts: dict[str, Path], bases: dict[str, str],
     meter: CpuMeter,
@@ -173,19 +193,9 @@ def measure_targets(
     for round_number in range(1, args.rounds + 1):
         order = ("direct", "gateway") if round_number % 2 else ("gateway", "direct")
         for target in order:
-            run_wrk(wrk, args, scripts[target], bases[target], args.warmup)
-            before = meter.snapshot()
-            result = run_wrk(wrk, args, scripts[target], bases[target], args.duration)
-            result["cpu_percent"] = CpuMeter.usage(before, meter.snapshot())
-            result.update(target=target, round=round_number)
-            runs.append(result)
-            print(
-                f"  round {round_number} {target:<8} {result['req_per_s']:8.0f} req/s  "
-                f"p50 {result['p50_us'] / 1000:6.2f} ms  p99 {result['p99_us'] / 1000:6.2f} ms"
-                f"  non-2xx/errors {result['errors']}",
-                flush=True,
+            runs.append(
+                measured_run(wrk, args, scripts[target], bases[target], meter, target, round_number)
             )
-            print(f"    {harness.format_cpu(result['cpu_percent'])}", flush=True)
     return runs
 
 
@@ -445,17 +455,24 @@ def report(summary: dict[str, Any], runs: list[dict[str, Any]], tokens: dict[str
     )
 
 
+def add_wrk_arguments(
+    parser: argparse.ArgumentParser, *, duration: float, warmup: float, rounds: int
+) -> None:
+    """The load generator's options, shared by the wrk benchmarks."""
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (-t)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (-c)")
+    parser.add_argument("--duration", type=float, default=duration, help="seconds per measured run")
+    parser.add_argument("--warmup", type=float, default=warmup, help="seconds of unmeasured load")
+    parser.add_argument("--rounds", type=int, default=rounds, help="rounds of every target")
+    parser.add_argument("--ids", type=int, default=2000, help="distinct random ids requested")
+    parser.add_argument("--profile", action="store_true", help="also profile with py-spy")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     harness.add_common_arguments(parser)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (-t)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (-c)")
-    parser.add_argument("--duration", type=float, default=15, help="seconds per measured run")
-    parser.add_argument("--warmup", type=float, default=3, help="seconds of unmeasured load")
-    parser.add_argument("--rounds", type=int, default=2, help="direct+gateway pairs")
-    parser.add_argument("--ids", type=int, default=2000, help="distinct random ids requested")
+    add_wrk_arguments(parser, duration=15, warmup=3, rounds=2)
     parser.add_argument("--token-iterations", type=int, default=2000)
-    parser.add_argument("--profile", action="store_true", help="also profile with py-spy")
     args = parser.parse_args()
 
     harness.install_signal_handlers()

@@ -7,25 +7,14 @@ import uuid
 import asyncpg
 
 from shared.db import APP_ROLE, create_pool, tenant_transaction
-
-
-async def _insert_customer(pool: asyncpg.Pool, tenant: str) -> uuid.UUID:
-    customer_id = uuid.uuid4()
-    async with tenant_transaction(pool, tenant) as conn:
-        await conn.execute(
-            "INSERT INTO customer.customers (tenant_id, id, email) VALUES ($1, $2, $3)",
-            tenant,
-            customer_id,
-            f"{customer_id}@example.com",
-        )
-    return customer_id
+from tests.support.customers import insert_customer
 
 
 async def test_query_without_tenant_setting_sees_nothing(test_settings, unique_tenant):
     """As the app role with no app.tenant, even an unfiltered SELECT returns no rows."""
     pool = await create_pool(test_settings.database_url, min_size=0)
     try:
-        await _insert_customer(pool, unique_tenant)
+        await insert_customer(pool, unique_tenant)
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config('role', $1, true)", APP_ROLE)
             assert await conn.fetchval("SELECT count(*) FROM customer.customers") == 0
@@ -38,8 +27,8 @@ async def test_tenant_transaction_sees_only_its_tenant(test_settings, unique_ten
     pool = await create_pool(test_settings.database_url, min_size=0)
     other = unique_tenant + "_other"
     try:
-        mine = await _insert_customer(pool, unique_tenant)
-        await _insert_customer(pool, other)
+        mine = await insert_customer(pool, unique_tenant)
+        await insert_customer(pool, other)
         async with tenant_transaction(pool, unique_tenant) as conn:
             ids = [r["id"] for r in await conn.fetch("SELECT id FROM customer.customers")]
         assert ids == [mine]

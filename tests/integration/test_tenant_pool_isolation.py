@@ -20,6 +20,7 @@ from shared import db
 from shared.db import APP_ROLE, create_pool, tenant_transaction
 from shared.keys import DB_POOL
 from shared.migrations import set_login_password
+from tests.support.customers import insert_customer
 
 TENANTS = 4
 CUSTOMERS_PER_TENANT = 3
@@ -30,15 +31,7 @@ async def _seed(pool: asyncpg.Pool, tenants: list[str]) -> dict[str, set[uuid.UU
     for tenant in tenants:
         seeded[tenant] = set()
         for _ in range(CUSTOMERS_PER_TENANT):
-            customer_id = uuid.uuid4()
-            async with tenant_transaction(pool, tenant) as conn:
-                await conn.execute(
-                    "INSERT INTO customer.customers (tenant_id, id, email) VALUES ($1, $2, $3)",
-                    tenant,
-                    customer_id,
-                    f"{customer_id}@example.com",
-                )
-            seeded[tenant].add(customer_id)
+            seeded[tenant].add(await insert_customer(pool, tenant))
     return seeded
 
 
