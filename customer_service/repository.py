@@ -52,6 +52,10 @@ WHERE tenant_id = $1 AND {condition} AND NOT deleted
     for kind, condition in _WHERE_IDENTIFIER.items()
 }
 
+# A live customer by id in one statement that sets its own tenant (0008_app_login_role.sql):
+# for `shared.db.tenant_fetchrow`, outside a tenant transaction.
+SELECT_LIVE_BY_ID = "SELECT * FROM customer.live_customer_by_id($1, $2)"
+
 # Search criteria → column expressions; every given criterion must match exactly (email
 # case-insensitively, through email_lower as above).
 SEARCH_COLUMNS = {

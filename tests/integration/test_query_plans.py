@@ -22,7 +22,7 @@ import pytest
 
 from customer_service import repository
 from impex_worker.imports import repository as import_repository
-from shared.db import create_pool, tenant_transaction
+from shared.db import create_pool, tenant_fetchrow, tenant_transaction
 from shared.settings import Settings
 
 ROWS = 5_000
@@ -247,3 +247,30 @@ async def test_import_email_match_function_uses_the_index(
     for plan in plans.values():
         _assert_index_scan(plan, {"customers_email_key"})
     assert [row["id"] for row in ids] == [sample.id]
+
+
+async def test_get_by_id_function_uses_the_primary_key(
+    test_settings: Settings, sample: Sample
+) -> None:
+    """customer.live_customer_by_id (GET /customers/{id} in one statement): EXPLAIN cannot look
+    inside a PL/pgSQL call, so its query, as stored, is planned as the app role runs it under
+    row-level security; the call itself finds the customer of its own tenant only."""
+    pool = await create_pool(test_settings.app_dsn, min_size=0, max_size=1)
+    try:
+        async with tenant_transaction(pool, sample.tenant) as conn:
+            body = await conn.fetchval(
+                "SELECT prosrc FROM pg_proc WHERE oid = "
+                "'customer.live_customer_by_id(text, uuid)'::regprocedure"
+            )
+            select = re.search(r"RETURN QUERY\s+(SELECT .*?);", body, re.S)
+            assert select is not None
+            query = re.sub(r"\bp_id\b", "$2::uuid", re.sub(r"\bp_tenant\b", "$1", select[1]))
+            plans = await _plans(conn, query, (sample.tenant, sample.id))
+        row = await tenant_fetchrow(pool, repository.SELECT_LIVE_BY_ID, sample.tenant, sample.id)
+        other = await tenant_fetchrow(pool, repository.SELECT_LIVE_BY_ID, "elsewhere", sample.id)
+    finally:
+        await pool.close()
+    for plan in plans.values():
+        _assert_index_scan(plan, {"customers_pkey"})
+    assert row is not None and row["id"] == sample.id
+    assert other is None

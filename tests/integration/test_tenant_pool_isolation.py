@@ -16,8 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from customer_service.repository import SELECT_LIVE_BY_ID
 from shared import db
-from shared.db import APP_ROLE, create_pool, tenant_transaction
+from shared.db import APP_ROLE, create_pool, tenant_fetchrow, tenant_transaction
 from shared.keys import DB_POOL
 from shared.migrations import set_login_password
 from tests.support.customers import insert_customer
@@ -96,6 +97,15 @@ async def test_alternating_tenants_on_one_pooled_connection_under_load(
                 await conn.execute("SET app.tenant = 'nobody'")
             next(checked)
 
+        async def read_one(tenant: str, i: int) -> None:
+            # One statement that sets its tenant itself (no tenant transaction around it).
+            own = sorted(seeded[tenant])[i % CUSTOMERS_PER_TENANT]
+            row = await tenant_fetchrow(pool, SELECT_LIVE_BY_ID, tenant, own)
+            assert row is not None and row["id"] == own
+            foreign = sorted(seeded[tenants[(i + 1) % TENANTS]])[0]
+            assert await tenant_fetchrow(pool, SELECT_LIVE_BY_ID, tenant, foreign) is None
+            next(checked)
+
         async def failed(tenant: str) -> None:
             with pytest.raises(_Planned):
                 await read(tenant, fail=True)
@@ -108,6 +118,8 @@ async def test_alternating_tenants_on_one_pooled_connection_under_load(
                 jobs.append(failed(tenant))
             elif kind == 5:
                 jobs.append(write(tenant))
+            elif kind in (1, 6):
+                jobs.append(read_one(tenant, i))
             elif kind == 8:
                 jobs.append(leaves_session_state(tenant))
             elif kind in (7, 9):  # 9: right after a transaction that left session state

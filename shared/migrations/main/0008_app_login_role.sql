@@ -28,3 +28,30 @@ ALTER TABLE customer.notes FORCE ROW LEVEL SECURITY;
 ALTER TABLE impex.batches FORCE ROW LEVEL SECURITY;
 ALTER TABLE impex.batch_files FORCE ROW LEVEL SECURITY;
 ALTER TABLE impex.batch_errors FORCE ROW LEVEL SECURITY;
+
+-- GET /customers/{id} in one statement (issue 13). A tenant transaction takes three round trips
+-- (reset + BEGIN + settings, the query, COMMIT); this function sets the role and the tenant
+-- transaction-locally itself and then reads, so the read is one statement in its own implicit
+-- transaction: the settings end with it. It runs as its caller (SECURITY INVOKER), so the
+-- customers' policy applies to its query exactly as in a tenant transaction.
+CREATE FUNCTION customer.live_customer_by_id(p_tenant text, p_id uuid)
+RETURNS TABLE (
+    id uuid, customer_ref text, alternate_customer_ref text, email text, first_name text,
+    last_name text, mobile text, phone text, profile jsonb, deleted boolean,
+    created_at timestamptz, last_modified_at timestamptz
+)
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('role', 'customer_suite_app', true),
+            pg_catalog.set_config('app.tenant', p_tenant, true);
+    RETURN QUERY
+        SELECT c.id, c.customer_ref, c.alternate_customer_ref, c.email, c.first_name,
+               c.last_name, c.mobile, c.phone, c.profile, c.deleted, c.created_at,
+               c.last_modified_at
+        FROM customer.customers AS c
+        WHERE c.tenant_id = p_tenant AND c.id = p_id AND NOT c.deleted;
+END
+$$;
+REVOKE ALL ON FUNCTION customer.live_customer_by_id(text, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customer.live_customer_by_id(text, uuid) TO customer_suite_app;
