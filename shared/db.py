@@ -112,11 +112,18 @@ async def _warm_up(pool: asyncpg.Pool, count: int) -> None:
         return
 
 
-async def _acquire(pool: asyncpg.Pool, timeout: float) -> asyncpg.Connection:
+async def _acquire(
+    pool: asyncpg.Pool, timeout: float, *, for_tenant: bool = False
+) -> asyncpg.Connection:
+    """A pooled connection. `for_tenant`: its user sets role and tenant itself before anything
+    else, so a reset deferred by the previous tenant transaction is left to it (`_setup`)."""
+    marker = _ACQUIRING_FOR_TENANT.set(for_tenant)
     try:
         return await pool.acquire(timeout=timeout)
     except CONNECTION_ERRORS as exc:
         raise Unavailable("The database is not available.") from exc
+    finally:
+        _ACQUIRING_FOR_TENANT.reset(marker)
 
 
 @asynccontextmanager
@@ -157,11 +164,7 @@ async def tenant_transaction(
 
     The transaction is begun by hand, so asyncpg's `conn.transaction()` cannot nest in it: use
     `savepoint(conn)` for a block that may fail on its own."""
-    marker = _ACQUIRING_FOR_TENANT.set(True)
-    try:
-        conn = await _acquire(pool, timeout)
-    finally:
-        _ACQUIRING_FOR_TENANT.reset(marker)
+    conn = await _acquire(pool, timeout, for_tenant=True)
     try:
         reset = conn.get_reset_query()
         if _LITERAL_SAFE_TENANT.fullmatch(tenant):
@@ -195,8 +198,9 @@ async def tenant_fetchrow(
     """One row from one statement that sets its tenant itself, transaction-locally, before it
     reads (a function such as customer.live_customer_by_id): one round trip instead of a tenant
     transaction's three. The statement is its own implicit transaction, so its settings end
-    with it and the session needs no reset for the next tenant transaction."""
-    conn = await _acquire(pool, timeout)
+    with it and the session needs no reset for the next tenant transaction; nor before: a reset
+    deferred by an earlier tenant transaction is left to the next user that needs one."""
+    conn = await _acquire(pool, timeout, for_tenant=True)
     try:
         try:
             row = await conn.fetchrow(query, *args)

@@ -32,15 +32,18 @@ ALTER TABLE impex.batch_errors FORCE ROW LEVEL SECURITY;
 -- GET /customers/{id} in one statement (issue 13). A tenant transaction takes three round trips
 -- (reset + BEGIN + settings, the query, COMMIT); this function sets the role and the tenant
 -- transaction-locally itself and then reads, so the read is one statement in its own implicit
--- transaction: the settings end with it. It runs as its caller (SECURITY INVOKER), so the
--- customers' policy applies to its query exactly as in a tenant transaction.
-CREATE FUNCTION customer.live_customer_by_id(p_tenant text, p_id uuid)
+-- transaction, and the settings end with it (the SET clause below scopes search_path only). It
+-- runs as its caller (SECURITY INVOKER), so the customers' policy applies to its query exactly
+-- as in a tenant transaction.
+CREATE OR REPLACE FUNCTION customer.live_customer_by_id(p_tenant text, p_id uuid)
 RETURNS TABLE (
     id uuid, customer_ref text, alternate_customer_ref text, email text, first_name text,
     last_name text, mobile text, phone text, profile jsonb, deleted boolean,
     created_at timestamptz, last_modified_at timestamptz
 )
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+-- Whatever search_path the session has, these names mean the suite's.
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM pg_catalog.set_config('role', 'customer_suite_app', true),
