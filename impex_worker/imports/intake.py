@@ -56,8 +56,8 @@ for _reason in (INVALID, UNKNOWN_TENANT, BATCH_ENDED):
 # Tenants are created, never deleted, so a known one can be remembered; a minute bounds the
 # lag should one ever be removed by hand.
 KNOWN_TENANT_SECONDS = 60.0
-# auth.tenants belongs to auth_service; the worker only reads it, as the pool's own login (the
-# app role that tenant transactions switch to has no rights on the auth schema).
+# auth.tenants belongs to auth_service; the worker's login (the app role, 0008) may read its ids
+# and nothing else of the auth schema.
 TENANT_EXISTS = "SELECT EXISTS (SELECT 1 FROM auth.tenants WHERE id = $1)"
 
 

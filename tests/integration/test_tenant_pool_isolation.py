@@ -181,6 +181,9 @@ async def test_app_login_cannot_bypass_row_level_security(test_settings, unique_
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute(statement)
 
+        # What it may do beyond its tenant's rows: through owner-run functions only.
+        await conn.execute("SELECT customer.analyze_customers()")
+
         async with conn.transaction():
             await conn.execute("SELECT set_config('app.tenant', $1, true)", unique_tenant)
             ids = await conn.fetch("SELECT id FROM customer.customers WHERE tenant_id = $1", other)

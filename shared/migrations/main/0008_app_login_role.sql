@@ -12,22 +12,30 @@ ALTER ROLE customer_suite_app
     LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 
 -- What these services do outside a tenant transaction, and nothing more:
--- the outbox relay claims unsent rows and marks them sent; the outbox metrics count them.
--- The outbox is one queue for all tenants by design (ids only, no personal data): no RLS.
-GRANT SELECT, UPDATE ON customer.outbox TO customer_suite_app;
+-- the outbox relay claims unsent rows and marks them sent, the outbox metrics count them, the
+-- retention sweep deletes sent ones (0007). The outbox is one queue for all tenants by design
+-- (ids only, no personal data): no RLS.
+GRANT SELECT, UPDATE, DELETE ON customer.outbox TO customer_suite_app;
 -- impex_worker refuses queue drops for unknown tenants: it may see which tenant ids exist.
 GRANT USAGE ON SCHEMA auth TO customer_suite_app;
 GRANT SELECT (id) ON auth.tenants TO customer_suite_app;
 
--- Row-level security binds the tables' owner too. In the default setup the owner is a superuser,
--- which RLS never binds; where the migrations run as a non-superuser owner (managed PostgreSQL),
--- this keeps that login inside the policies as well. The one function that runs as the owner
--- (live_customer_ids_by_email) filters on the transaction's own app.tenant anyway.
-ALTER TABLE customer.customers FORCE ROW LEVEL SECURITY;
-ALTER TABLE customer.notes FORCE ROW LEVEL SECURITY;
-ALTER TABLE impex.batches FORCE ROW LEVEL SECURITY;
-ALTER TABLE impex.batch_files FORCE ROW LEVEL SECURITY;
-ALTER TABLE impex.batch_errors FORCE ROW LEVEL SECURITY;
+-- The tables' owner stays outside the policies on purpose (no FORCE ROW LEVEL SECURITY): the
+-- few owner-run functions below and in 0003/0007 are what may look across tenants (the import
+-- email match, the erasure scrub, the retention sweep's listing), each returning ids or counts.
+
+-- impex_worker refreshes the planner's statistics during an import (ANALYZE needs the owner).
+CREATE FUNCTION customer.analyze_customers()
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    ANALYZE customer.customers;
+END
+$$;
+REVOKE ALL ON FUNCTION customer.analyze_customers() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customer.analyze_customers() TO customer_suite_app;
 
 -- GET /customers/{id} in one statement (issue 13). A tenant transaction takes three round trips
 -- (reset + BEGIN + settings, the query, COMMIT); this function sets the role and the tenant
