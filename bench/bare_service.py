@@ -34,6 +34,8 @@ RETURNING id, {_COLUMNS}, deleted, created_at, last_modified_at
 """
 _FIELDS = ("customerRef", "alternateCustomerRef", "email", "firstName", "lastName", "mobile")
 POOL = web.AppKey("pool", asyncpg.Pool)
+TENANT = web.AppKey("tenant", str)
+WRITE_TENANT = web.AppKey("write_tenant", str)
 
 
 async def _init(conn: asyncpg.Connection) -> None:
@@ -57,7 +59,7 @@ async def get_customer(request: web.Request) -> web.Response:
         customer_id = uuid.UUID(request.match_info["id"])
     except ValueError:
         raise web.HTTPNotFound() from None
-    row = await request.app[POOL].fetchrow(SELECT_BY["id"], request.app["tenant"], customer_id)
+    row = await request.app[POOL].fetchrow(SELECT_BY["id"], request.app[TENANT], customer_id)
     if row is None:
         raise web.HTTPNotFound()
     return _json(dict(row))
@@ -66,7 +68,7 @@ async def get_customer(request: web.Request) -> web.Response:
 async def create_customer(request: web.Request) -> web.Response:
     body = orjson.loads(await request.read())
     now = datetime.now(UTC)
-    tenant = request.app["write_tenant"]
+    tenant = request.app[WRITE_TENANT]
     async with request.app[POOL].acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             INSERT, tenant, uuid.uuid4(), *(body.get(f) for f in _FIELDS), body.get("phone"),
@@ -95,8 +97,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     app = web.Application()
-    app["tenant"] = os.environ.get("BENCH_TENANT", "bench")
-    app["write_tenant"] = os.environ.get("BENCH_WRITE_TENANT", "bench_writes")
+    app[TENANT] = os.environ.get("BENCH_TENANT", "bench")
+    app[WRITE_TENANT] = os.environ.get("BENCH_WRITE_TENANT", "bench_writes")
     app.cleanup_ctx.append(_pool_context)
     app.router.add_get("/customers/{id}", get_customer)
     app.router.add_post("/customers", create_customer)
