@@ -46,7 +46,9 @@ from bench.bench_gateway import (
     UPSTREAM_PATH,
     add_wrk_arguments,
     ensure_wrk,
+    find_py_spy,
     measured_run,
+    print_profile,
     run_wrk,
     sample_ids,
     top_functions,
@@ -244,9 +246,8 @@ def profile(
     """py-spy on the services a target goes through (`pids`: gateway, customer_service) during
     one extra (unmeasured) run of each of `targets`: raw folded stacks and a flame graph SVG
     per service in .run/bench/profile/, top functions printed."""
-    py_spy = str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        print("profile: py-spy is not installed (.venv/bin/pip install py-spy); skipped")
+    py_spy = find_py_spy()
+    if py_spy is None:
         return {}
     out_dir = RUN_DIR / "profile"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -292,12 +293,7 @@ def profile(
                 continue
             key = f"{service}, {name}"
             profiles[key] = top_functions(folded)
-            print(f"\nprofile of {key} ({folded.relative_to(harness.ROOT)}):")
-            for share, function in profiles[key]["inclusive"][:30]:
-                print(f"    {share:5.1f}%  {function}")
-            print("  self:")
-            for share, function in profiles[key]["self"][:15]:
-                print(f"    {share:5.1f}%  {function}")
+            print_profile(key, folded, profiles[key])
     return profiles
 
 

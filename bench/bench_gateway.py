@@ -308,9 +308,8 @@ def profile_gateway(
 ) -> dict[str, Any]:
     """One extra (unmeasured) gateway run with py-spy sampling the gateway and customer_service;
     folded stacks go to .run/bench/profile/, the top functions are printed."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        print("profile: py-spy is not installed (.venv/bin/pip install py-spy); skipped")
+    py_spy = find_py_spy()
+    if py_spy is None:
         return {}
     out_dir = RUN_DIR / "profile"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -346,14 +345,27 @@ def profile_gateway(
         process.wait(timeout=60)
         if output.exists():
             profiles[service] = top_functions(output)
-            print(f"\nprofile of {service} under load ({output.relative_to(harness.ROOT)}):")
-            print("  inclusive:")
-            for share, name in profiles[service]["inclusive"][:25]:
-                print(f"    {share:5.1f}%  {name}")
-            print("  self:")
-            for share, name in profiles[service]["self"][:12]:
-                print(f"    {share:5.1f}%  {name}")
+            print_profile(f"{service} under load", output, profiles[service])
     return profiles
+
+
+def find_py_spy() -> str | None:
+    """py-spy's path (a dev dependency), or None with a word on how to get it."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        print("profile: py-spy is not installed (.venv/bin/pip install py-spy); skipped")
+        return None
+    return py_spy
+
+
+def print_profile(title: str, folded: Path, profile: dict[str, Any]) -> None:
+    print(f"\nprofile of {title} ({folded.relative_to(harness.ROOT)}):")
+    print("  inclusive:")
+    for share, name in profile["inclusive"][:25]:
+        print(f"    {share:5.1f}%  {name}")
+    print("  self:")
+    for share, name in profile["self"][:12]:
+        print(f"    {share:5.1f}%  {name}")
 
 
 def top_functions(folded: Path) -> dict[str, Any]:
