@@ -57,7 +57,7 @@ from bench.bench_gateway import (
 from bench.harness import RUN_DIR, TENANT, CpuMeter
 
 WRITE_TENANT = "bench_writes"
-BARE_PORT = 18204
+BARE_PORT = 18209  # past the suite's ports (bench.harness.PORTS)
 # The processes whose CPU a request of each target costs (the outbox relay in customer_service
 # publishes the events of both POST targets, so it counts for both).
 CPU_GROUPS = {
