@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +32,8 @@ class RunningSuite:
     def provision(self, tenant: str, *, scopes: str | None = None) -> dict[str, str]:
         """`python -m auth_service tenants create [--scopes …]`, as an operator runs it."""
         options = ["--scopes", scopes] if scopes else []
-        result = subprocess.run(
-            [sys.executable, "-m", "auth_service", "tenants", "create", tenant, *options],
-            env=self.env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
-        )  # fmt: skip
-        return json.loads(result.stdout)
+        created = self.suite.run_module("auth_service", "tenants", "create", tenant, *options)
+        return json.loads(created.stdout)
 
 
 def suite_env(settings: Settings) -> dict[str, str]:
