@@ -51,5 +51,7 @@ podman build --isolation chroot \
     --label org.opencontainers.image.revision="$revision" \
     --tag "$IMAGE" \
     .
+# The images this tag named before are garbage now (the build stages' cache stays).
+podman image prune --force --filter label=org.opencontainers.image.title=customer-suite >/dev/null
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 echo "image: $IMAGE built, $((size / 1000000)) MB (goal: under 250 MB)"
