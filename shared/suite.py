@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +73,16 @@ class Suite:
         log_file.close()
         self.processes[service] = process
         return process
+
+    @contextlib.contextmanager
+    def running(self, *, timeout: float = 60.0) -> Iterator[Suite]:
+        """Every service started and ready inside the block; all stopped on leaving it."""
+        try:
+            self.start()
+            self.wait_ready(timeout=timeout)
+            yield self
+        finally:
+            self.stop()
 
     def run_module(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """`python -m <args>` the way the services run (a CLI, the migrations); raise when it

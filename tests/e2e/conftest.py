@@ -61,12 +61,8 @@ def suite_env(settings: Settings) -> dict[str, str]:
 def running_suite(test_settings: Settings, tmp_path_factory) -> Iterator[RunningSuite]:
     env = suite_env(test_settings)
     suite = Suite(env=env, log_dir=tmp_path_factory.mktemp("suite-logs"))
-    try:
-        suite.start()
-        suite.wait_ready(timeout=60)
+    with suite.running():
         yield RunningSuite(f"http://127.0.0.1:{GATEWAY_PORT}", env, suite)
-    finally:
-        suite.stop()
 
 
 @pytest.fixture

@@ -102,9 +102,11 @@ def image_suite(image: BuiltImage, tmp_path_factory) -> Iterator[RunningSuite]:
     applied = json.loads(suite.run_module("shared.migrations", timeout=120).stdout)
     assert all(applied["migrations_applied"].values()), f"fresh databases, yet {applied}"
     try:
-        suite.start()
-        suite.wait_ready(timeout=60)
-        yield RunningSuite(f"http://127.0.0.1:{GATEWAY_PORT}", env, suite)
+        with suite.running():
+            yield RunningSuite(f"http://127.0.0.1:{GATEWAY_PORT}", env, suite)
+    except (RuntimeError, TimeoutError):
+        for log in sorted(suite.log_dir.glob("*.log")):  # CI keeps no files: show them
+            print(f"---- {log.name} (last lines)\n" + "\n".join(log.read_text().splitlines()[-30:]))
+        raise
     finally:
-        suite.stop()
         asyncio.run(_reset_stores(env))
