@@ -47,7 +47,12 @@ command -v debootstrap >/dev/null 2>&1 || {
     apt-get update -q >&2 && apt-get install -y -q --no-install-recommends debootstrap >&2
 }
 work=$(mktemp -d -t customer-suite-base.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+cleanup() {
+    # Whatever a failed debootstrap left mounted in the tree goes first; rm stays on this disk.
+    awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l
+    rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
 root=$work/rootfs
 log=$work/log
 if ! debootstrap --variant=minbase --include="$PACKAGES" "$DEBIAN_SUITE" "$root" \
