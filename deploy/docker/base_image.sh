@@ -42,7 +42,7 @@ if podman image exists "$tag"; then
     exit 0
 fi
 
-say "$PYTHON_IMAGE cannot be pulled: making $tag from Debian's packages (about a minute)"
+say "$PYTHON_IMAGE cannot be pulled: making $tag from Debian's packages (a few minutes)"
 command -v debootstrap >/dev/null 2>&1 || {
     apt-get update -q >&2 && apt-get install -y -q --no-install-recommends debootstrap >&2
 }
