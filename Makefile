@@ -10,7 +10,7 @@ TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/customer_suite_test$(TEST_SLO
 
 # The container image: `make image` builds it with podman, `make image-test` runs its own
 # filesystem against the local data stores (tests/image/; own database, vhost, Redis db 6 and
-# ports 18300-18303). IMAGE matches the Helm chart's defaults (image.repository, appVersion).
+# ports 18300-18304). IMAGE matches the Helm chart's defaults (image.repository, appVersion).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 IMAGE ?= localhost/customer-suite:$(VERSION)
 IMAGE_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/customer_suite_image

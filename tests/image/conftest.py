@@ -1,7 +1,7 @@
 """The built image, run from its own filesystem against the local data stores (`make image-test`).
 
 Own database, wishlist database, RabbitMQ vhost (IMAGE_TEST_AMQP_URL, made by the Makefile's
-bootstrap), Redis db 6 and ports 18300-18303, so it runs beside `make run`, `make test` (any slot)
+bootstrap), Redis db 6 and ports 18300-18304, so it runs beside `make run`, `make test` (any slot)
 and `make bench`. Every process it starts runs the image's `python -m <module>` (its ENTRYPOINT)
 from the image's venv, as the image's USER; it stops them (by process group) at the end.
 """
@@ -68,6 +68,7 @@ def _image_env(config: ImageConfig) -> dict[str, str]:
         "CUSTOMER_SERVICE_PORT": str(GATEWAY_PORT + 1),
         "AUTH_SERVICE_PORT": str(GATEWAY_PORT + 2),
         "IMPEX_WORKER_PORT": str(GATEWAY_PORT + 3),
+        "GATEWAY_ADMIN_PORT": str(GATEWAY_PORT + 4),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{GATEWAY_PORT}",
     }
 
