@@ -8,7 +8,15 @@ STAMP := $(VENV)/.installed
 TEST_SLOT_SUFFIX := $(if $(filter-out 0,$(CS_TEST_SLOT)),_s$(CS_TEST_SLOT))
 TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/customer_suite_test$(TEST_SLOT_SUFFIX)
 
-.PHONY: run test test-fast fuzz bench lint format prepare services venv clean
+# The container image: `make image` builds it with podman, `make image-test` runs its own
+# filesystem against the local data stores (tests/image/; own database, vhost, Redis db 6 and
+# ports 18300-18304). IMAGE matches the Helm chart's defaults (image.repository, appVersion).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+IMAGE ?= localhost/customer-suite:$(VERSION)
+IMAGE_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/customer_suite_image
+
+.PHONY: run test test-fast fuzz bench lint format prepare services venv lock clean
+.PHONY: image image-test image-name
 
 run: prepare
 	$(PY) deploy/local/run.py
@@ -36,6 +44,18 @@ bench: venv
 		$(PY) -m bench.$$(basename "$$script" .py) $(BENCH_ARGS); \
 	done
 
+image:
+	IMAGE=$(IMAGE) bash deploy/docker/build_image.sh
+
+# One at a time per machine (fixed ports and database); needs `make image` first.
+image-test: venv
+	AMQP_URL=$(IMAGE_TEST_AMQP_URL) bash deploy/local/bootstrap.sh
+	flock /tmp/cs-image-test.lock env CS_IMAGE=$(IMAGE) IMAGE_TEST_AMQP_URL=$(IMAGE_TEST_AMQP_URL) \
+		$(PY) -m pytest tests/image -p no:cacheprovider
+
+image-name:
+	@echo $(IMAGE)
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -51,11 +71,24 @@ services:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The versions of requirements-dev.lock (requirements.lock's, which the image installs, plus the
+# dev tools), then the project itself.
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# Pin pyproject.toml's dependencies (with hashes) after changing them; `make lock
+# LOCK_ARGS=--upgrade` moves every pin to the newest release.
+LOCK_ARGS ?=
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes $(LOCK_ARGS)
+
+lock: venv
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra dev --constraint requirements.lock -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache *.egg-info

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,11 +43,16 @@ def admin_port(env: Mapping[str, str], service: str) -> int:
 
 @dataclass
 class Suite:
-    """The running suite: one child process per service, logs in `log_dir`."""
+    """The running suite: one child process per service, logs in `log_dir`.
+
+    Each module runs as `entrypoint + [module, *args]`: this interpreter by default; the image's
+    own `python -m` with `preexec_fn` entering its filesystem in `make image-test`."""
 
     env: dict[str, str]
     log_dir: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    entrypoint: Sequence[str] = (sys.executable, "-m")
+    preexec_fn: Callable[[], None] | None = None
 
     def start(self, services: tuple[str, ...] = SERVICES) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -57,16 +62,46 @@ class Suite:
     def start_service(self, service: str) -> subprocess.Popen:
         log_file = (self.log_dir / f"{service}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", service],
+            [*self.entrypoint, service],
             env=self.env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=self.preexec_fn,
         )
         log_file.close()
         self.processes[service] = process
         return process
+
+    @contextlib.contextmanager
+    def running(self, *, timeout: float = 60.0) -> Iterator[Suite]:
+        """Every service started and ready inside the block; all stopped on leaving it."""
+        try:
+            self.start()
+            self.wait_ready(timeout=timeout)
+            yield self
+        finally:
+            self.stop()
+
+    def run_module(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """`python -m <args>` the way the services run (a CLI, the migrations); raise when it
+        fails, with what it printed."""
+        result = subprocess.run(
+            [*self.entrypoint, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=self.preexec_fn,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"python -m {' '.join(args)} exited with {result.returncode}:\n"
+                f"{result.stdout}{result.stderr}"
+            )
+        return result
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Poll every service's detailed /readyz (the gateway's on its admin port, which is

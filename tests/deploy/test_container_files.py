@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -73,3 +75,28 @@ def test_compose_brings_up_the_suite_with_its_data_stores() -> None:
     assert any(p.endswith(":8080") for p in services["gateway"]["ports"])
     for store in ("postgres", "redis", "rabbitmq"):
         assert "healthcheck" in services[store]
+
+
+def test_dockerfile_needs_no_syntax_frontend():
+    """Plain syntax that BuildKit's built-in frontend and podman/buildah both read: no
+    `# syntax=` line to pull, no heredocs, no RUN --mount; the dependencies come from the lock."""
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+    instructions = [i for _, stage in _stages() for i in stage]
+    assert not [i for i in instructions if "<<" in i or "--mount" in i]
+    assert "COPY requirements.lock ./" in instructions
+    assert any("--require-hashes" in i for i in instructions if i.startswith("RUN "))
+
+
+def test_make_image_builds_what_the_helm_chart_runs_by_default():
+    """`make image` tags <image.repository>:<appVersion>, and appVersion is the project's."""
+    chart = yaml.safe_load((ROOT / "deploy/helm/customer-suite/Chart.yaml").read_text())
+    values = yaml.safe_load((ROOT / "deploy/helm/customer-suite/values.yaml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"]
+    assert values["image"]["tag"] in ("", chart["appVersion"])
+    made = subprocess.run(
+        ["make", "-s", "--no-print-directory", "image-name"],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=30,
+    ).stdout.strip()  # fmt: skip
+    assert made == f"{values['image']['repository']}:{chart['appVersion']}"

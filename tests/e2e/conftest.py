@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +32,8 @@ class RunningSuite:
     def provision(self, tenant: str, *, scopes: str | None = None) -> dict[str, str]:
         """`python -m auth_service tenants create [--scopes …]`, as an operator runs it."""
         options = ["--scopes", scopes] if scopes else []
-        result = subprocess.run(
-            [sys.executable, "-m", "auth_service", "tenants", "create", tenant, *options],
-            env=self.env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
-        )  # fmt: skip
-        return json.loads(result.stdout)
+        created = self.suite.run_module("auth_service", "tenants", "create", tenant, *options)
+        return json.loads(created.stdout)
 
 
 def suite_env(settings: Settings) -> dict[str, str]:
@@ -66,12 +61,8 @@ def suite_env(settings: Settings) -> dict[str, str]:
 def running_suite(test_settings: Settings, tmp_path_factory) -> Iterator[RunningSuite]:
     env = suite_env(test_settings)
     suite = Suite(env=env, log_dir=tmp_path_factory.mktemp("suite-logs"))
-    try:
-        suite.start()
-        suite.wait_ready(timeout=60)
+    with suite.running():
         yield RunningSuite(f"http://127.0.0.1:{GATEWAY_PORT}", env, suite)
-    finally:
-        suite.stop()
 
 
 @pytest.fixture

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 
 import asyncpg
 
 from shared.suite import SERVICES, admin_port, service_port
 from tests.e2e.conftest import obtain_client
+from tests.support.wishlists import IDENTITY_COLUMNS, seed_wishlist, wait_deidentified
 
 API = "/services/customerservice/api/v2"
 
@@ -63,26 +62,6 @@ async def test_other_tenant_cannot_see_customer(running_suite, http, client, uni
         assert r.status == 404
 
 
-async def _seed_wishlist(conn, tenant: str, customer: dict | None, name: str) -> uuid.UUID:
-    wishlist_id = uuid.uuid4()
-    customer = customer or {}
-    await conn.execute(
-        """
-        INSERT INTO wishlist.wishlists (id, tenant_id, customer_id, customer_ref, customer_email,
-            customer_first_name, customer_last_name, name)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-        """,
-        wishlist_id, tenant, uuid.UUID(customer["id"]), customer.get("customerRef"),
-        customer.get("email"), customer.get("firstName"), customer.get("lastName"), name,
-    )  # fmt: skip
-    await conn.execute(
-        "INSERT INTO wishlist.wishlist_items (id, tenant_id, wishlist_id, product_ref) "
-        "VALUES ($1, $2, $3, 'SKU-1')",
-        uuid.uuid4(), tenant, wishlist_id,
-    )  # fmt: skip
-    return wishlist_id
-
-
 async def test_deleting_customer_deidentifies_wishlists(running_suite, http, client, test_settings):
     """Both wishlists of a deleted customer lose every identity within seconds; another
     customer's wishlist is untouched; items stay."""
@@ -100,25 +79,13 @@ async def test_deleting_customer_deidentifies_wishlists(running_suite, http, cli
     gone, kept = customers
     conn = await asyncpg.connect(test_settings.wishlist_database_url)
     try:
-        gone_lists = [await _seed_wishlist(conn, client.tenant, gone, n) for n in ("a", "b")]
-        kept_list = await _seed_wishlist(conn, client.tenant, kept, "c")
+        gone_lists = [await seed_wishlist(conn, client.tenant, gone, n) for n in ("a", "b")]
+        kept_list = await seed_wishlist(conn, client.tenant, kept, "c")
         async with http.delete(f"{base}{API}/customers/{gone['id']}", headers=client.headers) as r:
             assert r.status == 204
-        deadline = time.monotonic() + 15
-        while True:
-            rows = await conn.fetch(
-                "SELECT * FROM wishlist.wishlists WHERE id = ANY($1::uuid[])", gone_lists
-            )
-            if all(row["deidentified_at"] is not None for row in rows):
-                break
-            assert time.monotonic() < deadline, "wishlists not de-identified within 15 s"
-            await asyncio.sleep(0.1)
+        rows = await wait_deidentified(conn, gone_lists)
         for row in rows:
-            assert row["customer_id"] is None
-            assert row["customer_ref"] is None
-            assert row["customer_email"] is None
-            assert row["customer_first_name"] is None
-            assert row["customer_last_name"] is None
+            assert all(row[column] is None for column in IDENTITY_COLUMNS)
             assert row["customer_pseudonym"]
         assert rows[0]["customer_pseudonym"] == rows[1]["customer_pseudonym"]
         assert gone["id"] not in rows[0]["customer_pseudonym"]
