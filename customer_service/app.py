@@ -11,8 +11,9 @@ from aiohttp import web
 
 from customer_service.imports.service import ImportService
 from customer_service.imports.uploads import UploadSlots
-from customer_service.keys import CUSTOMERS, IMPORTS, NOTES, UPLOAD_SLOTS
+from customer_service.keys import CUSTOMERS, IMPORTS, NOTES, ORDERS, UPLOAD_SLOTS
 from customer_service.notes_service import NoteService
+from customer_service.orders.service import OrderService
 from customer_service.outbox_metrics import sample_outbox
 from customer_service.outbox_relay import OutboxRelay
 from customer_service.retention import RetentionSweeper
@@ -59,6 +60,7 @@ async def _services_context(app: web.Application) -> AsyncIterator[None]:
     app[NOTES] = NoteService(app[DB_POOL])
     app[IMPORTS] = ImportService(app[DB_POOL])
     app[UPLOAD_SLOTS] = UploadSlots(app[SETTINGS].upload_concurrency_per_tenant)
+    app[ORDERS] = OrderService(app[DB_POOL])
     yield
 
 

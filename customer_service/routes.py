@@ -10,6 +10,7 @@ from aiohttp import web
 
 from customer_service import handlers, note_handlers
 from customer_service.imports.routes import add_import_routes
+from customer_service.orders.handlers import post_order_events
 from customer_service.shoppers.routes import add_shopper_routes
 
 API = "/api/v2"
@@ -43,6 +44,8 @@ def add_routes(app: web.Application) -> None:
     router.add_delete(f"{API}/customer/note/{{note_id}}", note_handlers.delete_note)
     router.add_get(f"{API}/customer/notes", note_handlers.list_notes)
     router.add_delete(f"{API}/customer/notes", note_handlers.delete_notes)
+
+    router.add_post(f"{API}/order-events", post_order_events)
 
     add_import_routes(app)
     add_shopper_routes(app)

@@ -15,6 +15,7 @@ from customer_service import notes_repository, repository
 from customer_service.events import customer_event
 from customer_service.imports import repository as batches
 from customer_service.limits import check_limits
+from customer_service.orders import service as orders
 from customer_service.representation import render_customer, split_state, state_from_record
 from customer_service.rules import (
     MAX_ADDRESSES,
@@ -128,18 +129,20 @@ class CustomerService:
             if and_then is not None:
                 await and_then(conn, record, now)
             await self._announce(conn, tenant, CUSTOMER_CREATED, record, now)
-        return render_customer(record)
+            await orders.attach_for_customer(conn, tenant, record)
+            return await self._render(conn, tenant, record, now)
 
     async def get(self, tenant: str, identifier: Identifier) -> dict[str, Any]:
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await self._find(conn, tenant, identifier)
-        return render_customer(record)
+            return await self._render(conn, tenant, record, self._clock())
 
     async def search(self, tenant: str, query: Mapping[str, str]) -> list[dict[str, Any]]:
         criteria = search_criteria(query)
         async with tenant_transaction(self._pool, tenant) as conn:
             records = await repository.search(conn, tenant, criteria)
-        return [render_customer(record) for record in records]
+            spend = await orders.spend_of(conn, tenant, [r["id"] for r in records], self._clock())
+        return [render_customer(record, spend[record["id"]]) for record in records]
 
     async def update(self, tenant: str, identifier: Identifier, body: object) -> dict[str, Any]:
         """Merge the body into the customer (absent kept, null clears); 409 on a taken id."""
@@ -201,6 +204,7 @@ class CustomerService:
             await notes_repository.delete_of_customer(conn, tenant, record["id"])
             refs = [deleted[c] for c in ("customer_ref", "alternate_customer_ref") if deleted[c]]
             await batches.scrub_row_errors(conn, tenant, email=deleted["email"], refs=refs)
+            await orders.delete_of_customer(conn, tenant, record["id"])
             await self._announce(conn, tenant, CUSTOMER_DELETED, deleted, now)
 
     async def _change(
@@ -216,14 +220,23 @@ class CustomerService:
             state = change(current, now)
             if same_customer(current, state):
                 # Nothing a client can see changed: no write, no new lastModifiedDate, no event.
-                return render_customer(record)
+                return await self._render(conn, tenant, record, now)
             check_limits(state)
             columns, profile = split_state(state)
             record = await repository.update_customer(
                 conn, tenant, record["id"], columns, profile, now
             )
             await self._announce(conn, tenant, CUSTOMER_UPDATED, record, now)
-        return render_customer(record)
+            # A new customerRef or email may be one that waiting order facts named.
+            await orders.attach_for_customer(conn, tenant, record)
+            return await self._render(conn, tenant, record, now)
+
+    @staticmethod
+    async def _render(
+        conn: asyncpg.Connection, tenant: str, record: asyncpg.Record, now: datetime
+    ) -> dict[str, Any]:
+        spend = await orders.spend_of(conn, tenant, [record["id"]], now)
+        return render_customer(record, spend[record["id"]])
 
     @staticmethod
     async def _find(
