@@ -18,6 +18,7 @@ CUSTOMERS = "customers"
 NOTES = "notes"
 IMPORTS = "imports"
 SHOPPERS = "shoppers"
+ORDERS = "orders"
 AUTH = "auth"
 TAGS = (
     {"name": AUTH, "description": "Client-credentials tokens, JWKS, discovery (Keycloak style)."},
@@ -30,6 +31,7 @@ TAGS = (
         "shoppers:auth; admin routes shoppers:admin). The shopper's session is an opaque token "
         "in the AccessToken header, beside the storefront's own bearer token.",
     },
+    {"name": ORDERS, "description": "Order facts behind the customers' computed spend fields."},
 )
 
 
@@ -251,6 +253,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Import an array of customers", IMPORTS, 202, body="ImportRecord[]",
         response="Batch", location=True, links=_BATCH_LINKS[:1],
         description="Creates a READY batch the impex worker imports asynchronously.",
+    ),
+    # --- orders
+    ("POST", f"{_V2}/order-events"): Operation(
+        "Send order facts", ORDERS, 202, body="OrderFactRequest|OrderFactRequest[]",
+        response="OrderEventsAccepted",
+        description="One fact or an array of 1 to 100, all validated first (400 `errors` like "
+        "`0.total`), then applied: upsert by orderRef, the latest occurredAt wins, a repeated "
+        "eventId changes nothing. A fact for a customer not known yet waits and counts once "
+        "that customer is created or imported. The figures never move lastModifiedDate nor "
+        "emit customer.updated. Opt-in scope: `clients create --scopes orders:write`.",
     ),
     # --- notes
     ("POST", f"{_V2}/customer/note"): Operation(

@@ -56,6 +56,10 @@ def _nullable_text(text: str = "") -> fields.String:
     return fields.String(allow_none=True, metadata=_described(text) if text else {})
 
 
+def _money(text: str) -> fields.String:
+    return fields.String(allow_none=True, metadata=_described(text, example="1234.50"))
+
+
 class _Doc(Schema):
     """Base of the schemas declared here: other members are allowed (and ignored by readers),
     like everywhere in this API."""
@@ -131,14 +135,16 @@ class CustomerOut(CustomerSchema):
     deleted = fields.Boolean(required=True)
     createdDate = _timestamp("Created at.")
     lastModifiedDate = _timestamp("Last changed at.")
-    # Order-derived figures: this suite keeps no orders, so they are null.
-    lifetimeOrderValue = fields.Raw(allow_none=True)
-    averageSpendPerAnnum = fields.Raw(allow_none=True)
-    running12monthSpend = fields.Raw(allow_none=True)
-    totalOrders = fields.Raw(allow_none=True)
-    totalSpend = fields.Raw(allow_none=True)
-    lastOrderDate = fields.Raw(allow_none=True)
-    lastOrderRef = fields.Raw(allow_none=True)
+    # Computed from the order facts (API.md §11): strings, null while no placed order.
+    lifetimeOrderValue = _money("Sum of the placed orders' totals.")
+    averageSpendPerAnnum = _money("totalSpend / max(1, years since the first order).")
+    running12monthSpend = _money("totalSpend over placed orders of the last 365 days.")
+    totalOrders = fields.String(
+        allow_none=True, metadata=_described("Number of placed orders.", example="12")
+    )
+    totalSpend = _money("Sum of (total - refundedAmount) over placed orders.")
+    lastOrderDate = _timestamp("orderDate of the latest placed order.", nullable=True)
+    lastOrderRef = _nullable_text("orderRef of the latest placed order.")
 
 
 class ValidationResult(_Doc):
@@ -176,6 +182,48 @@ class ShopperSessionOut(_Doc):
     UserId = fields.String(metadata=_described("Present when the session is valid."))
     issued_at = _timestamp("Present when the session is valid.", nullable=True)
     expires_at = _timestamp("Present when the session is valid.", nullable=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Orders (validated by customer_service.orders.facts, which has no marshmallow schema)
+
+
+class OrderFactRequest(_Doc):
+    eventId = fields.String(
+        validate=validate.Length(min=1, max=128),
+        metadata=_described(
+            "Idempotency key: a second fact with it changes nothing (default: new)."
+        ),
+    )
+    occurredAt = fields.String(
+        metadata=_described(
+            "When the fact was true (default: now); the latest per orderRef wins.",
+            format="date-time",
+        )
+    )
+    orderRef = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    orderName = fields.String(validate=validate.Length(min=1, max=255))
+    customerId = fields.UUID(metadata=_described("Else customerRef, else email."))
+    customerRef = fields.String(validate=validate.Length(min=1, max=255))
+    email = fields.String(validate=validate.Length(min=1, max=255))
+    orderDate = fields.String(required=True, metadata=_described("ISO 8601.", format="date-time"))
+    total = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[0-9]{1,15}(\.[0-9]{1,2})?$"),
+        metadata=_described("Decimal string >= 0, at most 2 decimals.", example="1234.50"),
+    )
+    refundedAmount = fields.String(
+        validate=validate.Regexp(r"^[0-9]{1,15}(\.[0-9]{1,2})?$"),
+        metadata=_described("At most total (default 0.00).", example="0.00"),
+    )
+    currency = fields.String(
+        required=True, validate=validate.Length(equal=3), metadata=_described("ISO 4217.")
+    )
+    status = fields.String(required=True, validate=validate.OneOf(("placed", "cancelled", "test")))
+
+
+class OrderEventsAccepted(_Doc):
+    accepted = fields.Integer(required=True, metadata=_described("How many facts were taken."))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,6 +416,8 @@ COMPONENTS: dict[str, type[Schema] | Schema] = {
     "Address": AddressOut,
     "Customer": CustomerOut,
     "ValidationResult": ValidationResult,
+    "OrderFactRequest": OrderFactRequest,
+    "OrderEventsAccepted": OrderEventsAccepted,
     "NoteCreateRequest": NoteCreate,
     "NoteUpdateRequest": NoteUpdate,
     "Note": NoteOut,
@@ -411,6 +461,9 @@ RAW_COMPONENTS: dict[str, dict[str, Any]] = {
 COMPONENT_CONSTRAINTS: dict[str, dict[str, Any]] = {
     "NoteCreateRequest": {"anyOf": [{"required": ["customerId"]}, {"required": ["customerRef"]}]},
     "ResourceRequest": {"anyOf": [{"required": ["batchId"]}, {"required": ["batchRef"]}]},
+    "OrderFactRequest": {
+        "anyOf": [{"required": [name]} for name in ("customerId", "customerRef", "email")]
+    },
 }
 
 
