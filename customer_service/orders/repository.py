@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -82,6 +82,16 @@ WITH figures AS (
     FROM customer.order_facts
     WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) AND status = 'placed'
     GROUP BY customer_id
+), months AS (
+    SELECT customer_id, jsonb_object_agg(month, spend) AS monthly_spend
+    FROM (
+        SELECT customer_id, to_char(order_date AT TIME ZONE 'UTC', 'YYYY-MM') AS month,
+            sum(total - refunded_amount) AS spend
+        FROM customer.order_facts
+        WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) AND status = 'placed'
+        GROUP BY 1, 2
+    ) AS per_month
+    GROUP BY customer_id
 ), gone AS (
     DELETE FROM customer.order_totals AS t
     WHERE t.tenant_id = $1 AND t.customer_id = ANY($2::uuid[])
@@ -89,26 +99,30 @@ WITH figures AS (
 )
 INSERT INTO customer.order_totals (
     tenant_id, customer_id, total_orders, lifetime_value, total_spend, first_order_date,
-    last_order_date, last_order_ref, last_order_name, last_currency
+    last_order_date, last_order_ref, last_order_name, last_currency, monthly_spend
 )
 SELECT $1, customer_id, total_orders, lifetime_value, total_spend, first_order_date,
-    last_order_date, last_order_ref, last_order_name, last_currency
-FROM figures
+    last_order_date, last_order_ref, last_order_name, last_currency, monthly_spend
+FROM figures JOIN months USING (customer_id)
 ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
     total_orders = EXCLUDED.total_orders, lifetime_value = EXCLUDED.lifetime_value,
     total_spend = EXCLUDED.total_spend, first_order_date = EXCLUDED.first_order_date,
     last_order_date = EXCLUDED.last_order_date, last_order_ref = EXCLUDED.last_order_ref,
-    last_order_name = EXCLUDED.last_order_name, last_currency = EXCLUDED.last_currency
+    last_order_name = EXCLUDED.last_order_name, last_currency = EXCLUDED.last_currency,
+    monthly_spend = EXCLUDED.monthly_spend
 """
 
-# The maintained figures plus the one that depends on the clock, summed from the covering
-# index (order_facts_placed_idx) over the window only.
+# The maintained figures plus the one that depends on the clock: the window ($3 on) is its
+# partial first month, summed from the covering index (order_facts_placed_idx), and the whole
+# months from $4 (the next month's start, $5 its "YYYY-MM" key) on, from monthly_spend.
 SELECT_TOTALS = """
 SELECT t.customer_id, t.total_orders, t.lifetime_value, t.total_spend, t.first_order_date,
     t.last_order_date, t.last_order_ref, t.last_order_name, t.last_currency,
     (SELECT coalesce(sum(f.total - f.refunded_amount), 0) FROM customer.order_facts AS f
      WHERE f.tenant_id = $1 AND f.customer_id = t.customer_id AND f.status = 'placed'
-       AND f.order_date >= $3) AS running_spend
+       AND f.order_date >= $3 AND f.order_date < $4)
+    + (SELECT coalesce(sum(m.value::numeric), 0) FROM jsonb_each_text(t.monthly_spend) AS m
+       WHERE m.key >= $5) AS running_spend
 FROM customer.order_totals AS t
 WHERE t.tenant_id = $1 AND t.customer_id = ANY($2::uuid[])
 """
@@ -176,7 +190,14 @@ async def recompute_totals(
 async def fetch_totals(
     conn: asyncpg.Connection, tenant: str, customer_ids: Sequence[uuid.UUID], since: datetime
 ) -> dict[uuid.UUID, asyncpg.Record]:
-    rows = await conn.fetch(SELECT_TOTALS, tenant, list(customer_ids), since)
+    """Totals of those customers that have placed orders, with the spend from `since` on."""
+    month = since.astimezone(UTC)
+    next_month = (month.replace(day=1) + timedelta(days=32)).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    rows = await conn.fetch(
+        SELECT_TOTALS, tenant, list(customer_ids), since, next_month, next_month.strftime("%Y-%m")
+    )
     return {row["customer_id"]: row for row in rows}
 
 

@@ -16,6 +16,10 @@ CUSTOMERS = "/api/v2/customers"
 NOW = datetime.now(UTC)
 
 
+def at(*, days: int) -> str:
+    return (NOW - timedelta(days=days)).isoformat()
+
+
 def fact(ref: str, **fields) -> dict:
     return {
         "orderRef": ref,
@@ -63,17 +67,20 @@ async def test_posted_orders_give_every_computed_field_as_strings(
             fact("O-2", email="BUYER@example.com", total="50.25", refundedAmount="10.25"),
             fact("O-3", customerId=customer["id"], status="cancelled", total="999.00"),
             fact("O-4", customerId=customer["id"], status="test", total="999.00"),
+            # Either side of the window's start, in its partial first month or the one before.
+            fact("O-5", customerId=customer["id"], total="7.00", orderDate=at(days=364)),
+            fact("O-6", customerId=customer["id"], total="5.00", orderDate=at(days=366)),
         ],
     )
     assert status == 202
-    assert body == {"accepted": 4}
+    assert body == {"accepted": 6}
     read = await get(customer_client, headers, customer["id"])
-    assert read["totalOrders"] == "2"
-    assert read["lifetimeOrderValue"] == "250.25"
-    assert read["totalSpend"] == "240.00"
-    assert read["running12monthSpend"] == "40.00"
+    assert read["totalOrders"] == "4"
+    assert read["lifetimeOrderValue"] == "262.25"
+    assert read["totalSpend"] == "252.00"
+    assert read["running12monthSpend"] == "47.00"
     years = (NOW - first_date).total_seconds() / (365.2425 * 86400)
-    assert read["averageSpendPerAnnum"] == f"{240 / years:.2f}"
+    assert read["averageSpendPerAnnum"] == f"{252 / years:.2f}"
     assert read["lastOrderRef"] == "O-2"
     assert read["lastOrderDate"].endswith("Z")
 

@@ -22,7 +22,8 @@ CREATE TABLE customer.order_facts (
     FOREIGN KEY (tenant_id, customer_id)
         REFERENCES customer.customers (tenant_id, id) ON DELETE CASCADE
 );
--- The running 12-month spend is summed at read time from this index alone (index-only scan).
+-- The part of the running 12-month spend in the window's first (partial) month is summed at read
+-- time from this index alone (index-only scan).
 CREATE INDEX order_facts_placed_idx ON customer.order_facts (tenant_id, customer_id, order_date)
     INCLUDE (total, refunded_amount) WHERE status = 'placed';
 -- Deleting a customer's facts, recomputing after a status change.
@@ -52,6 +53,9 @@ CREATE TABLE customer.order_totals (
     last_order_ref    text NOT NULL,
     last_order_name   text,
     last_currency     char(3) NOT NULL,
+    -- Spend per calendar month (UTC), {"2026-11": 120.50, ...}: the running 12-month spend adds
+    -- the whole months of its window from here and sums only the partial first month's facts.
+    monthly_spend     jsonb NOT NULL,
     PRIMARY KEY (tenant_id, customer_id),
     FOREIGN KEY (tenant_id, customer_id)
         REFERENCES customer.customers (tenant_id, id) ON DELETE CASCADE
