@@ -30,6 +30,9 @@ from shared.errors import InvalidInput, NotFound
 from shared.schemas import CustomerValidationError, load_address, load_customer
 from shared.timefmt import utcnow
 
+# How a use case answers: the stored row (in its transaction) to a representation.
+Renderer = Callable[[asyncpg.Connection, str, asyncpg.Record, datetime], Awaitable[dict[str, Any]]]
+
 IDENTIFIER_KINDS = ("id", "customerRef", "alternateCustomerRef", "email")
 SEARCH_CRITERIA = tuple(repository.SEARCH_COLUMNS)
 # More to write in a create's transaction: (connection, the new row, the time of the change).
@@ -117,7 +120,19 @@ class CustomerService:
     ) -> dict[str, Any]:
         """Create the customer; `and_then` writes more in the same transaction (a shopper's
         credentials)."""
-        changes = validate_customer(body)
+        return await self.create_validated(tenant, validate_customer(body), and_then=and_then)
+
+    async def create_validated(
+        self,
+        tenant: str,
+        changes: Mapping[str, Any],
+        *,
+        and_then: AfterCreate | None = None,
+        render: Renderer | None = None,
+    ) -> dict[str, Any]:
+        """Create from validated changes; `render` (default: the v2 representation) lets the
+        v1 API answer in its own shape from the same transaction."""
+        render = render or self._render
         now = self._clock()
         state = merge_customer({}, changes, now=now)
         check_limits(state)
@@ -130,12 +145,15 @@ class CustomerService:
                 await and_then(conn, record, now)
             await self._announce(conn, tenant, CUSTOMER_CREATED, record, now)
             await orders.attach_for_customer(conn, tenant, record)
-            return await self._render(conn, tenant, record, now)
+            return await render(conn, tenant, record, now)
 
-    async def get(self, tenant: str, identifier: Identifier) -> dict[str, Any]:
+    async def get(
+        self, tenant: str, identifier: Identifier, *, render: Renderer | None = None
+    ) -> dict[str, Any]:
+        render = render or self._render
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await self._find(conn, tenant, identifier)
-            return await self._render(conn, tenant, record, self._clock())
+            return await render(conn, tenant, record, self._clock())
 
     async def search(self, tenant: str, query: Mapping[str, str]) -> list[dict[str, Any]]:
         criteria = search_criteria(query)
@@ -146,9 +164,23 @@ class CustomerService:
 
     async def update(self, tenant: str, identifier: Identifier, body: object) -> dict[str, Any]:
         """Merge the body into the customer (absent kept, null clears); 409 on a taken id."""
-        changes = validate_customer(body, partial=True)
+        return await self.update_validated(
+            tenant, identifier, validate_customer(body, partial=True)
+        )
+
+    async def update_validated(
+        self,
+        tenant: str,
+        identifier: Identifier,
+        changes: Mapping[str, Any],
+        *,
+        render: Renderer | None = None,
+    ) -> dict[str, Any]:
         return await self._change(
-            tenant, identifier, lambda current, now: merge_customer(current, changes, now=now)
+            tenant,
+            identifier,
+            lambda current, now: merge_customer(current, changes, now=now),
+            render=render,
         )
 
     async def add_address(self, tenant: str, raw_id: str, body: object) -> dict[str, Any]:
@@ -212,7 +244,10 @@ class CustomerService:
         tenant: str,
         identifier: Identifier,
         change: Callable[[dict[str, Any], datetime], dict[str, Any]],
+        *,
+        render: Renderer | None = None,
     ) -> dict[str, Any]:
+        render = render or self._render
         now = self._clock()
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await self._find(conn, tenant, identifier, for_update=True)
@@ -220,7 +255,7 @@ class CustomerService:
             state = change(current, now)
             if same_customer(current, state):
                 # Nothing a client can see changed: no write, no new lastModifiedDate, no event.
-                return await self._render(conn, tenant, record, now)
+                return await render(conn, tenant, record, now)
             check_limits(state)
             columns, profile = split_state(state)
             record = await repository.update_customer(
@@ -229,7 +264,7 @@ class CustomerService:
             await self._announce(conn, tenant, CUSTOMER_UPDATED, record, now)
             # A new customerRef or email may be one that waiting order facts named.
             await orders.attach_for_customer(conn, tenant, record)
-            return await self._render(conn, tenant, record, now)
+            return await render(conn, tenant, record, now)
 
     @staticmethod
     async def _render(
