@@ -222,6 +222,90 @@ class OrderFactRequest(_Doc):
     status = fields.String(required=True, validate=validate.OneOf(("placed", "cancelled", "test")))
 
 
+# ---------------------------------------------------------------------------------------------
+# TWC v1 customers (translated to v2 by customer_service.v1, which has no marshmallow schema)
+
+
+class V1Address(_Doc):
+    id = fields.String(metadata=_described("Keeps the address when sent back."))
+    address1 = fields.String(allow_none=True)
+    address2 = fields.String(allow_none=True)
+    city = fields.String(allow_none=True)
+    company = fields.String(allow_none=True)
+    country = fields.String(allow_none=True)
+    country_code = fields.String(allow_none=True, metadata=_described("ISO 3166-1 alpha-2."))
+    province = fields.String(allow_none=True)
+    province_code = fields.String(allow_none=True)
+    zip = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    default = fields.Boolean(allow_none=True)
+
+
+class V1CustomerRequest(_Doc):
+    id = fields.Raw(
+        metadata=_described("The v2 customerRef; a JSON integer is stored as its decimal string.")
+    )
+    twc_customer_id = fields.String(
+        metadata=_described("The v2 id (read-only; names the customer in a PUT).")
+    )
+    email = fields.String()
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    phone = fields.String(
+        allow_none=True,
+        metadata=_described("E.164 once spaces, -, ( and ) are removed.", example="+14155550123"),
+    )
+    state = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(CUSTOMER_STATES),
+        metadata=_described("A v1 create defaults to disabled."),
+    )
+    verified_email = fields.Boolean(allow_none=True)
+    accepts_marketing = fields.Boolean(allow_none=True)
+    marketing_opt_in_level = fields.String(
+        allow_none=True, validate=validate.OneOf(MARKETING_OPTIN_LEVELS)
+    )
+    tax_exempt = fields.Boolean(allow_none=True)
+    tax_exemptions = fields.Raw(
+        allow_none=True, metadata=_described("A comma-separated string or a list of strings.")
+    )
+    tags = fields.String(
+        allow_none=True,
+        metadata=_described(
+            "Comma-separated; trimmed, empties and duplicates dropped; at most 250 of <= 255 "
+            "characters. Not shown by v2; a v2 PUT keeps it."
+        ),
+    )
+    note = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=MAX_NOTE_LENGTH),
+        metadata=_described("v1 only."),
+    )
+    multipass_identifier = fields.String(allow_none=True, metadata=_described("v1 only."))
+    addresses = fields.List(fields.Nested(V1Address), allow_none=True)
+
+
+class V1Customer(V1CustomerRequest):
+    id = fields.String(allow_none=True, metadata=_described("The customerRef."))
+    twc_customer_id = fields.String(required=True)
+    tags = fields.String(required=True, metadata=_described("Comma-separated."))
+    tax_exemptions = fields.List(fields.String(), required=True)
+    accepts_marketing_updated_at = _timestamp("When accepts_marketing last changed.", nullable=True)
+    default_address = fields.Nested(V1Address, allow_none=True)
+    created_at = _timestamp("Created at.")
+    updated_at = _timestamp("Last changed at.")
+    orders_count = fields.Integer(required=True, metadata=_described("Placed orders (§11)."))
+    total_spent = fields.Float(
+        required=True, metadata=_described("Sum of (total - refundedAmount) of placed orders.")
+    )
+    last_order_id = fields.String(allow_none=True, metadata=_described("orderRef."))
+    last_order_name = fields.String(allow_none=True)
+    currency = fields.String(allow_none=True, metadata=_described("Of the latest order."))
+
+
 class OrderEventsAccepted(_Doc):
     accepted = fields.Integer(required=True, metadata=_described("How many facts were taken."))
 
@@ -418,6 +502,9 @@ COMPONENTS: dict[str, type[Schema] | Schema] = {
     "ValidationResult": ValidationResult,
     "OrderFactRequest": OrderFactRequest,
     "OrderEventsAccepted": OrderEventsAccepted,
+    "V1Address": V1Address,
+    "V1CustomerRequest": V1CustomerRequest,
+    "V1Customer": V1Customer,
     "NoteCreateRequest": NoteCreate,
     "NoteUpdateRequest": NoteUpdate,
     "Note": NoteOut,

@@ -101,3 +101,39 @@ async def test_orders_posted_and_queued_show_up_on_the_customer(
     assert body["lifetimeOrderValue"] == "20.50"
     assert body["running12monthSpend"] == "20.50"
     assert body["lastModifiedDate"] == customer["lastModifiedDate"]
+
+
+async def test_a_new_user_sees_the_same_figures_through_v1_and_v2(
+    running_suite: RunningSuite, http: aiohttp.ClientSession, client: Client
+):
+    """Issue 15's 'done when': create through v1, post a few orders, read back both ways."""
+    services = running_suite.base_url + "/services/customerservice"
+    async with http.post(
+        f"{services}/api/customers",
+        json={"id": 1001, "email": "v1-e2e@example.com", "tags": "vip", "phone": "+1 415 555 0100"},
+        headers=client.headers,
+    ) as created:
+        assert created.status == 201, await created.text()
+        v1 = await created.json()
+    assert v1["state"] == "disabled" and v1["phone"] == "+14155550100"
+    feeder = await orders_client(running_suite, http, client.tenant)
+    day = (datetime.now(UTC) - timedelta(days=5)).isoformat()
+    facts = [
+        {"orderRef": f"N-{n}", "orderName": f"#{n}", "customerRef": "1001", "orderDate": day,
+         "total": total, "currency": "EUR", "status": "placed"}
+        for n, total in ((1, "10.10"), (2, "20.20"), (3, "30.30"))
+    ]  # fmt: skip
+    async with http.post(f"{services}/api/v2/order-events", json=facts, headers=feeder) as posted:
+        assert posted.status == 202
+    async with http.get(f"{services}/api/customers/1001", headers=client.headers) as got:
+        v1 = await got.json()
+    async with http.get(f"{services}/api/v2/customers/1001/ref", headers=client.headers) as got:
+        v2 = await got.json()
+    assert (v1["orders_count"], v1["total_spent"]) == (3, 60.6)
+    assert (v2["totalOrders"], v2["totalSpend"]) == ("3", "60.60")
+    assert v1["last_order_id"] == v2["lastOrderRef"]
+    assert "tags" not in v2
+    async with http.delete(f"{services}/api/customers/1001", headers=client.headers) as deleted:
+        assert deleted.status == 204
+    async with http.get(f"{services}/api/v2/customers/1001/ref", headers=client.headers) as gone:
+        assert gone.status == 404
