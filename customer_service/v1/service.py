@@ -12,7 +12,14 @@ from customer_service.imports.service import ImportService
 from customer_service.orders.service import totals_of
 from customer_service.representation import state_from_record
 from customer_service.service import CustomerService, Identifier, validate_customer
-from customer_service.v1.translate import V1_CREATE_STATE, render_v1, to_v2, v1_errors, v1_ref
+from customer_service.v1.translate import (
+    IMPORT_KEY,
+    V1_CREATE_STATE,
+    render_v1,
+    to_v2,
+    v1_errors,
+    v1_ref,
+)
 from shared.errors import InvalidInput
 
 
@@ -85,7 +92,8 @@ class V1CustomerService:
 
     async def upload(self, tenant: str, body: object) -> dict[str, Any]:
         """An array of v1 customers as a v2 import batch (202): each record translated here,
-        validated by the worker like any imported record."""
+        validated by the worker like any imported record; the v1-only fields ride along under
+        IMPORT_KEY (the worker checks them again)."""
         if not isinstance(body, list):
             raise InvalidInput(
                 "Send a JSON array of customers.", errors={"_body": ["Not an array."]}
@@ -97,7 +105,7 @@ class V1CustomerService:
                 continue
             v2, hidden, item_errors = to_v2(item)
             errors.update({f"{index}.{path}": msgs for path, msgs in item_errors.items()})
-            records.append({**v2, **{k: v for k, v in hidden.items() if v is not None}})
+            records.append({**v2, IMPORT_KEY: hidden} if hidden else v2)
         if errors:
             raise InvalidInput("The customers are not valid.", errors=errors)
         return await self._imports.upload_customers(tenant, records)

@@ -49,6 +49,8 @@ _V1_ADDRESS_NAMES = {v2: v1 for v1, v2 in ADDRESS_FIELDS.items()}
 # Stored with the customer, shown by v1 only (v2 renders a fixed list of fields).
 HIDDEN_FIELDS = ("tags", "note", "multipass_identifier")
 V1_CREATE_STATE = "disabled"
+# Where a v1 upload's records carry their v1-only fields through the import.
+IMPORT_KEY = "twcV1Fields"
 MAX_TAGS = 250
 MAX_TAG_LENGTH = 255
 MAX_NOTE_LENGTH = 10_000
@@ -101,6 +103,24 @@ def to_v2(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict
     checked("note", _note)
     checked("multipass_identifier", _short_text)
     return v2, hidden, errors
+
+
+def hidden_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The v1-only fields an imported record carries under IMPORT_KEY (put there by the v1
+    upload), validated again as the worker trusts no record; ValueError names the field."""
+    carried = data.get(IMPORT_KEY)
+    if carried is None:
+        return {}
+    if not isinstance(carried, Mapping):
+        raise ValueError(f"{IMPORT_KEY}: Not an object.")
+    hidden = {}
+    for name, parse in _HIDDEN_PARSERS.items():
+        if carried.get(name) is not None:
+            try:
+                hidden[name] = parse(carried[name])
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+    return hidden
 
 
 def v1_errors(errors: Mapping[str, list[str]]) -> dict[str, list[str]]:
@@ -201,6 +221,9 @@ def _short_text(value: Any) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= 255 or "\x00" in value:
         raise ValueError("Not a string of 1 to 255 characters.")
     return value
+
+
+_HIDDEN_PARSERS = {"tags": _tags, "note": _note, "multipass_identifier": _short_text}
 
 
 def _addresses(value: Any) -> list[Any]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from shared.amqp import ORDER_EVENTS_EXCHANGE, ORDER_UPSERTED, Publisher
-from tests.e2e.conftest import ROOT, Client, RunningSuite
+from tests.e2e.conftest import ROOT, Client, RunningSuite, fetch_token
 from tests.support.waiting import eventually
 
 API = "/services/customerservice/api/v2"
@@ -32,15 +32,7 @@ def create_orders_client(running_suite: RunningSuite, tenant: str) -> dict[str, 
 async def orders_client(running_suite: RunningSuite, http: aiohttp.ClientSession, tenant: str):
     """A second client of the tenant with only the opt-in scope orders:write."""
     credentials = create_orders_client(running_suite, tenant)
-    async with http.post(
-        f"{running_suite.base_url}/auth/realms/{tenant}/protocol/openid-connect/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": credentials["client_id"],
-            "client_secret": credentials["client_secret"],
-        },
-    ) as response:
-        body = await response.json()
+    body = await fetch_token(running_suite, http, credentials)
     assert body["scope"] == "orders:write"
     return {"Authorization": f"Bearer {body['access_token']}", "X-TWC-Tenant": tenant}
 

@@ -14,8 +14,12 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from customer_service.imports.service import ImportService
 from customer_service.service import CustomerService, Identifier
+from customer_service.v1.service import V1CustomerService
 from impex_worker.app import create_app as create_worker_app
+from impex_worker.imports.runner import BatchRunner
+from impex_worker.imports.validation import Validator
 from shared.amqp import (
     CUSTOMERS_IMPORT,
     DEAD_LETTER_QUEUE,
@@ -176,3 +180,30 @@ async def test_a_poison_order_is_dead_lettered_with_its_reason_and_the_next_one_
     assert line["outcome"] == "poison"
     assert "order.total" in line["reason"] and "order.currency" in line["reason"]
     assert "p@example.com" not in line["reason"]
+
+
+async def test_a_v1_upload_imports_the_v1_only_fields_too(pool, unique_tenant, tmp_path):
+    """tags, note and multipass_identifier of a v1 upload reach the stored customer through the
+    import runner, which checks them again (API.md §12); a bad one is that row's error."""
+    imports = ImportService(pool)
+    v1 = V1CustomerService(CustomerService(pool), imports)
+    uploaded = await v1.upload(
+        unique_tenant, [{"id": 31, "email": "v1-up@example.com", "tags": "a, b,a", "note": "hi"}]
+    )
+    # The same key sent by anyone else is checked like v1's own fields: a row error.
+    forged = await imports.upload_customers(
+        unique_tenant,
+        [{"customerRef": "32", "email": "v1-bad@example.com", "twcV1Fields": {"note": 5}}],
+    )
+    validator = Validator(0)
+    try:
+        runner = BatchRunner(pool, drop_dir=str(tmp_path), validator=validator)
+        for batch in (uploaded, forged):
+            assert await runner.run(unique_tenant, uuid.UUID(batch["id"])) == "COMPLETED"
+    finally:
+        validator.close()
+    customer = await v1.get(unique_tenant, "31")
+    assert customer["tags"] == "a, b"
+    assert customer["note"] == "hi"
+    with pytest.raises(NotFound):
+        await v1.get(unique_tenant, "32")
