@@ -29,19 +29,11 @@ from shared.amqp import (
     ORDERS_QUEUE,
     Publisher,
 )
-from shared.db import create_pool
 from shared.errors import NotFound
 from shared.settings import Settings
 from tests.support.waiting import eventually
 
 DEADLINE = 30.0
-
-
-@pytest.fixture
-async def pool(test_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(test_settings.database_url, min_size=0)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture
