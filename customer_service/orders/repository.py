@@ -134,12 +134,6 @@ WITH facts AS (
 DELETE FROM customer.order_totals WHERE tenant_id = $1 AND customer_id = $2
 """
 
-SELECT_FACTS_OF_CUSTOMER = """
-SELECT order_ref, order_name, order_date, total, refunded_amount, currency, status, occurred_at
-FROM customer.order_facts WHERE tenant_id = $1 AND customer_id = $2
-ORDER BY order_date, order_ref
-"""
-
 
 async def mark_seen(conn: asyncpg.Connection, tenant: str, event_id: str) -> bool:
     """True the first time an event id is seen in the tenant."""
@@ -203,9 +197,3 @@ async def fetch_totals(
 
 async def delete_of_customer(conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID) -> None:
     await conn.execute(DELETE_OF_CUSTOMER, tenant, customer_id)
-
-
-async def facts_of_customer(
-    conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID
-) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_FACTS_OF_CUSTOMER, tenant, customer_id)
