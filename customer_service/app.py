@@ -11,14 +11,16 @@ from aiohttp import web
 
 from customer_service.imports.service import ImportService
 from customer_service.imports.uploads import UploadSlots
-from customer_service.keys import CUSTOMERS, IMPORTS, NOTES, UPLOAD_SLOTS
+from customer_service.keys import CUSTOMERS, IMPORTS, NOTES, ORDERS, UPLOAD_SLOTS, V1_CUSTOMERS
 from customer_service.notes_service import NoteService
+from customer_service.orders.service import OrderService
 from customer_service.outbox_metrics import sample_outbox
 from customer_service.outbox_relay import OutboxRelay
 from customer_service.retention import RetentionSweeper
 from customer_service.routes import add_routes, is_public
 from customer_service.service import CustomerService
 from customer_service.shoppers.routes import shoppers_context
+from customer_service.v1.service import V1CustomerService
 from shared.amqp import Publisher
 from shared.authz import auth_middleware
 from shared.health import add_metrics_hook
@@ -60,6 +62,8 @@ async def _services_context(app: web.Application) -> AsyncIterator[None]:
     app[NOTES] = NoteService(app[DB_POOL])
     app[IMPORTS] = ImportService(app[DB_POOL])
     app[UPLOAD_SLOTS] = UploadSlots(app[SETTINGS].upload_concurrency_per_tenant)
+    app[ORDERS] = OrderService(app[DB_POOL])
+    app[V1_CUSTOMERS] = V1CustomerService(app[CUSTOMERS], app[IMPORTS])
     yield
 
 

@@ -7,9 +7,13 @@ from aiohttp import web
 from customer_service.imports.service import ImportService
 from customer_service.imports.uploads import UploadSlots
 from customer_service.notes_service import NoteService
+from customer_service.orders.service import OrderService
 from customer_service.service import CustomerService
+from customer_service.v1.service import V1CustomerService
 
 CUSTOMERS = web.AppKey("customers", CustomerService)
 NOTES = web.AppKey("notes", NoteService)
 IMPORTS = web.AppKey("imports", ImportService)
 UPLOAD_SLOTS = web.AppKey("upload_slots", UploadSlots)
+ORDERS = web.AppKey("orders", OrderService)
+V1_CUSTOMERS = web.AppKey("v1_customers", V1CustomerService)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from customer_service.orders.spend import NO_SPEND
 from customer_service.rules import (
     ADDRESS_FIELDS,
     COLUMN_FIELDS,
@@ -18,11 +19,6 @@ _PROFILE_FIELDS = (
     "dob", "customer_state", "active", "verified_email", "taxExempt", "taxExemptions", "location",
     "vipStatus", "loyaltyTier", "spendToNextTier", "joinedStoreId", "memberSince",
     "accepts_marketing", "marketing_optin_level", "marketing_preferences_updated_at",
-)  # fmt: skip
-# Order-derived figures TWC computes elsewhere; this suite keeps no orders, so they stay null.
-_COMPUTED_FIELDS = (
-    "lifetimeOrderValue", "averageSpendPerAnnum", "running12monthSpend", "totalOrders",
-    "totalSpend", "lastOrderDate", "lastOrderRef",
 )  # fmt: skip
 
 
@@ -42,8 +38,11 @@ def state_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
     return state
 
 
-def render_customer(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The full customer representation of API.md §3, every field present."""
+def render_customer(
+    record: Mapping[str, Any], spend: Mapping[str, Any] = NO_SPEND
+) -> dict[str, Any]:
+    """The full customer representation of API.md §3, every field present; `spend` holds the
+    computed fields of §11 (customer_service.orders.service.spend_of)."""
     customer = effective_customer(state_from_record(record))
     customer_id = str(record["id"])
     addresses = [render_address(a, customer_id) for a in customer["addresses"]]
@@ -57,8 +56,7 @@ def render_customer(record: Mapping[str, Any]) -> dict[str, Any]:
     body["deleted"] = bool(record["deleted"])
     body["createdDate"] = iso_ms(record["created_at"])
     body["lastModifiedDate"] = iso_ms(record["last_modified_at"])
-    for field in _COMPUTED_FIELDS:
-        body[field] = None
+    body.update(spend)
     return body
 
 

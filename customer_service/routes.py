@@ -10,10 +10,13 @@ from aiohttp import web
 
 from customer_service import handlers, note_handlers
 from customer_service.imports.routes import add_import_routes
+from customer_service.orders.handlers import post_order_events
 from customer_service.shoppers.routes import add_shopper_routes
+from customer_service.v1 import handlers as v1
 
 API = "/api/v2"
 CUSTOMERS = f"{API}/customers"
+V1_CUSTOMERS = "/api/customers"
 
 
 def add_routes(app: web.Application) -> None:
@@ -43,6 +46,15 @@ def add_routes(app: web.Application) -> None:
     router.add_delete(f"{API}/customer/note/{{note_id}}", note_handlers.delete_note)
     router.add_get(f"{API}/customer/notes", note_handlers.list_notes)
     router.add_delete(f"{API}/customer/notes", note_handlers.delete_notes)
+
+    router.add_post(f"{API}/order-events", post_order_events)
+
+    # TWC v1 (API.md §12), a translation layer over the same use cases.
+    router.add_post(V1_CUSTOMERS, v1.create_customer)
+    router.add_put(V1_CUSTOMERS, v1.update_customer)
+    router.add_get(f"{V1_CUSTOMERS}/{{id}}", v1.get_customer)
+    router.add_delete(f"{V1_CUSTOMERS}/{{id}}", v1.delete_customer)
+    router.add_post("/api/upload-customers", v1.upload_customers)
 
     add_import_routes(app)
     add_shopper_routes(app)

@@ -15,6 +15,7 @@ from customer_service import notes_repository, repository
 from customer_service.events import customer_event
 from customer_service.imports import repository as batches
 from customer_service.limits import check_limits
+from customer_service.orders import service as orders
 from customer_service.representation import render_customer, split_state, state_from_record
 from customer_service.rules import (
     MAX_ADDRESSES,
@@ -24,11 +25,14 @@ from customer_service.rules import (
     update_address,
 )
 from shared.amqp import CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPDATED
-from shared.db import tenant_fetchrow, tenant_transaction
+from shared.db import tenant_transaction
 from shared.errors import InvalidInput, NotFound
 from shared.schemas import CustomerValidationError, load_address, load_customer
 from shared.schemas.compiled import load_plain_customer
 from shared.timefmt import utcnow
+
+# How a use case answers: the stored row (in its transaction) to a representation.
+Renderer = Callable[[asyncpg.Connection, str, asyncpg.Record, datetime], Awaitable[dict[str, Any]]]
 
 IDENTIFIER_KINDS = ("id", "customerRef", "alternateCustomerRef", "email")
 SEARCH_CRITERIA = tuple(repository.SEARCH_COLUMNS)
@@ -123,7 +127,19 @@ class CustomerService:
     ) -> dict[str, Any]:
         """Create the customer; `and_then` writes more in the same transaction (a shopper's
         credentials)."""
-        changes = validate_customer(body)
+        return await self.create_validated(tenant, validate_customer(body), and_then=and_then)
+
+    async def create_validated(
+        self,
+        tenant: str,
+        changes: Mapping[str, Any],
+        *,
+        and_then: AfterCreate | None = None,
+        render: Renderer | None = None,
+    ) -> dict[str, Any]:
+        """Create from validated changes; `render` (default: the v2 representation) lets the
+        v1 API answer in its own shape from the same transaction."""
+        render = render or self._render
         now = self._clock()
         state = merge_customer({}, changes, now=now)
         check_limits(state)
@@ -135,31 +151,43 @@ class CustomerService:
             if and_then is not None:
                 await and_then(conn, record, now)
             await self._announce(conn, tenant, CUSTOMER_CREATED, record, now)
-        return render_customer(record)
+            await orders.attach_for_customer(conn, tenant, record)
+            return await render(conn, tenant, record, now)
 
-    async def get(self, tenant: str, identifier: Identifier) -> dict[str, Any]:
-        if identifier.kind == "id":  # the hot read: one round trip (shared.db.tenant_fetchrow)
-            record = await tenant_fetchrow(
-                self._pool, repository.SELECT_LIVE_BY_ID, tenant, identifier.lookup_value()
-            )
-            if record is None:
-                raise NotFound("No such customer.")
-        else:
-            async with tenant_transaction(self._pool, tenant) as conn:
-                record = await self._find(conn, tenant, identifier)
-        return render_customer(record)
+    async def get(
+        self, tenant: str, identifier: Identifier, *, render: Renderer | None = None
+    ) -> dict[str, Any]:
+        render = render or self._render
+        async with tenant_transaction(self._pool, tenant) as conn:
+            record = await self._find(conn, tenant, identifier)
+            return await render(conn, tenant, record, self._clock())
 
     async def search(self, tenant: str, query: Mapping[str, str]) -> list[dict[str, Any]]:
         criteria = search_criteria(query)
         async with tenant_transaction(self._pool, tenant) as conn:
             records = await repository.search(conn, tenant, criteria)
-        return [render_customer(record) for record in records]
+            spend = await orders.spend_of(conn, tenant, [r["id"] for r in records], self._clock())
+        return [render_customer(record, spend[record["id"]]) for record in records]
 
     async def update(self, tenant: str, identifier: Identifier, body: object) -> dict[str, Any]:
         """Merge the body into the customer (absent kept, null clears); 409 on a taken id."""
-        changes = validate_customer(body, partial=True)
+        return await self.update_validated(
+            tenant, identifier, validate_customer(body, partial=True)
+        )
+
+    async def update_validated(
+        self,
+        tenant: str,
+        identifier: Identifier,
+        changes: Mapping[str, Any],
+        *,
+        render: Renderer | None = None,
+    ) -> dict[str, Any]:
         return await self._change(
-            tenant, identifier, lambda current, now: merge_customer(current, changes, now=now)
+            tenant,
+            identifier,
+            lambda current, now: merge_customer(current, changes, now=now),
+            render=render,
         )
 
     async def add_address(self, tenant: str, raw_id: str, body: object) -> dict[str, Any]:
@@ -215,6 +243,7 @@ class CustomerService:
             await notes_repository.delete_of_customer(conn, tenant, record["id"])
             refs = [deleted[c] for c in ("customer_ref", "alternate_customer_ref") if deleted[c]]
             await batches.scrub_row_errors(conn, tenant, email=deleted["email"], refs=refs)
+            await orders.delete_of_customer(conn, tenant, record["id"])
             await self._announce(conn, tenant, CUSTOMER_DELETED, deleted, now)
 
     async def _change(
@@ -222,7 +251,10 @@ class CustomerService:
         tenant: str,
         identifier: Identifier,
         change: Callable[[dict[str, Any], datetime], dict[str, Any]],
+        *,
+        render: Renderer | None = None,
     ) -> dict[str, Any]:
+        render = render or self._render
         now = self._clock()
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await self._find(conn, tenant, identifier, for_update=True)
@@ -230,14 +262,23 @@ class CustomerService:
             state = change(current, now)
             if same_customer(current, state):
                 # Nothing a client can see changed: no write, no new lastModifiedDate, no event.
-                return render_customer(record)
+                return await render(conn, tenant, record, now)
             check_limits(state)
             columns, profile = split_state(state)
             record = await repository.update_customer(
                 conn, tenant, record["id"], columns, profile, now
             )
             await self._announce(conn, tenant, CUSTOMER_UPDATED, record, now)
-        return render_customer(record)
+            # A new customerRef or email may be one that waiting order facts named.
+            await orders.attach_for_customer(conn, tenant, record)
+            return await render(conn, tenant, record, now)
+
+    @staticmethod
+    async def _render(
+        conn: asyncpg.Connection, tenant: str, record: asyncpg.Record, now: datetime
+    ) -> dict[str, Any]:
+        spend = await orders.spend_of(conn, tenant, [record["id"]], now)
+        return render_customer(record, spend[record["id"]])
 
     @staticmethod
     async def _find(

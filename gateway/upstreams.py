@@ -30,6 +30,19 @@ def build_routes(settings: Settings) -> tuple[Route, ...]:
     operational routes (/metrics would show every tenant's traffic)."""
     return (
         Route("/services/customerservice/api/v2", settings.customer_service_url, "/api/v2", True),
+        # TWC v1 (API.md §12): its two resources only.
+        Route(
+            "/services/customerservice/api/customers",
+            settings.customer_service_url,
+            "/api/customers",
+            True,
+        ),
+        Route(
+            "/services/customerservice/api/upload-customers",
+            settings.customer_service_url,
+            "/api/upload-customers",
+            True,
+        ),
         Route("/services/impex/api/import", settings.customer_service_url, "/api/import", True),
         Route("/auth", settings.auth_service_url, "/auth", False),
     )

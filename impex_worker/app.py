@@ -16,9 +16,10 @@ from aiohttp import web
 from impex_worker.consumer import Consumer, Subscription
 from impex_worker.handlers import customer_deleted_handler
 from impex_worker.imports.setup import import_subscriptions, imports_context
-from impex_worker.keys import CONSUMER
+from impex_worker.keys import CONSUMER, CUSTOMER_POOL
+from impex_worker.orders import order_upserted_handler
 from shared import db
-from shared.amqp import CUSTOMER_DELETED_QUEUE
+from shared.amqp import CUSTOMER_DELETED_QUEUE, ORDERS_QUEUE
 from shared.keys import DB_POOL, SETTINGS
 from shared.service import (
     SHUTDOWN_GRACE_SECONDS,
@@ -63,6 +64,7 @@ def subscriptions(app: web.Application) -> list[Subscription]:
             customer_deleted_handler(app[DB_POOL], pseudonym_key=settings.pseudonym_key),
         ),
         *import_subscriptions(app),
+        Subscription(ORDERS_QUEUE, order_upserted_handler(app[CUSTOMER_POOL])),
     ]
 
 

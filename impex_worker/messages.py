@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from shared.amqp import CUSTOMER_DELETED
+from customer_service.orders.facts import InvalidFact, OrderFact, parse_event
+from shared.amqp import CUSTOMER_DELETED, ORDER_UPSERTED
 
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_EVENT_ID_LENGTH = 128
@@ -76,3 +77,30 @@ def _uuid(value: object, field: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise InvalidMessage(f"{field} is not a UUID") from None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpserted:
+    """An order fact (API.md §11) for `tenant`."""
+
+    tenant: str
+    fact: OrderFact
+
+
+def parse_order_upserted(body: bytes) -> OrderUpserted:
+    """Parse an `order.upserted` body; `InvalidMessage` names every invalid field (never a
+    value)."""
+    event = _json_object(body)
+    if event.get("type", ORDER_UPSERTED) != ORDER_UPSERTED:
+        raise InvalidMessage(f"type is not {ORDER_UPSERTED}")
+    tenant = event.get("tenant")
+    if not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant):
+        raise InvalidMessage("tenant is missing or not a tenant id")
+    try:
+        fact = parse_event(
+            event.get("order"), event_id=event.get("eventId"), occurred_at=event.get("occurredAt")
+        )
+    except InvalidFact as exc:
+        reasons = "; ".join(f"{path}: {' '.join(msgs)}" for path, msgs in exc.errors.items())
+        raise InvalidMessage(f"invalid order fact ({reasons})") from None
+    return OrderUpserted(tenant=tenant, fact=fact)

@@ -20,6 +20,7 @@ IMPEX_EVENTS_EXCHANGE = "impex.events"
 DEAD_LETTER_EXCHANGE = "customer-suite.dead-letter"
 # One-time codes for the retailer's own SMS/email sender (API.md §10); the suite sends nothing.
 SHOPPER_NOTIFICATIONS_EXCHANGE = "shopper.notifications"
+ORDER_EVENTS_EXCHANGE = "order.events"
 
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_UPDATED = "customer.updated"
@@ -28,10 +29,12 @@ CUSTOMERS_IMPORT = "customers.import"
 IMPEX_BATCH_COMPLETED = "impex.batch.completed"
 IMPEX_BATCH_FAILED = "impex.batch.failed"
 SHOPPER_OTP_REQUESTED = "shopper.otp.requested"
+ORDER_UPSERTED = "order.upserted"
 
 DEAD_LETTER_QUEUE = "customer-suite.dead-letter"
 CUSTOMER_DELETED_QUEUE = "impex_worker.customer-deleted"
 IMPORTS_QUEUE = "impex_worker.imports"
+ORDERS_QUEUE = "impex_worker.orders"
 # Dead-lettered import messages (a copy; the suite's DLQ keeps its own), so the worker can mark
 # their batches ERROR.
 IMPORTS_DEAD_LETTER_QUEUE = "impex_worker.imports.dead-letters"
@@ -51,6 +54,7 @@ async def declare_topology(channel: AbstractChannel) -> None:
     impex = await channel.declare_exchange(IMPEX_EXCHANGE, topic, durable=True)
     await channel.declare_exchange(IMPEX_EVENTS_EXCHANGE, topic, durable=True)
     await channel.declare_exchange(SHOPPER_NOTIFICATIONS_EXCHANGE, topic, durable=True)
+    order_events = await channel.declare_exchange(ORDER_EVENTS_EXCHANGE, topic, durable=True)
     dead_letters = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, topic, durable=True)
     dlq = await channel.declare_queue(
         DEAD_LETTER_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
@@ -71,6 +75,10 @@ async def declare_topology(channel: AbstractChannel) -> None:
         IMPORTS_QUEUE, durable=True, arguments=work_queue_args
     )
     await imports_queue.bind(impex, routing_key=CUSTOMERS_IMPORT)
+    orders_queue = await channel.declare_queue(
+        ORDERS_QUEUE, durable=True, arguments=work_queue_args
+    )
+    await orders_queue.bind(order_events, routing_key=ORDER_UPSERTED)
     # Dead-lettered messages keep their routing key, so this sees only the import queue's.
     imports_dead = await channel.declare_queue(
         IMPORTS_DEAD_LETTER_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}

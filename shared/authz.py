@@ -23,10 +23,12 @@ READ_IMPEX = "impex:read"
 WRITE_IMPEX = "impex:write"
 SHOPPERS_AUTH = "shoppers:auth"
 SHOPPERS_ADMIN = "shoppers:admin"
+WRITE_ORDERS = "orders:write"
 # What a client gets unless provisioning names its scopes (`--scopes`).
 DEFAULT_SCOPES = (READ_CUSTOMERS, WRITE_CUSTOMERS, READ_IMPEX, WRITE_IMPEX)
-# Granted only when asked for: a storefront backend logging shoppers in (API.md §10).
-OPT_IN_SCOPES = (SHOPPERS_AUTH, SHOPPERS_ADMIN)
+# Granted only when asked for: a storefront backend logging shoppers in (API.md §10), an order
+# feed (§11).
+OPT_IN_SCOPES = (SHOPPERS_AUTH, SHOPPERS_ADMIN, WRITE_ORDERS)
 ALL_SCOPES = (*DEFAULT_SCOPES, *OPT_IN_SCOPES)
 
 # `/shoppers/{customerId}/password|sessions`: a retailer acting on a shopper (not `/me/...`).
@@ -40,6 +42,8 @@ def required_scope(method: str, path: str) -> str:
     is_read = method.upper() in _READ_METHODS
     if "/shoppers" in path:
         return SHOPPERS_ADMIN if _SHOPPER_ADMIN_PATH.search(path) else SHOPPERS_AUTH
+    if "/order-events" in path:
+        return WRITE_ORDERS
     if "/api/import" in path or "/upload-customers" in path:
         return READ_IMPEX if is_read else WRITE_IMPEX
     return READ_CUSTOMERS if is_read else WRITE_CUSTOMERS

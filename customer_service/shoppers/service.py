@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from customer_service import repository as customers_repository
+from customer_service.orders import service as orders
 from customer_service.representation import render_customer
 from customer_service.service import CustomerService, Identifier, validate_customer
 from customer_service.shoppers import repository
@@ -325,12 +326,14 @@ class ShopperService:
 
     async def me(self, tenant: str, access_token: str | None) -> dict[str, Any]:
         if access_token:
+            now = self._clock()
             async with tenant_transaction(self._pool, tenant) as conn:
                 record = await repository.fetch_session_customer(
-                    conn, tenant, token_hash(access_token), self._clock()
+                    conn, tenant, token_hash(access_token), now
                 )
-            if record is not None:
-                return render_customer(record)
+                if record is not None:
+                    spend = await orders.spend_of(conn, tenant, [record["id"]], now)
+                    return render_customer(record, spend[record["id"]])
         raise SessionRequired(tenant)
 
     async def update_me(

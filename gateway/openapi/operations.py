@@ -18,6 +18,8 @@ CUSTOMERS = "customers"
 NOTES = "notes"
 IMPORTS = "imports"
 SHOPPERS = "shoppers"
+ORDERS = "orders"
+V1 = "customers-v1"
 AUTH = "auth"
 TAGS = (
     {"name": AUTH, "description": "Client-credentials tokens, JWKS, discovery (Keycloak style)."},
@@ -30,6 +32,8 @@ TAGS = (
         "shoppers:auth; admin routes shoppers:admin). The shopper's session is an opaque token "
         "in the AccessToken header, beside the storefront's own bearer token.",
     },
+    {"name": ORDERS, "description": "Order facts behind the customers' computed spend fields."},
+    {"name": V1, "description": "TWC's v1 Shopify-style customers, over the same customers."},
 )
 
 
@@ -251,6 +255,39 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Import an array of customers", IMPORTS, 202, body="ImportRecord[]",
         response="Batch", location=True, links=_BATCH_LINKS[:1],
         description="Creates a READY batch the impex worker imports asynchronously.",
+    ),
+    # --- orders
+    ("POST", f"{_V2}/order-events"): Operation(
+        "Send order facts", ORDERS, 202, body="OrderFactRequest|OrderFactRequest[]",
+        response="OrderEventsAccepted",
+        description="One fact or an array of 1 to 100, all validated first (400 `errors` like "
+        "`0.total`), then applied: upsert by orderRef, the latest occurredAt wins, a repeated "
+        "eventId changes nothing. A fact for a customer not known yet waits and counts once "
+        "that customer is created or imported. The figures never move lastModifiedDate nor "
+        "emit customer.updated. Opt-in scope: `clients create --scopes orders:write`.",
+    ),
+    # --- TWC v1
+    ("POST", "/api/customers"): Operation(
+        "Create a customer (v1)", V1, 201, body="V1CustomerRequest", response="V1Customer",
+        problems=(409,), description="state defaults to disabled. Same validation, uniqueness "
+        "and events as v2; errors name v1 fields.",
+    ),
+    ("PUT", "/api/customers"): Operation(
+        "Update a customer (v1)", V1, body="V1CustomerRequest", response="V1Customer",
+        problems=(409,), description="Finds the customer by id (its customerRef), else "
+        "twc_customer_id, else email; merges like v2.",
+    ),
+    ("GET", "/api/customers/{}"): Operation(
+        "Get a customer by its v1 id (customerRef)", V1, response="V1Customer",
+    ),
+    ("DELETE", "/api/customers/{}"): Operation(
+        "Delete a customer by its v1 id (customerRef)", V1, 204,
+    ),
+    ("POST", "/api/upload-customers"): Operation(
+        "Import an array of v1 customers", V1, 202, body="V1CustomerRequest[]",
+        response="Batch", location=True, links=_BATCH_LINKS[:1],
+        description="Each record translated to v2 (400 naming `0.phone` etc.), then imported "
+        "by the worker as v2's upload-customers.",
     ),
     # --- notes
     ("POST", f"{_V2}/customer/note"): Operation(

@@ -56,6 +56,10 @@ def _nullable_text(text: str = "") -> fields.String:
     return fields.String(allow_none=True, metadata=_described(text) if text else {})
 
 
+def _money(text: str) -> fields.String:
+    return fields.String(allow_none=True, metadata=_described(text, example="1234.50"))
+
+
 class _Doc(Schema):
     """Base of the schemas declared here: other members are allowed (and ignored by readers),
     like everywhere in this API."""
@@ -131,14 +135,16 @@ class CustomerOut(CustomerSchema):
     deleted = fields.Boolean(required=True)
     createdDate = _timestamp("Created at.")
     lastModifiedDate = _timestamp("Last changed at.")
-    # Order-derived figures: this suite keeps no orders, so they are null.
-    lifetimeOrderValue = fields.Raw(allow_none=True)
-    averageSpendPerAnnum = fields.Raw(allow_none=True)
-    running12monthSpend = fields.Raw(allow_none=True)
-    totalOrders = fields.Raw(allow_none=True)
-    totalSpend = fields.Raw(allow_none=True)
-    lastOrderDate = fields.Raw(allow_none=True)
-    lastOrderRef = fields.Raw(allow_none=True)
+    # Computed from the order facts (API.md §11): strings, null while no placed order.
+    lifetimeOrderValue = _money("Sum of the placed orders' totals.")
+    averageSpendPerAnnum = _money("totalSpend / max(1, years since the first order).")
+    running12monthSpend = _money("totalSpend over placed orders of the last 365 days.")
+    totalOrders = fields.String(
+        allow_none=True, metadata=_described("Number of placed orders.", example="12")
+    )
+    totalSpend = _money("Sum of (total - refundedAmount) over placed orders.")
+    lastOrderDate = _timestamp("orderDate of the latest placed order.", nullable=True)
+    lastOrderRef = _nullable_text("orderRef of the latest placed order.")
 
 
 class ValidationResult(_Doc):
@@ -176,6 +182,132 @@ class ShopperSessionOut(_Doc):
     UserId = fields.String(metadata=_described("Present when the session is valid."))
     issued_at = _timestamp("Present when the session is valid.", nullable=True)
     expires_at = _timestamp("Present when the session is valid.", nullable=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Orders (validated by customer_service.orders.facts, which has no marshmallow schema)
+
+
+class OrderFactRequest(_Doc):
+    eventId = fields.String(
+        validate=validate.Length(min=1, max=128),
+        metadata=_described(
+            "Idempotency key: a second fact with it changes nothing (default: new)."
+        ),
+    )
+    occurredAt = fields.String(
+        metadata=_described(
+            "When the fact was true (default: now); the latest per orderRef wins.",
+            format="date-time",
+        )
+    )
+    orderRef = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    orderName = fields.String(validate=validate.Length(min=1, max=255))
+    customerId = fields.UUID(metadata=_described("Else customerRef, else email."))
+    customerRef = fields.String(validate=validate.Length(min=1, max=255))
+    email = fields.String(validate=validate.Length(min=1, max=255))
+    orderDate = fields.String(required=True, metadata=_described("ISO 8601.", format="date-time"))
+    total = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[0-9]{1,15}(\.[0-9]{1,2})?$"),
+        metadata=_described("Decimal string >= 0, at most 2 decimals.", example="1234.50"),
+    )
+    refundedAmount = fields.String(
+        validate=validate.Regexp(r"^[0-9]{1,15}(\.[0-9]{1,2})?$"),
+        metadata=_described("At most total (default 0.00).", example="0.00"),
+    )
+    currency = fields.String(
+        required=True, validate=validate.Length(equal=3), metadata=_described("ISO 4217.")
+    )
+    status = fields.String(required=True, validate=validate.OneOf(("placed", "cancelled", "test")))
+
+
+# ---------------------------------------------------------------------------------------------
+# TWC v1 customers (translated to v2 by customer_service.v1, which has no marshmallow schema)
+
+
+class V1Address(_Doc):
+    id = fields.String(metadata=_described("Keeps the address when sent back."))
+    address1 = fields.String(allow_none=True)
+    address2 = fields.String(allow_none=True)
+    city = fields.String(allow_none=True)
+    company = fields.String(allow_none=True)
+    country = fields.String(allow_none=True)
+    country_code = fields.String(allow_none=True, metadata=_described("ISO 3166-1 alpha-2."))
+    province = fields.String(allow_none=True)
+    province_code = fields.String(allow_none=True)
+    zip = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    default = fields.Boolean(allow_none=True)
+
+
+class V1CustomerRequest(_Doc):
+    id = fields.Raw(
+        metadata=_described("The v2 customerRef; a JSON integer is stored as its decimal string.")
+    )
+    twc_customer_id = fields.String(
+        metadata=_described("The v2 id (read-only; names the customer in a PUT).")
+    )
+    email = fields.String()
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    phone = fields.String(
+        allow_none=True,
+        metadata=_described("E.164 once spaces, -, ( and ) are removed.", example="+14155550123"),
+    )
+    state = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(CUSTOMER_STATES),
+        metadata=_described("A v1 create defaults to disabled."),
+    )
+    verified_email = fields.Boolean(allow_none=True)
+    accepts_marketing = fields.Boolean(allow_none=True)
+    marketing_opt_in_level = fields.String(
+        allow_none=True, validate=validate.OneOf(MARKETING_OPTIN_LEVELS)
+    )
+    tax_exempt = fields.Boolean(allow_none=True)
+    tax_exemptions = fields.Raw(
+        allow_none=True, metadata=_described("A comma-separated string or a list of strings.")
+    )
+    tags = fields.String(
+        allow_none=True,
+        metadata=_described(
+            "Comma-separated; trimmed, empties and duplicates dropped; at most 250 of <= 255 "
+            "characters. Not shown by v2; a v2 PUT keeps it."
+        ),
+    )
+    note = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=MAX_NOTE_LENGTH),
+        metadata=_described("v1 only."),
+    )
+    multipass_identifier = fields.String(allow_none=True, metadata=_described("v1 only."))
+    addresses = fields.List(fields.Nested(V1Address), allow_none=True)
+
+
+class V1Customer(V1CustomerRequest):
+    id = fields.String(allow_none=True, metadata=_described("The customerRef."))
+    twc_customer_id = fields.String(required=True)
+    tags = fields.String(required=True, metadata=_described("Comma-separated."))
+    tax_exemptions = fields.List(fields.String(), required=True)
+    accepts_marketing_updated_at = _timestamp("When accepts_marketing last changed.", nullable=True)
+    default_address = fields.Nested(V1Address, allow_none=True)
+    created_at = _timestamp("Created at.")
+    updated_at = _timestamp("Last changed at.")
+    orders_count = fields.Integer(required=True, metadata=_described("Placed orders (§11)."))
+    total_spent = fields.Float(
+        required=True, metadata=_described("Sum of (total - refundedAmount) of placed orders.")
+    )
+    last_order_id = fields.String(allow_none=True, metadata=_described("orderRef."))
+    last_order_name = fields.String(allow_none=True)
+    currency = fields.String(allow_none=True, metadata=_described("Of the latest order."))
+
+
+class OrderEventsAccepted(_Doc):
+    accepted = fields.Integer(required=True, metadata=_described("How many facts were taken."))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,6 +500,11 @@ COMPONENTS: dict[str, type[Schema] | Schema] = {
     "Address": AddressOut,
     "Customer": CustomerOut,
     "ValidationResult": ValidationResult,
+    "OrderFactRequest": OrderFactRequest,
+    "OrderEventsAccepted": OrderEventsAccepted,
+    "V1Address": V1Address,
+    "V1CustomerRequest": V1CustomerRequest,
+    "V1Customer": V1Customer,
     "NoteCreateRequest": NoteCreate,
     "NoteUpdateRequest": NoteUpdate,
     "Note": NoteOut,
@@ -411,6 +548,9 @@ RAW_COMPONENTS: dict[str, dict[str, Any]] = {
 COMPONENT_CONSTRAINTS: dict[str, dict[str, Any]] = {
     "NoteCreateRequest": {"anyOf": [{"required": ["customerId"]}, {"required": ["customerRef"]}]},
     "ResourceRequest": {"anyOf": [{"required": ["batchId"]}, {"required": ["batchRef"]}]},
+    "OrderFactRequest": {
+        "anyOf": [{"required": [name]} for name in ("customerId", "customerRef", "email")]
+    },
 }
 
 

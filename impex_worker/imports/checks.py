@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from customer_service.v1.translate import IMPORT_KEY, hidden_fields
 from impex_worker.imports.formats import Record
 from shared.schemas import MAX_STRING_LENGTH, CustomerValidationError, load_customer
 from shared.schemas.compiled import load_plain_customer
@@ -45,12 +46,22 @@ def check_records(records: list[Record]) -> Checked:
     checked = Checked()
     for record in records:
         if record.problem is None:
+            try:
+                # Only a v1 upload's records carry it (customer_service.v1).
+                data = record.data
+                extra = (
+                    hidden_fields(data) if isinstance(data, dict) and IMPORT_KEY in data else None
+                )
+            except ValueError as exc:
+                checked.errors.append(row_error(record.row, record.data, {IMPORT_KEY: [str(exc)]}))
+                continue
             changes = load_plain_customer(record.data)
             if changes is not None:
-                checked.valid.append(Valid(record.row, changes))
+                checked.valid.append(Valid(record.row, {**changes, **extra} if extra else changes))
                 continue
             try:
-                checked.valid.append(Valid(record.row, load_customer(record.data)))
+                changes = load_customer(record.data)
+                checked.valid.append(Valid(record.row, {**changes, **extra} if extra else changes))
                 continue
             except CustomerValidationError as exc:
                 problem = exc.errors

@@ -32,6 +32,7 @@ from customer_service.imports.representation import (
     READY,
 )
 from customer_service.imports.service import end_batch
+from customer_service.orders.service import attach_waiting_facts
 from impex_worker.imports import repository
 from impex_worker.imports.checks import Checked, Valid, row_error
 from impex_worker.imports.formats import FileUnreadable, Record, count_records, read_records
@@ -241,6 +242,10 @@ class BatchRunner:
             if status["processed"] != start:
                 raise LostBatch(f"checkpoint at {status['processed']}, expected {start}")
             plan = await self._apply(conn, tenant, checked.valid, now)
+            # Order facts that named one of the chunk's customers before it existed: one
+            # statement for the whole chunk.
+            refs, emails, _ = lookup_keys(checked.valid)
+            await attach_waiting_facts(conn, tenant, refs, emails)
             errors = sorted([*checked.errors, *plan.errors], key=lambda error: error.row)
             await repository.add_row_errors(conn, tenant, batch_id, errors)
             await repository.add_events(conn, tenant, plan.events)

@@ -87,6 +87,15 @@ class Client:
 
 async def obtain_client(running_suite: RunningSuite, http: aiohttp.ClientSession, tenant: str):
     credentials = running_suite.provision(tenant)
+    token = (await fetch_token(running_suite, http, credentials))["access_token"]
+    return Client(tenant, credentials["client_id"], credentials["client_secret"], token)
+
+
+async def fetch_token(
+    running_suite: RunningSuite, http: aiohttp.ClientSession, credentials: dict[str, str]
+) -> dict:
+    """The token endpoint's answer for a client's credentials (client_credentials grant)."""
+    tenant = credentials["tenant"]
     async with http.post(
         f"{running_suite.base_url}/auth/realms/{tenant}/protocol/openid-connect/token",
         data={
@@ -96,8 +105,7 @@ async def obtain_client(running_suite: RunningSuite, http: aiohttp.ClientSession
         },
     ) as response:
         assert response.status == 200, await response.text()
-        token = (await response.json())["access_token"]
-    return Client(tenant, credentials["client_id"], credentials["client_secret"], token)
+        return await response.json()
 
 
 @pytest.fixture

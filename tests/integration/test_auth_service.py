@@ -34,7 +34,7 @@ from auth_service.provisioning import NewCredentials
 from auth_service.revocations import RevocationSync
 from auth_service.signing import KeyRing
 from shared import db
-from shared.authz import ALL_SCOPES, DEFAULT_SCOPES
+from shared.authz import ALL_SCOPES, DEFAULT_SCOPES, WRITE_ORDERS
 from shared.revocations import REVOCATIONS_CHANNEL, revoked_client_key, revoked_token_key
 from shared.settings import Settings
 from shared.tokens import InvalidToken, TokenVerifier
@@ -331,6 +331,20 @@ async def test_scope_the_client_lacks_is_invalid_scope(
     unknown = await post_token(client, creds, scope="admin")
     assert unknown.status == 400
     assert (await unknown.json())["error"] == "invalid_scope"
+
+
+async def test_orders_write_is_granted_only_when_asked_for_at_provisioning(
+    client: TestClient, creds: NewCredentials, test_settings: Settings
+) -> None:
+    """orders:write is opt-in: a default client cannot get it; `--scopes` grants it."""
+    refused = await post_token(client, creds, scope=WRITE_ORDERS)
+    assert (await refused.json())["error"] == "invalid_scope"
+    [feeder] = await run_cli(
+        test_settings, "clients", "create", creds.tenant, "--scopes", f"{WRITE_ORDERS}"
+    )
+    feeder_creds = NewCredentials(creds.tenant, feeder["client_id"], feeder["client_secret"])
+    granted = await post_token(client, feeder_creds)
+    assert (await granted.json())["scope"] == WRITE_ORDERS
 
 
 async def test_other_grant_types_are_unsupported(client: TestClient, creds: NewCredentials) -> None:

@@ -514,3 +514,20 @@ async def test_otp_is_always_202_and_limited_per_username(store):
         assert second.status == 429 and 0 < int(second.headers["Retry-After"]) <= 30
     bad = await store.call("POST", "/otp", json={"username": "limit@example.com", "channel": "fax"})
     assert bad.status == 400 and "channel" in (await bad.json())["errors"]
+
+
+async def test_me_shows_the_shoppers_order_figures(store, shop_app, mint):
+    """GET /me renders the computed spend fields like every other read (API.md §11)."""
+    customer = await store.register("buyer@example.com")
+    fact = {"orderRef": "S-1", "customerId": customer["id"], "orderDate": "2026-11-01T00:00:00Z",
+            "total": "42.00", "currency": "EUR", "status": "placed"}  # fmt: skip
+    posted = await shop_app.post(
+        "/api/v2/order-events", json=fact, headers=mint.headers(store.tenant)
+    )
+    assert posted.status == 202
+    response = await store.call(
+        "POST", "/login", json={"username": "buyer@example.com", "password": PASSWORD}
+    )
+    token = (await response.json())["Token"]
+    me = await (await store.call("GET", "/me", session=token["AccessToken"])).json()
+    assert (me["totalOrders"], me["totalSpend"], me["lastOrderRef"]) == ("1", "42.00", "S-1")
