@@ -9,9 +9,21 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from customer_service.batch.service import BatchService
+from customer_service.collection.service import CollectionService
+from customer_service.export.service import ExportService
 from customer_service.imports.service import ImportService
 from customer_service.imports.uploads import UploadSlots
-from customer_service.keys import CUSTOMERS, IMPORTS, NOTES, UPLOAD_SLOTS
+from customer_service.keys import (
+    BATCH,
+    COLLECTION,
+    CUSTOMERS,
+    EXPORT,
+    IMPORTS,
+    NOTES,
+    UPLOAD_SLOTS,
+    WISHLIST_POOL,
+)
 from customer_service.notes_service import NoteService
 from customer_service.outbox_metrics import sample_outbox
 from customer_service.outbox_relay import OutboxRelay
@@ -19,6 +31,7 @@ from customer_service.retention import RetentionSweeper
 from customer_service.routes import add_routes, is_public
 from customer_service.service import CustomerService
 from customer_service.shoppers.routes import shoppers_context
+from shared import db
 from shared.amqp import Publisher
 from shared.authz import auth_middleware
 from shared.health import add_metrics_hook
@@ -44,6 +57,7 @@ def create_app(
     verifier = install_token_verifier(app, verifier)
     app.middlewares.append(auth_middleware(verifier, is_public=is_public))
     app.cleanup_ctx.append(db_pool_context())
+    app.cleanup_ctx.append(_wishlist_pool_context)
     app.cleanup_ctx.append(_services_context)
     app.cleanup_ctx.append(shoppers_context)
     add_metrics_hook(app, sample_outbox)
@@ -59,7 +73,25 @@ async def _services_context(app: web.Application) -> AsyncIterator[None]:
     app[NOTES] = NoteService(app[DB_POOL])
     app[IMPORTS] = ImportService(app[DB_POOL])
     app[UPLOAD_SLOTS] = UploadSlots(app[SETTINGS].upload_concurrency_per_tenant)
+    app[COLLECTION] = CollectionService(app[DB_POOL])
+    app[BATCH] = BatchService(app[CUSTOMERS])
+    app[EXPORT] = ExportService(app[DB_POOL], app[WISHLIST_POOL])
     yield
+
+
+async def _wishlist_pool_context(app: web.Application) -> AsyncIterator[None]:
+    """The wishlist store's pool (exports read it): the main pool when it is the same database."""
+    settings = app[SETTINGS]
+    if settings.wishlist_database_url == settings.database_url:
+        app[WISHLIST_POOL] = app[DB_POOL]
+        yield
+        return
+    pool = await db.create_pool(settings.wishlist_database_url, min_size=0, max_size=4)
+    app[WISHLIST_POOL] = pool
+    try:
+        yield
+    finally:
+        await pool.close()
 
 
 async def _outbox_relay_context(app: web.Application) -> AsyncIterator[None]:

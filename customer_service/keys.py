@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncpg
 from aiohttp import web
 
+from customer_service.batch.service import BatchService
+from customer_service.collection.service import CollectionService
+from customer_service.export.service import ExportService
 from customer_service.imports.service import ImportService
 from customer_service.imports.uploads import UploadSlots
 from customer_service.notes_service import NoteService
@@ -13,3 +17,7 @@ CUSTOMERS = web.AppKey("customers", CustomerService)
 NOTES = web.AppKey("notes", NoteService)
 IMPORTS = web.AppKey("imports", ImportService)
 UPLOAD_SLOTS = web.AppKey("upload_slots", UploadSlots)
+COLLECTION = web.AppKey("collection", CollectionService)
+BATCH = web.AppKey("batch", BatchService)
+EXPORT = web.AppKey("export", ExportService)
+WISHLIST_POOL = web.AppKey("wishlist_pool", asyncpg.Pool)

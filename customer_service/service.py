@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from customer_service import notes_repository, repository
+from customer_service.address_rules import with_address_id, with_address_ids
 from customer_service.events import customer_event
 from customer_service.imports import repository as batches
 from customer_service.limits import check_limits
@@ -79,14 +80,14 @@ def identifier_in_query(query: Mapping[str, str]) -> Identifier:
 def validate_customer(body: object, *, partial: bool = False) -> dict[str, Any]:
     """The shared schema's verdict as a 400 naming every invalid field."""
     try:
-        return load_customer(body, partial=partial)
+        return load_customer(with_address_ids(body), partial=partial)
     except CustomerValidationError as exc:
         raise InvalidInput("The customer is not valid.", errors=exc.errors) from None
 
 
 def _validate_address(body: object) -> dict[str, Any]:
     try:
-        return load_address(body)
+        return load_address(with_address_id(body))
     except CustomerValidationError as exc:
         raise InvalidInput("The address is not valid.", errors=exc.errors) from None
 
@@ -175,6 +176,10 @@ class CustomerService:
 
         return await self._change(tenant, Identifier("id", raw_id), without_address)
 
+    async def addresses(self, tenant: str, raw_id: str) -> list[dict[str, Any]]:
+        """The customer's addresses as rendered in the customer (GET .../address)."""
+        return (await self.get(tenant, Identifier("id", raw_id)))["addresses"]
+
     async def update_address(
         self, tenant: str, raw_id: str, address_id: str, body: object
     ) -> dict[str, Any]:
@@ -189,9 +194,9 @@ class CustomerService:
 
         return await self._change(tenant, Identifier("id", raw_id), with_changed_address)
 
-    async def delete(self, tenant: str, identifier: Identifier) -> None:
+    async def delete(self, tenant: str, identifier: Identifier) -> str:
         """Tombstone and scrub the customer, drop its notes, blank its email and refs in import
-        row errors, announce customer.deleted."""
+        row errors, announce customer.deleted; the id of the customer deleted."""
         now = self._clock()
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await self._find(conn, tenant, identifier, for_update=True)
@@ -202,6 +207,7 @@ class CustomerService:
             refs = [deleted[c] for c in ("customer_ref", "alternate_customer_ref") if deleted[c]]
             await batches.scrub_row_errors(conn, tenant, email=deleted["email"], refs=refs)
             await self._announce(conn, tenant, CUSTOMER_DELETED, deleted, now)
+        return str(record["id"])
 
     async def _change(
         self,

@@ -1,0 +1,132 @@
+"""The collection's SQL: pages, counts and query search over one tenant's live customers.
+
+Statements are built from validated parts only (column names from params.SORT_COLUMNS, condition
+templates from params); every value is a parameter and the tenant is always $1. Listing and
+counting run under row-level security on plain-column conditions (leakproof, so indexed); the
+"query" search reads through customer.customers_matching (0009), which uses the trigram index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from customer_service.collection.params import Condition, Page, Sort
+from customer_service.repository import _CUSTOMER_COLUMNS
+
+_LIVE = "FROM customer.customers WHERE tenant_id = $1 AND NOT deleted"
+
+
+def _where(conditions: Sequence[Condition], first: int) -> tuple[str, list[Any]]:
+    """` AND …` for the conditions, numbering their parameters from `first`."""
+    sql = "".join(
+        " AND " + c.template.format(p=f"${n}") for n, c in enumerate(conditions, start=first)
+    )
+    return sql, [c.value for c in conditions]
+
+
+def _order(sort: Sort, *, nulls_last: bool = False) -> str:
+    direction = " DESC" if sort.descending else ""
+    nulls = " NULLS LAST" if nulls_last and sort.descending else ""
+    return f" ORDER BY {sort.column}{direction}{nulls}, id{direction}"
+
+
+def page_statement(
+    conditions: Sequence[Condition], sort: Sort, *, segment: str | None = None
+) -> tuple[str, list[Any]]:
+    """(SQL, values after the tenant) of one page, LIMIT and OFFSET the last two parameters.
+
+    `segment` "present"/"absent" restricts to rows whose sort value is or is not null: a DESC
+    page with nulls last is read as the non-null range of the index backwards, then the null one.
+    """
+    where, values = _where(conditions, 2)
+    if segment == "present":
+        where += f" AND {sort.column} IS NOT NULL"
+        order = _order(sort)
+    elif segment == "absent":
+        where += f" AND {sort.column} IS NULL"
+        order = " ORDER BY id DESC" if sort.descending else " ORDER BY id"
+    else:
+        order = _order(sort)
+    n = len(values) + 2
+    sql = f"SELECT {_CUSTOMER_COLUMNS} {_LIVE}{where}{order} LIMIT ${n} OFFSET ${n + 1}"
+    return sql, values
+
+
+def count_statement(
+    conditions: Sequence[Condition], *, present: str | None = None
+) -> tuple[str, list[Any]]:
+    """(SQL, values after the tenant) counting the matching live customers; with `present` a
+    column, also how many of them have a value there."""
+    where, values = _where(conditions, 2)
+    also = f", count({present})" if present else ""
+    return f"SELECT count(*){also} {_LIVE}{where}", values
+
+
+def search_statement(conditions: Sequence[Condition], sort: Sort) -> tuple[str, list[Any]]:
+    """(SQL, values after tenant and pattern) of a query-search page and its total: one row,
+    `total` first, the customer's columns null when the page is past the end."""
+    where, values = _where(conditions, 3)
+    n = len(values) + 3
+    sql = f"""
+WITH matches AS MATERIALIZED (
+    SELECT {_CUSTOMER_COLUMNS}, email_lower FROM customer.customers_matching($1, $2) AS c
+    WHERE true{where}
+)
+SELECT total.n AS total, page.*
+FROM (SELECT count(*) AS n FROM matches) AS total
+LEFT JOIN LATERAL (
+    SELECT * FROM matches{_order(sort, nulls_last=True)} LIMIT ${n} OFFSET ${n + 1}
+) AS page ON true
+"""
+    return sql, values
+
+
+async def count(conn: asyncpg.Connection, tenant: str, conditions: Sequence[Condition]) -> int:
+    sql, values = count_statement(conditions)
+    return await conn.fetchval(sql, tenant, *values)
+
+
+async def list_page(
+    conn: asyncpg.Connection,
+    tenant: str,
+    conditions: Sequence[Condition],
+    sort: Sort,
+    page: Page,
+) -> tuple[list[asyncpg.Record], int]:
+    """One page of the matching live customers in `sort` order (nulls last, ties on id), and
+    the exact total."""
+    if not (sort.descending and sort.nullable):
+        sql, values = page_statement(conditions, sort)
+        records = await conn.fetch(sql, tenant, *values, page.size, page.offset)
+        return records, await count(conn, tenant, conditions)
+    sql, values = count_statement(conditions, present=sort.column)
+    total, present = await conn.fetchrow(sql, tenant, *values)
+    records: list[asyncpg.Record] = []
+    if page.offset < present:
+        sql, values = page_statement(conditions, sort, segment="present")
+        records = await conn.fetch(sql, tenant, *values, page.size, page.offset)
+    wanted = page.size - len(records)
+    if wanted and present < total:
+        sql, values = page_statement(conditions, sort, segment="absent")
+        offset = max(0, page.offset - present)
+        records += await conn.fetch(sql, tenant, *values, wanted, offset)
+    return records, total
+
+
+async def search_page(
+    conn: asyncpg.Connection,
+    tenant: str,
+    pattern: str,
+    conditions: Sequence[Condition],
+    sort: Sort,
+    page: Page,
+) -> tuple[list[asyncpg.Record], int]:
+    """One page of the live customers whose search_text is LIKE `pattern` and that meet every
+    condition, and their exact total."""
+    sql, values = search_statement(conditions, sort)
+    rows = await conn.fetch(sql, tenant, pattern, *values, page.size, page.offset)
+    total = rows[0]["total"] if rows else 0
+    return [row for row in rows if row["id"] is not None], total
