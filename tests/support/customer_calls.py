@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 API = "/api/v2"
 
 
@@ -30,8 +28,3 @@ class CustomerCalls:
         status, body = await self.call("POST", "/customers", fields)
         assert status == 201, body
         return body
-
-
-@pytest.fixture
-def calls(customer_client, mint, unique_tenant) -> CustomerCalls:
-    return CustomerCalls(customer_client, mint.headers(unique_tenant))
