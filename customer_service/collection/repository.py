@@ -56,13 +56,18 @@ def page_statement(
 
 
 def count_statement(
-    conditions: Sequence[Condition], *, present: str | None = None
+    conditions: Sequence[Condition], *, null_column: str | None = None
 ) -> tuple[str, list[Any]]:
-    """(SQL, values after the tenant) counting the matching live customers; with `present` a
-    column, also how many of them have a value there."""
+    """(SQL, values after the tenant) counting the matching live customers; with `null_column`
+    only those without a value there."""
     where, values = _where(conditions, 2)
-    also = f", count({present})" if present else ""
-    return f"SELECT count(*){also} {_LIVE}{where}", values
+    if null_column:
+        where += f" AND {null_column} IS NULL"
+    return f"SELECT count(*) {_LIVE}{where}", values
+
+
+# A tenant's live customers, kept by triggers (0009): no scan of a big tenant for a bare total.
+LIVE_COUNT = "SELECT coalesce(sum(live), 0)::bigint FROM customer.live_counts WHERE tenant_id = $1"
 
 
 def search_statement(conditions: Sequence[Condition], sort: Sort) -> tuple[str, list[Any]]:
@@ -85,6 +90,9 @@ LEFT JOIN LATERAL (
 
 
 async def count(conn: asyncpg.Connection, tenant: str, conditions: Sequence[Condition]) -> int:
+    """How many live customers meet every condition (all of them: the kept counter)."""
+    if not conditions:
+        return await conn.fetchval(LIVE_COUNT, tenant)
     sql, values = count_statement(conditions)
     return await conn.fetchval(sql, tenant, *values)
 
@@ -98,21 +106,19 @@ async def list_page(
 ) -> tuple[list[asyncpg.Record], int]:
     """One page of the matching live customers in `sort` order (nulls last, ties on id), and
     the exact total."""
+    total = await count(conn, tenant, conditions)
     if not (sort.descending and sort.nullable):
         sql, values = page_statement(conditions, sort)
-        records = await conn.fetch(sql, tenant, *values, page.size, page.offset)
-        return records, await count(conn, tenant, conditions)
-    sql, values = count_statement(conditions, present=sort.column)
-    total, present = await conn.fetchrow(sql, tenant, *values)
-    records: list[asyncpg.Record] = []
-    if page.offset < present:
-        sql, values = page_statement(conditions, sort, segment="present")
-        records = await conn.fetch(sql, tenant, *values, page.size, page.offset)
-    wanted = page.size - len(records)
-    if wanted and present < total:
+        return await conn.fetch(sql, tenant, *values, page.size, page.offset), total
+    # DESC, nulls last: the rows with a value (the index backwards), then those without.
+    sql, values = page_statement(conditions, sort, segment="present")
+    records = list(await conn.fetch(sql, tenant, *values, page.size, page.offset))
+    if len(records) < page.size and page.offset + len(records) < total:
+        sql, values = count_statement(conditions, null_column=sort.column)
+        present = total - await conn.fetchval(sql, tenant, *values)
         sql, values = page_statement(conditions, sort, segment="absent")
         offset = max(0, page.offset - present)
-        records += await conn.fetch(sql, tenant, *values, wanted, offset)
+        records += await conn.fetch(sql, tenant, *values, page.size - len(records), offset)
     return records, total
 
 

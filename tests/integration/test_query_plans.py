@@ -320,14 +320,10 @@ def _count_plans() -> dict[str, tuple[str, tuple[Any, ...], set[str]]]:
     store = params.search_of({"storeUid": "store-1"}).conditions
     sql, values = collection_repository.count_statement(store)
     statements["count by storeUid"] = (sql, tuple(values), _STORE_INDEXES)
-    # Unfiltered: any index on live customers, read index-only (the smallest wins).
-    every_index = {*_SORT_INDEXES.values(), *_FILTER_INDEXES.values(), *_STORE_INDEXES}
-    sql, values = collection_repository.count_statement([])
-    statements["count unfiltered"] = (sql, tuple(values), every_index)
     for field in ("lastName", "customerRef"):
         column = params.Sort(field, True).column
-        sql, values = collection_repository.count_statement([], present=column)
-        statements[f"count with present {field}"] = (sql, tuple(values), {_SORT_INDEXES[field]})
+        sql, values = collection_repository.count_statement([], null_column=column)
+        statements[f"count without {field}"] = (sql, tuple(values), {_SORT_INDEXES[field]})
     return statements
 
 
@@ -395,3 +391,23 @@ async def test_query_search_uses_the_trigram_index(
         await pool.close()
     assert sample.id in [record["id"] for record in records]
     assert total == len(records)
+
+
+async def test_an_unfiltered_count_reads_the_kept_counter_not_the_customers(
+    test_settings: Settings, sample: Sample
+) -> None:
+    """A bare total never scans the tenant's customers, and equals count(*) of them."""
+    pool = await create_pool(test_settings.database_url, min_size=0, max_size=1)
+    try:
+        async with tenant_transaction(pool, sample.tenant) as conn:
+            plans = await _plans(conn, collection_repository.LIVE_COUNT, (sample.tenant,))
+            counted = await collection_repository.count(conn, sample.tenant, [])
+            live = await conn.fetchval(
+                "SELECT count(*) FROM customer.customers WHERE tenant_id = $1 AND NOT deleted",
+                sample.tenant,
+            )
+    finally:
+        await pool.close()
+    for plan in plans.values():
+        assert " on customers" not in plan, plan
+    assert counted == live == ROWS - ROWS // 10
