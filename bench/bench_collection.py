@@ -255,18 +255,7 @@ def report(results: dict[str, Any], concurrency: int) -> None:
             rows,
         )
     )  # fmt: skip
-    noisy = [
-        f"{name} / {path}"
-        for name, paths in results["operations"].items()
-        for path, r in paths.items()
-        if harness.disturbed(r["cpu_percent"])
-    ]
-    if noisy:
-        print(
-            f"!! other processes took > {harness.NOISY_OTHER_PERCENT}% CPU during: "
-            + ", ".join(noisy)
-            + " (those numbers are disturbed; run again on a quiet machine)"
-        )
+    harness.print_disturbed(results["operations"])
 
 
 def main() -> int:

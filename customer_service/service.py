@@ -53,13 +53,21 @@ class Identifier:
             raise NotFound("No such customer.") from None
 
 
-def identifier_in_body(body: object) -> Identifier:
-    """PUT /customers: the body's id, else customerRef, else email."""
+def first_identifier(body: object, kinds: tuple[str, ...]) -> Identifier | None:
+    """The first of `kinds` the body gives as a non-empty string, or None."""
     if isinstance(body, Mapping):
-        for kind in ("id", "customerRef", "email"):
+        for kind in kinds:
             value = body.get(kind)
             if isinstance(value, str) and value:
                 return Identifier(kind, value)
+    return None
+
+
+def identifier_in_body(body: object) -> Identifier:
+    """PUT /customers: the body's id, else customerRef, else email."""
+    identifier = first_identifier(body, ("id", "customerRef", "email"))
+    if identifier is not None:
+        return identifier
     raise InvalidInput(
         "Name the customer to update by id, customerRef or email.",
         errors={"id": ["One of id, customerRef or email is required."]},

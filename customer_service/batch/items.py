@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from customer_service.service import Identifier
+from customer_service.service import Identifier, first_identifier
 from shared.errors import InvalidInput
 
 # The processing order of the sections (API.md §8).
@@ -36,21 +36,14 @@ def sections_of(body: object) -> dict[str, list[Any]]:
 
 def upsert_identifier(item: object) -> Identifier | None:
     """How an upsert item names its customer: id, else customerRef, else email; None: nobody."""
-    if isinstance(item, Mapping):
-        for kind in ("id", "customerRef", "email"):
-            value = item.get(kind)
-            if isinstance(value, str) and value:
-                return Identifier(kind, value)
-    return None
+    return first_identifier(item, ("id", "customerRef", "email"))
 
 
 def delete_identifier(item: object) -> Identifier:
     """A delete item: `{"id"}` or `{"customerRef"}`."""
-    if isinstance(item, Mapping):
-        for kind in ("id", "customerRef"):
-            value = item.get(kind)
-            if isinstance(value, str) and value:
-                return Identifier(kind, value)
+    identifier = first_identifier(item, ("id", "customerRef"))
+    if identifier is not None:
+        return identifier
     raise InvalidInput(
         "Name the customer to delete by id or customerRef.",
         errors={"id": ["One of id or customerRef is required."]},
