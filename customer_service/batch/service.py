@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
+
 from customer_service.batch.items import (
     OPERATIONS,
     delete_identifier,
@@ -15,7 +17,9 @@ from customer_service.batch.items import (
 from customer_service.service import CustomerService, identifier_in_body
 from shared.errors import DomainError, NotFound, Unavailable
 from shared.log import current_request_id
-from shared.web import domain_problem
+from shared.web import domain_problem, problem_body
+
+log = structlog.get_logger("batch")
 
 Outcome = tuple[int, str, dict[str, Any] | None]  # status, customer id, customer
 
@@ -42,6 +46,16 @@ class BatchService:
                         down = exc
                     problem = domain_problem(exc, current_request_id())
                     result |= {"status": exc.status, "error": problem}
+                except Exception:  # one item's bug must not hide what the others did
+                    log.exception("batch item failed", operation=operation, index=index)
+                    problem = problem_body(
+                        500,
+                        "Internal Server Error",
+                        "The server could not complete this item.",
+                        type_slug="internal",
+                        request_id=current_request_id(),
+                    )
+                    result |= {"status": 500, "error": problem}
                 else:
                     result |= {"status": status, "id": customer_id}
                     if customer is not None:
