@@ -274,7 +274,8 @@ async def seed(
     tenants = [(tenant, count, SEED), *((name, n, SEED + i + 1) for i, (name, n) in
                                         enumerate((neighbours or {}).items()))]  # fmt: skip
     async with conn.transaction():
-        await conn.execute("TRUNCATE customer.customers, customer.notes, customer.outbox")
+        # CASCADE: whatever else refers to customers goes too (the bench database is ours).
+        await conn.execute("TRUNCATE customer.customers, customer.notes, customer.outbox CASCADE")
         for index in indexes:
             await conn.execute(f'DROP INDEX customer."{index["indexname"]}"')
         written = 0
