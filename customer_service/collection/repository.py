@@ -66,6 +66,8 @@ def count_statement(
     return f"SELECT count(*) {_LIVE}{where}", values
 
 
+SEARCH_WORK_MEM = "SET LOCAL work_mem = '64MB'"
+
 # A tenant's live customers, kept by triggers (0009): no scan of a big tenant for a bare total.
 LIVE_COUNT = "SELECT coalesce(sum(live), 0)::bigint FROM customer.live_counts WHERE tenant_id = $1"
 
@@ -133,6 +135,10 @@ async def search_page(
     """One page of the live customers whose search_text is LIKE `pattern` and that meet every
     condition, and their exact total."""
     sql, values = search_statement(conditions, sort)
+    # Every match is materialised twice (the function's result, then the CTE): with the default
+    # 4 MB a common 3-letter substring (~25,000 matches at 1M customers) spilled to disk, 1.5-2x
+    # slower. Local to this transaction.
+    await conn.execute(SEARCH_WORK_MEM)
     rows = await conn.fetch(sql, tenant, pattern, *values, page.size, page.offset)
     total = rows[0]["total"] if rows else 0
     return [row for row in rows if row["id"] is not None], total
