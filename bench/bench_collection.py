@@ -19,7 +19,7 @@ The issue's targets (p99): list-page < 25 ms, count-filtered < 25 ms, count-all 
 query-search < 60 ms, batch-100 < 400 ms.
 
     python -m bench.bench_collection [--requests 1000] [--concurrency 8] [--customers N]
-        [--neighbour N] [--fresh]
+        [--neighbour N] [--operations NAME ...] [--fresh]
 """
 
 from __future__ import annotations
@@ -205,6 +205,8 @@ async def run(
             flush=True,
         )
         for name, requests in operations.items():
+            if args.operations and name not in args.operations:
+                continue
             results["operations"][name] = {}
             paths: dict[str, Callable[[Request], Awaitable[int]]] = {
                 "gateway": http_caller(session, base),
@@ -267,6 +269,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests per path")
     parser.add_argument("--max-seconds", type=float, default=45, help="per operation and path")
+    parser.add_argument(
+        "--operations", nargs="*", choices=list(TARGETS_MS), help="only these (default: all)"
+    )
     args = parser.parse_args()
     neighbour = args.customers // 2 if args.neighbour is None else args.neighbour
 
