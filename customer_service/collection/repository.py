@@ -46,8 +46,11 @@ def page_statement(
         where += f" AND {sort.column} IS NOT NULL"
         order = _order(sort)
     elif segment == "absent":
+        # All null here, so this is id order; naming the column too lets the planner see that
+        # the (tenant_id, column, id) index gives that order (else it scans the primary key
+        # filtering for the few nulls).
         where += f" AND {sort.column} IS NULL"
-        order = " ORDER BY id DESC" if sort.descending else " ORDER BY id"
+        order = _order(sort)
     else:
         order = _order(sort)
     n = len(values) + 2
