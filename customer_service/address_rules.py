@@ -1,10 +1,9 @@
-"""Rules of the address sub-resource (API.md §7): TWC's `addressID` alias, and merging a change
-into one stored address."""
+"""TWC's `addressID` alias of the address `id` on input (API.md §7). Merging a change into one
+address is customer_service.rules.update_address."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 ID_ALIAS = "addressID"  # TWC's documented name of the address id
 
@@ -21,25 +20,3 @@ def with_address_ids(customer: object) -> object:
     if isinstance(customer, Mapping) and isinstance(customer.get("addresses"), list):
         return {**customer, "addresses": [with_address_id(a) for a in customer["addresses"]]}
     return customer
-
-
-def merge_into_address(
-    addresses: list[Mapping[str, Any]], address_id: str, changes: Mapping[str, Any]
-) -> list[dict[str, Any]] | None:
-    """The list with `changes` merged into the address `address_id` (absent kept, null clears,
-    the id kept); flagged default, it demotes the previous default. None: no such address."""
-    if not any(a.get("id") == address_id for a in addresses):
-        return None
-    fields = {k: v for k, v in changes.items() if k not in ("id", "customerId")}
-    result = []
-    for stored in addresses:
-        address = dict(stored)
-        if address.get("id") == address_id:
-            address.update(fields)
-            address = {k: v for k, v in address.items() if v is not None}
-            if not address.get("defaultAddress"):
-                address.pop("defaultAddress", None)
-        elif fields.get("defaultAddress"):
-            address.pop("defaultAddress", None)
-        result.append(address)
-    return result

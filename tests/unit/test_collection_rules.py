@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from customer_service.address_rules import merge_into_address, with_address_id, with_address_ids
+from customer_service.address_rules import with_address_id, with_address_ids
 from customer_service.batch.items import delete_identifier, sections_of, upsert_identifier
 from customer_service.collection.params import (
     Page,
@@ -158,15 +158,3 @@ def test_address_id_alias():
     assert with_address_id("not an address") == "not an address"
     body = with_address_ids({"addresses": [{"addressID": "a1"}, {"city": "Y"}]})
     assert [a.get("id") for a in body["addresses"]] == ["a1", None]
-
-
-def test_merge_into_address_keeps_id_and_demotes_the_old_default():
-    stored = [
-        {"id": "a", "city": "A", "defaultAddress": True},
-        {"id": "b", "city": "B", "postcode": "P"},
-    ]
-    merged = merge_into_address(stored, "b", {"postcode": None, "defaultAddress": True, "id": "z"})
-    assert merged == [{"id": "a", "city": "A"}, {"id": "b", "city": "B", "defaultAddress": True}]
-    assert merge_into_address(stored, "missing", {"city": "C"}) is None
-    unflagged = merge_into_address(stored, "a", {"defaultAddress": False})
-    assert unflagged[0] == {"id": "a", "city": "A"}
