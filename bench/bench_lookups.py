@@ -385,18 +385,7 @@ def report(results: dict[str, Any], concurrency: int) -> None:
                 [name if path == PATHS[0] else "", path, *(cpu.get(g, 0.0) for g in groups)]
             )
     print(harness.table(["lookup", "path", *groups], cpu_rows))
-    noisy = [
-        f"{name} / {path}"
-        for name, paths in results["lookups"].items()
-        for path, r in paths.items()
-        if harness.disturbed(r["cpu_percent"])
-    ]
-    if noisy:
-        print(
-            f"!! other processes took > {harness.NOISY_OTHER_PERCENT}% CPU during: "
-            + ", ".join(noisy)
-            + " (those numbers are disturbed; run again on a quiet machine)"
-        )
+    harness.print_disturbed(results["lookups"])
 
 
 def main() -> int:

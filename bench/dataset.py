@@ -138,9 +138,9 @@ def _weighted(rng: random.Random, pairs: tuple[tuple[object, int], ...], k: int)
     return rng.choices(values, weights=[weight for _, weight in pairs], k=k)
 
 
-def _records(tenant: str, count: int) -> Iterator[list[tuple]]:
+def _records(tenant: str, count: int, seed: int = SEED) -> Iterator[list[tuple]]:
     """The rows to COPY, in chunks, as tuples in `COPY_COLUMNS` order."""
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     last_names = surnames()
     weights = (1 / (rank + _SURNAME_K) ** _SURNAME_S for rank in range(len(last_names)))
     cum_weights = list(itertools.accumulate(weights))
@@ -228,22 +228,35 @@ async def live_count(conn: asyncpg.Connection, tenant: str) -> int:
     )
 
 
-async def ensure_seeded(dsn: str, tenant: str, count: int) -> None:
-    """Reuse the tenant's customers if there are exactly `count`, else seed them anew."""
+async def ensure_seeded(
+    dsn: str, tenant: str, count: int, *, neighbours: dict[str, int] | None = None
+) -> None:
+    """Reuse the tenant's customers if there are exactly `count` (and each neighbour tenant has
+    its count), else seed them all anew."""
     conn = await asyncpg.connect(dsn)
     try:
-        existing = await live_count(conn, tenant)
-        if existing == count:
-            print(f"seed: reusing {existing:,} customers of tenant {tenant!r}", flush=True)
+        wanted = {tenant: count, **(neighbours or {})}
+        existing = {name: await live_count(conn, name) for name in wanted}
+        if existing == wanted:
+            print(f"seed: reusing {existing[tenant]:,} customers of tenant {tenant!r}", flush=True)
+            for name in neighbours or {}:
+                print(f"seed: and {existing[name]:,} of neighbour {name!r}", flush=True)
             return
-        print(f"seed: tenant {tenant!r} has {existing:,} customers, want {count:,}", flush=True)
-        await seed(conn, tenant, count)
+        print(f"seed: tenants have {existing}, want {wanted}", flush=True)
+        await seed(conn, tenant, count, neighbours=neighbours)
     finally:
         await conn.close()
 
 
-async def seed(conn: asyncpg.Connection, tenant: str, count: int) -> None:
-    """Empty the customer tables (the bench database is ours) and COPY `count` customers in.
+async def seed(
+    conn: asyncpg.Connection,
+    tenant: str,
+    count: int,
+    *,
+    neighbours: dict[str, int] | None = None,
+) -> None:
+    """Empty the customer tables (the bench database is ours) and COPY `count` customers in,
+    and each neighbour tenant's (other data, same shapes).
 
     The secondary indexes are dropped during the COPY and built again afterwards from their own
     definitions (pg_indexes), which is several times faster than maintaining them row by row.
@@ -258,23 +271,29 @@ async def seed(conn: asyncpg.Connection, tenant: str, count: int) -> None:
         WHERE i.schemaname = 'customer' AND i.tablename = 'customers' AND NOT x.indisprimary
         """
     )
+    tenants = [(tenant, count, SEED), *((name, n, SEED + i + 1) for i, (name, n) in
+                                        enumerate((neighbours or {}).items()))]  # fmt: skip
     async with conn.transaction():
-        await conn.execute("TRUNCATE customer.customers, customer.notes, customer.outbox")
+        # CASCADE: whatever else refers to customers goes too (the bench database is ours).
+        await conn.execute("TRUNCATE customer.customers, customer.notes, customer.outbox CASCADE")
         for index in indexes:
             await conn.execute(f'DROP INDEX customer."{index["indexname"]}"')
         written = 0
-        for chunk in _records(tenant, count):
-            await conn.copy_records_to_table(
-                "customers", schema_name="customer", columns=COPY_COLUMNS, records=chunk
-            )
-            written += len(chunk)
-            if written % 200_000 == 0 or written == count:
-                print(
-                    f"seed: {written:>9,} rows  {time.perf_counter() - started:6.1f}s", flush=True
+        for name, n, rng_seed in tenants:
+            for chunk in _records(name, n, rng_seed):
+                await conn.copy_records_to_table(
+                    "customers", schema_name="customer", columns=COPY_COLUMNS, records=chunk
                 )
+                written += len(chunk)
+                if written % 200_000 == 0:
+                    print(
+                        f"seed: {written:>9,} rows  {time.perf_counter() - started:6.1f}s",
+                        flush=True,
+                    )
         for index in indexes:
             await conn.execute(index["indexdef"])
     elapsed = time.perf_counter() - started
-    print(f"seed: {len(indexes)} indexes rebuilt  {elapsed:6.1f}s", flush=True)
-    await conn.execute("ANALYZE customer.customers")
-    print(f"seed: done (ANALYZE)  {time.perf_counter() - started:6.1f}s", flush=True)
+    print(f"seed: {written:,} rows, {len(indexes)} indexes rebuilt  {elapsed:6.1f}s", flush=True)
+    # VACUUM too: the visibility map lets counts read indexes only, as autovacuum would allow.
+    await conn.execute("VACUUM ANALYZE customer.customers")
+    print(f"seed: done (VACUUM ANALYZE)  {time.perf_counter() - started:6.1f}s", flush=True)

@@ -438,6 +438,23 @@ def disturbed(usage: dict[str, float]) -> bool:
     return usage.get("other", 0.0) > NOISY_OTHER_PERCENT
 
 
+def print_disturbed(runs: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Name the measured runs (operation → path → its result with `cpu_percent`) during which
+    other processes took too much CPU."""
+    noisy = [
+        f"{name} / {path}"
+        for name, paths in runs.items()
+        for path, result in paths.items()
+        if disturbed(result["cpu_percent"])
+    ]
+    if noisy:
+        print(
+            f"!! other processes took > {NOISY_OTHER_PERCENT}% CPU during: "
+            + ", ".join(noisy)
+            + " (those numbers are disturbed; run again on a quiet machine)"
+        )
+
+
 def format_cpu(usage: dict[str, float]) -> str:
     order = ["wrk", "bench client", "bare", "gateway", "customer_service", "auth_service",
              "impex_worker", "postgresql", "redis", "other", "idle"]  # fmt: skip

@@ -9,9 +9,23 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from customer_service.batch.service import BatchService
+from customer_service.collection.service import CollectionService
+from customer_service.export.service import ExportService
 from customer_service.imports.service import ImportService
 from customer_service.imports.uploads import UploadSlots
-from customer_service.keys import CUSTOMERS, IMPORTS, NOTES, ORDERS, UPLOAD_SLOTS, V1_CUSTOMERS
+from customer_service.keys import (
+    BATCH,
+    COLLECTION,
+    CUSTOMERS,
+    EXPORT,
+    IMPORTS,
+    NOTES,
+    ORDERS,
+    UPLOAD_SLOTS,
+    V1_CUSTOMERS,
+    WISHLIST_POOL,
+)
 from customer_service.notes_service import NoteService
 from customer_service.orders.service import OrderService
 from customer_service.outbox_metrics import sample_outbox
@@ -21,6 +35,7 @@ from customer_service.routes import add_routes, is_public
 from customer_service.service import CustomerService
 from customer_service.shoppers.routes import shoppers_context
 from customer_service.v1.service import V1CustomerService
+from shared import db
 from shared.amqp import Publisher
 from shared.authz import auth_middleware
 from shared.health import add_metrics_hook
@@ -47,6 +62,7 @@ def create_app(
     app.middlewares.append(auth_middleware(verifier, is_public=is_public))
     # The app login: row-level security binds every statement of this pool (0008).
     app.cleanup_ctx.append(db_pool_context(settings.app_dsn))
+    app.cleanup_ctx.append(_wishlist_pool_context)
     app.cleanup_ctx.append(_services_context)
     app.cleanup_ctx.append(shoppers_context)
     add_metrics_hook(app, sample_outbox)
@@ -64,7 +80,25 @@ async def _services_context(app: web.Application) -> AsyncIterator[None]:
     app[UPLOAD_SLOTS] = UploadSlots(app[SETTINGS].upload_concurrency_per_tenant)
     app[ORDERS] = OrderService(app[DB_POOL])
     app[V1_CUSTOMERS] = V1CustomerService(app[CUSTOMERS], app[IMPORTS])
+    app[COLLECTION] = CollectionService(app[DB_POOL])
+    app[BATCH] = BatchService(app[CUSTOMERS])
+    app[EXPORT] = ExportService(app[DB_POOL], app[WISHLIST_POOL])
     yield
+
+
+async def _wishlist_pool_context(app: web.Application) -> AsyncIterator[None]:
+    """The wishlist store's pool (exports read it): the main pool when it is the same database."""
+    settings = app[SETTINGS]
+    if settings.wishlist_database_url == settings.database_url:
+        app[WISHLIST_POOL] = app[DB_POOL]
+        yield
+        return
+    pool = await db.create_pool(settings.wishlist_database_url, min_size=0, max_size=4)
+    app[WISHLIST_POOL] = pool
+    try:
+        yield
+    finally:
+        await pool.close()
 
 
 async def _outbox_relay_context(app: web.Application) -> AsyncIterator[None]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncpg
 from aiohttp import web
 
+from customer_service.batch.service import BatchService
+from customer_service.collection.service import CollectionService
+from customer_service.export.service import ExportService
 from customer_service.imports.service import ImportService
 from customer_service.imports.uploads import UploadSlots
 from customer_service.notes_service import NoteService
@@ -17,3 +21,7 @@ IMPORTS = web.AppKey("imports", ImportService)
 UPLOAD_SLOTS = web.AppKey("upload_slots", UploadSlots)
 ORDERS = web.AppKey("orders", OrderService)
 V1_CUSTOMERS = web.AppKey("v1_customers", V1CustomerService)
+COLLECTION = web.AppKey("collection", CollectionService)
+BATCH = web.AppKey("batch", BatchService)
+EXPORT = web.AppKey("export", ExportService)
+WISHLIST_POOL = web.AppKey("wishlist_pool", asyncpg.Pool)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from customer_service import handlers, note_handlers
+from customer_service.collection.routes import add_collection_routes
 from customer_service.imports.routes import add_import_routes
 from customer_service.orders.handlers import post_order_events
 from customer_service.shoppers.routes import add_shopper_routes
@@ -21,6 +22,7 @@ V1_CUSTOMERS = "/api/customers"
 
 def add_routes(app: web.Application) -> None:
     router = app.router
+    add_collection_routes(app, CUSTOMERS)
     router.add_post(CUSTOMERS, handlers.create_customer)
     router.add_put(CUSTOMERS, handlers.update_customer_from_body)
     router.add_delete(CUSTOMERS, handlers.delete_customer_by_query)

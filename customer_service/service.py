@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from customer_service import notes_repository, repository
+from customer_service.address_rules import with_address_id, with_address_ids
 from customer_service.events import customer_event
 from customer_service.imports import repository as batches
 from customer_service.limits import check_limits
@@ -57,13 +58,21 @@ class Identifier:
             raise NotFound("No such customer.") from None
 
 
-def identifier_in_body(body: object) -> Identifier:
-    """PUT /customers: the body's id, else customerRef, else email."""
+def first_identifier(body: object, kinds: tuple[str, ...]) -> Identifier | None:
+    """The first of `kinds` the body gives as a non-empty string, or None."""
     if isinstance(body, Mapping):
-        for kind in ("id", "customerRef", "email"):
+        for kind in kinds:
             value = body.get(kind)
             if isinstance(value, str) and value:
                 return Identifier(kind, value)
+    return None
+
+
+def identifier_in_body(body: object) -> Identifier:
+    """PUT /customers: the body's id, else customerRef, else email."""
+    identifier = first_identifier(body, ("id", "customerRef", "email"))
+    if identifier is not None:
+        return identifier
     raise InvalidInput(
         "Name the customer to update by id, customerRef or email.",
         errors={"id": ["One of id, customerRef or email is required."]},
@@ -90,14 +99,14 @@ def validate_customer(body: object, *, partial: bool = False) -> dict[str, Any]:
         if plain is not None:
             return plain
     try:
-        return load_customer(body, partial=partial)
+        return load_customer(with_address_ids(body), partial=partial)
     except CustomerValidationError as exc:
         raise InvalidInput("The customer is not valid.", errors=exc.errors) from None
 
 
 def _validate_address(body: object) -> dict[str, Any]:
     try:
-        return load_address(body)
+        return load_address(with_address_id(body))
     except CustomerValidationError as exc:
         raise InvalidInput("The address is not valid.", errors=exc.errors) from None
 
@@ -217,6 +226,10 @@ class CustomerService:
 
         return await self._change(tenant, Identifier("id", raw_id), without_address)
 
+    async def addresses(self, tenant: str, raw_id: str) -> list[dict[str, Any]]:
+        """The customer's addresses as rendered in the customer (GET .../address)."""
+        return (await self.get(tenant, Identifier("id", raw_id)))["addresses"]
+
     async def update_address(
         self, tenant: str, raw_id: str, address_id: str, body: object
     ) -> dict[str, Any]:
@@ -231,9 +244,9 @@ class CustomerService:
 
         return await self._change(tenant, Identifier("id", raw_id), with_changed_address)
 
-    async def delete(self, tenant: str, identifier: Identifier) -> None:
+    async def delete(self, tenant: str, identifier: Identifier) -> str:
         """Tombstone and scrub the customer, drop its notes, blank its email and refs in import
-        row errors, announce customer.deleted."""
+        row errors, announce customer.deleted; the id of the customer deleted."""
         now = self._clock()
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await self._find(conn, tenant, identifier, for_update=True)
@@ -245,6 +258,7 @@ class CustomerService:
             await batches.scrub_row_errors(conn, tenant, email=deleted["email"], refs=refs)
             await orders.delete_of_customer(conn, tenant, record["id"])
             await self._announce(conn, tenant, CUSTOMER_DELETED, deleted, now)
+        return str(record["id"])
 
     async def _change(
         self,

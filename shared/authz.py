@@ -39,7 +39,7 @@ CLAIMS_KEY = web.RequestKey("token_claims", TokenClaims)
 
 def required_scope(method: str, path: str) -> str:
     """The scope an operation needs, from its method and (upstream or public) path."""
-    is_read = method.upper() in _READ_METHODS
+    is_read = method.upper() in _READ_METHODS or _is_read_post(method, path)
     if "/shoppers" in path:
         return SHOPPERS_ADMIN if _SHOPPER_ADMIN_PATH.search(path) else SHOPPERS_AUTH
     if "/order-events" in path:
@@ -47,6 +47,11 @@ def required_scope(method: str, path: str) -> str:
     if "/api/import" in path or "/upload-customers" in path:
         return READ_IMPEX if is_read else WRITE_IMPEX
     return READ_CUSTOMERS if is_read else WRITE_CUSTOMERS
+
+
+def _is_read_post(method: str, path: str) -> bool:
+    """POST /customers/search carries its criteria in a body but only reads (API.md §7)."""
+    return method.upper() == "POST" and path.rstrip("/").endswith("/api/v2/customers/search")
 
 
 async def authorize(request: web.Request, verifier: TokenVerifier, path: str) -> TokenClaims:

@@ -44,6 +44,27 @@ def problem_response(
     request_id: str | None = None,
 ) -> web.Response:
     """An RFC 9457 problem response. Never carries a stack trace or an internal host name."""
+    body = problem_body(
+        status, title, detail, type_slug=type_slug, errors=errors, request_id=request_id
+    )
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def problem_body(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_slug: str = "about",
+    errors: Mapping[str, Sequence[str]] | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """The RFC 9457 problem object (the body of a problem response, or one item's error)."""
     body: dict[str, Any] = {
         "type": f"urn:customer-suite:problem:{type_slug}",
         "title": title,
@@ -54,11 +75,18 @@ def problem_response(
         body["errors"] = {key: list(msgs) for key, msgs in errors.items()}
     if request_id:
         body["requestId"] = request_id
-    return web.Response(
-        status=status,
-        body=orjson.dumps(body),
-        content_type=PROBLEM_CONTENT_TYPE,
-        headers=headers,
+    return body
+
+
+def domain_problem(exc: DomainError, request_id: str | None = None) -> dict[str, Any]:
+    """The problem object of a domain error."""
+    return problem_body(
+        exc.status,
+        exc.title,
+        exc.detail,
+        type_slug=exc.type_slug,
+        errors=exc.errors,
+        request_id=request_id,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from gateway.openapi.collection import COLLECTION_COMPONENTS, COLLECTION_OPERATIONS
 from gateway.openapi.operations import (
     PATH_PARAMS,
     TAGS,
@@ -88,7 +89,7 @@ def build_document(
     )
     # The plugin's converter exists once the spec is built.
     plugin.converter.add_attribute_function(custom_field_properties)
-    for name, schema in COMPONENTS.items():
+    for name, schema in {**COMPONENTS, **COLLECTION_COMPONENTS}.items():
         spec.components.schema(name, COMPONENT_CONSTRAINTS.get(name), schema=schema)
     for name, definition in RAW_COMPONENTS.items():
         spec.components.schema(name, definition)
@@ -203,7 +204,9 @@ Index = dict[tuple[str, str], PublicOperation]
 
 
 def _operation(op: PublicOperation, index: Index) -> dict[str, Any]:
-    row = operation_for(op.method, op.upstream_path)
+    row = COLLECTION_OPERATIONS.get(row_key(op.method, op.upstream_path)) or operation_for(
+        op.method, op.upstream_path
+    )
     document = _known(op, row, index) if row is not None else _generic(op)
     document["operationId"] = _operation_id(op)
     if op.authenticated:
@@ -247,7 +250,7 @@ def _known(op: PublicOperation, row: Operation, index: Index) -> dict[str, Any]:
         }
     if links := _links(row.links, index):
         success["links"] = links
-    document["responses"] = {str(row.success): success}
+    document["responses"] = {str(status): success for status in (row.success, *row.also)}
     if not op.authenticated:
         _add_auth_errors(document, op, row)
     return document

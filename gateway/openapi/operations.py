@@ -77,6 +77,7 @@ class Operation:
     headers: tuple[Param, ...] = ()  # request headers beyond the tenant's
     location: bool = False  # answers a Location header
     links: tuple[Link, ...] = ()
+    also: tuple[int, ...] = ()  # other success statuses answering the same response
 
 
 def _text(max_length: int = 255) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from aiohttp import web
 from customer_service.app import create_app
 from shared.db import create_pool
 from shared.settings import Settings
+from tests.support.customer_calls import CustomerCalls
 from tests.support.tokens import TokenMint
 
 
@@ -57,3 +58,9 @@ async def pool(test_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(test_settings.database_url, min_size=0, max_size=4)
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+def calls(customer_client, headers: dict[str, str]) -> CustomerCalls:
+    """customer_service's API as the test tenant: (status, body) per call."""
+    return CustomerCalls(customer_client, headers)

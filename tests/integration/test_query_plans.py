@@ -15,12 +15,16 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+import shared.migrations
 from customer_service import repository
+from customer_service.collection import params
+from customer_service.collection import repository as collection_repository
 from impex_worker.imports import repository as import_repository
 from shared.db import create_pool, tenant_fetchrow, tenant_transaction
 from shared.settings import Settings
@@ -29,6 +33,9 @@ ROWS = 5_000
 SAMPLE = 1_234  # generate_series number of the customer every lookup looks for
 OTHER_TENANTS = 30
 ROWS_PER_OTHER_TENANT = 100
+# One big tenant beside the sample's: a statement that reads a whole tenant (a count, a query
+# search) must read that tenant's part of an index, not the table.
+NEIGHBOUR_ROWS = 40_000
 
 # Realistic-ish repetition: names repeat, identifiers are unique; every tenth row a tombstone.
 _POPULATE = """
@@ -72,7 +79,9 @@ async def _populate(database_url: str, tenant: str) -> uuid.UUID:
         await conn.execute(_POPULATE, tenant, ROWS)
         for n in range(OTHER_TENANTS):
             await conn.execute(_POPULATE, f"{tenant}_other{n}", ROWS_PER_OTHER_TENANT)
-        await conn.execute("ANALYZE customer.customers")
+        await conn.execute(_POPULATE, f"{tenant}_neighbour", NEIGHBOUR_ROWS)
+        # As autovacuum would: statistics, and the visibility map index-only scans rely on.
+        await conn.execute("VACUUM ANALYZE customer.customers")
         return await conn.fetchval(
             "SELECT id FROM customer.customers WHERE tenant_id = $1 AND customer_ref = $2",
             tenant,
@@ -200,7 +209,7 @@ async def _plans(conn: asyncpg.Connection, query: str, args: tuple[Any, ...]) ->
 
 def _assert_index_scan(plan: str, indexes: set[str]) -> None:
     assert "Seq Scan" not in plan, plan
-    used = set(re.findall(r"Index (?:Only )?Scan (?:using|on) (\w+)", plan))
+    used = set(re.findall(r"Index (?:Only )?Scan (?:Backward )?(?:using|on) (\w+)", plan))
     assert used & indexes, f"expected one of {sorted(indexes)}:\n{plan}"
 
 
@@ -274,3 +283,158 @@ async def test_get_by_id_function_uses_the_primary_key(
         _assert_index_scan(plan, {"customers_pkey"})
     assert row is not None and row["id"] == sample.id
     assert other is None
+
+
+# --- The customer collection (API.md §7): pages, counts, query search ---------------------------
+
+_SORT_INDEXES = {
+    "createdDate": "customers_created_idx",
+    "lastModifiedDate": "customers_modified_idx",
+    "email": "customers_email_key",
+    "firstName": "customers_first_name_idx",
+    "lastName": "customers_last_name_idx",
+    "customerRef": "customers_customer_ref_key",
+}
+_FILTER_INDEXES = {
+    **_SEARCH_INDEXES,
+    "customerRef": "customers_customer_ref_key",
+    "alternateCustomerRef": "customers_alternate_customer_ref_key",
+    "createdSince": "customers_created_idx",
+    "modifiedSince": "customers_modified_idx",
+}
+_FILTER_VALUES = {
+    **_sample_criteria(SAMPLE),
+    "customerRef": f"REF-{SAMPLE}",
+    "alternateCustomerRef": f"ALT-{SAMPLE}",
+    "createdSince": "2999-01-01T00:00:00Z",
+    "modifiedSince": "2999-01-01T00:00:00Z",
+}
+_STORE_INDEXES = {"customers_joined_store_idx", "customers_location_idx"}
+# A page at the issue's depth: page 49 of 20.
+_LIMIT, _OFFSET = 20, 980
+
+
+def _page_plans() -> dict[str, tuple[str, tuple[Any, ...], set[str]]]:
+    """name → (SQL, values after the tenant, indexes that may serve it) of every page statement
+    collection.repository sends: each sort in each direction (DESC of a nullable column as its
+    two ranges), with and without a filter."""
+    statements: dict[str, tuple[str, tuple[Any, ...], set[str]]] = {}
+    for field, index in _SORT_INDEXES.items():
+        for descending in (False, True):
+            sort = params.Sort(field, descending)
+            segments = ("present", "absent") if descending and sort.nullable else (None,)
+            for segment in segments:
+                sql, values = collection_repository.page_statement([], sort, segment=segment)
+                name = f"page by {field} {'DESC' if descending else 'ASC'} {segment or ''}"
+                statements[name] = (sql, (*values, _LIMIT, _OFFSET), {index})
+    sql, values = collection_repository.page_statement(
+        params.filters_of({"lastName": _FILTER_VALUES["lastName"]}), params.Sort("email", False)
+    )
+    statements["page by email filtered by lastName"] = (
+        sql,
+        (*values, _LIMIT, 0),
+        {_SORT_INDEXES["email"], _FILTER_INDEXES["lastName"]},
+    )
+    return statements
+
+
+def _count_plans() -> dict[str, tuple[str, tuple[Any, ...], set[str]]]:
+    statements = {}
+    for name, index in _FILTER_INDEXES.items():
+        conditions = params.filters_of({name: _FILTER_VALUES[name]})
+        sql, values = collection_repository.count_statement(conditions)
+        statements[f"count by {name}"] = (sql, tuple(values), {index})
+    store = params.search_of({"storeUid": "store-1"}).conditions
+    sql, values = collection_repository.count_statement(store)
+    statements["count by storeUid"] = (sql, tuple(values), _STORE_INDEXES)
+    for field in ("lastName", "customerRef"):
+        column = params.Sort(field, True).column
+        sql, values = collection_repository.count_statement([], null_column=column)
+        statements[f"count without {field}"] = (sql, tuple(values), {_SORT_INDEXES[field]})
+    return statements
+
+
+COLLECTION_STATEMENTS = {**_page_plans(), **_count_plans()}
+
+
+def test_every_filter_and_sort_is_covered() -> None:
+    """A filter or sort added to the collection needs its index and a plan check here."""
+    assert set(params.SORT_COLUMNS) == set(_SORT_INDEXES)
+    assert set(params.FILTER_NAMES) - {"customerExternalId"} == set(_FILTER_INDEXES)
+
+
+@pytest.mark.parametrize("name", COLLECTION_STATEMENTS)
+async def test_collection_statement_uses_an_index_under_row_level_security(
+    test_settings: Settings, sample: Sample, name: str
+) -> None:
+    sql, values, indexes = COLLECTION_STATEMENTS[name]
+    args = (sample.tenant, *values)
+    pool = await create_pool(test_settings.database_url, min_size=0, max_size=1)
+    try:
+        async with tenant_transaction(pool, sample.tenant) as conn:
+            assert await conn.fetchval("SELECT current_user") == "customer_suite_app"
+            plans = await _plans(conn, sql, args)
+            await conn.fetch(sql, *args)  # and it runs
+    finally:
+        await pool.close()
+    for plan in plans.values():
+        _assert_index_scan(plan, indexes)
+
+
+def _matching_function_query() -> str:
+    """The statement customer.customers_matching EXECUTEs, as stored in the migration."""
+    migration = (
+        Path(shared.migrations.__file__).parent / "main" / "0009_customer_collection.sql"
+    ).read_text()
+    (quoted,) = re.findall(r"EXECUTE\s+'(.*?)'\s+USING", migration, flags=re.S)
+    return quoted.replace("''", "'")
+
+
+@pytest.mark.parametrize(("query", "exact"), [("234", False), ("irst34", False), ("LAST234", True)])
+async def test_query_search_uses_the_trigram_index(
+    test_settings: Settings, sample: Sample, query: str, exact: bool
+) -> None:
+    """customers_matching (SECURITY DEFINER, so EXPLAIN cannot look inside a call): its
+    statement, planned as its owner runs it, for a 3-character substring and an exact value;
+    then the repository's search, run for real as the app role, finds the sample."""
+    pattern = params.search_of({"query": query, "exactMatch": exact}).pattern
+    conn = await asyncpg.connect(test_settings.database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant', $1, true)", sample.tenant)
+            plans = await _plans(conn, _matching_function_query(), (sample.tenant, pattern))
+    finally:
+        await conn.close()
+    # EXECUTE plans each call with its values: the custom plan is the one that runs.
+    _assert_index_scan(plans["force_custom_plan"], {"customers_search_text_trgm"})
+    pool = await create_pool(test_settings.database_url, min_size=0, max_size=1)
+    try:
+        async with tenant_transaction(pool, sample.tenant) as conn:
+            records, total = await collection_repository.search_page(
+                conn, sample.tenant, pattern, [], params.Sort("createdDate", False),
+                params.Page(0, 500),
+            )  # fmt: skip
+    finally:
+        await pool.close()
+    assert sample.id in [record["id"] for record in records]
+    assert total == len(records)
+
+
+async def test_an_unfiltered_count_reads_the_kept_counter_not_the_customers(
+    test_settings: Settings, sample: Sample
+) -> None:
+    """A bare total never scans the tenant's customers, and equals count(*) of them."""
+    pool = await create_pool(test_settings.database_url, min_size=0, max_size=1)
+    try:
+        async with tenant_transaction(pool, sample.tenant) as conn:
+            plans = await _plans(conn, collection_repository.LIVE_COUNT, (sample.tenant,))
+            counted = await collection_repository.count(conn, sample.tenant, [])
+            live = await conn.fetchval(
+                "SELECT count(*) FROM customer.customers WHERE tenant_id = $1 AND NOT deleted",
+                sample.tenant,
+            )
+    finally:
+        await pool.close()
+    for plan in plans.values():
+        assert " on customers" not in plan, plan
+    assert counted == live == ROWS - ROWS // 10

@@ -1,0 +1,308 @@
+"""Issue 14's benchmark: the customer collection among 1,000,000 customers of one tenant,
+beside a neighbour tenant of 500,000 (API.md §7, §8).
+
+Each operation over random inputs at a fixed concurrency, measured two ways in the same run:
+
+  gateway   HTTP through the gateway (token check, rate-limit script, proxy) — what clients get
+  SQL       customer_service's own repository calls for it, inside the tenant transaction it
+            opens (for the batch: the batch use case itself, without HTTP)
+
+  list-page          GET /customers, pageSize 20, any sortBy, either direction, page 0-50
+  count-filtered     GET /customers/count with one filter (lastName, firstName, email,
+                     customerRef or createdSince within 60 days)
+  count-all          GET /customers/count, no filter (the kept counter; the bare count(*) scan
+                     it replaces is measured beside it as "SQL scan")
+  query-search       POST /customers/search {"query": 3 characters of a random last name}
+  batch-100          POST /customers/batch with 100 updates of random customers
+
+The issue's targets (p99): list-page < 25 ms, count-filtered < 25 ms, count-all < 150 ms,
+query-search < 60 ms, batch-100 < 400 ms.
+
+    python -m bench.bench_collection [--requests 1000] [--concurrency 8] [--customers N]
+        [--neighbour N] [--operations NAME ...] [--fresh]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote_plus, urlencode
+
+import aiohttp
+import asyncpg
+
+from bench import dataset, harness
+from bench.bench_lookups import PUBLIC_PREFIX, BadResponse, measure
+from bench.harness import TENANT, BenchEnv, CpuMeter
+from customer_service.batch.service import BatchService
+from customer_service.collection import params
+from customer_service.collection import repository as collection
+from customer_service.service import CustomerService
+from shared import db
+
+NEIGHBOUR = "bench_neighbour"
+TARGETS_MS = {
+    "list-page": 25,
+    "count-filtered": 25,
+    "count-all": 150,
+    "query-search": 60,
+    "batch-100": 400,
+}
+PATHS = ("gateway", "SQL")
+Request = tuple[str, str, Any]  # method, upstream path with query, JSON body
+
+
+async def _sample(pool: asyncpg.Pool, count: int) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await conn.fetch(
+            """
+            SELECT email, customer_ref, first_name, last_name FROM customer.customers
+            WHERE tenant_id = $1 AND NOT deleted ORDER BY random() LIMIT $2
+            """,
+            TENANT,
+            count,
+        )
+
+
+def _list_requests(rng: random.Random, n: int) -> list[Request]:
+    requests = []
+    for _ in range(n):
+        query = {
+            "sortBy": rng.choice(list(params.SORT_COLUMNS)),
+            "sortDirection": rng.choice(("ASC", "DESC")),
+            "page": rng.randrange(51),
+            "pageSize": 20,
+        }
+        requests.append(("GET", f"/api/v2/customers?{urlencode(query)}", None))
+    return requests
+
+
+def _count_requests(rng: random.Random, rows: list[asyncpg.Record]) -> list[Request]:
+    requests = []
+    now = datetime.now(UTC)
+    for row in rows:
+        kind = rng.choice(("lastName", "firstName", "email", "customerRef", "createdSince"))
+        value = {
+            "lastName": row["last_name"],
+            "firstName": row["first_name"],
+            "email": row["email"],
+            "customerRef": row["customer_ref"],
+            "createdSince": (now - timedelta(days=rng.randint(1, 60))).isoformat(),
+        }[kind]
+        requests.append(("GET", f"/api/v2/customers/count?{urlencode({kind: value})}", None))
+    return requests
+
+
+def _search_requests(rng: random.Random, rows: list[asyncpg.Record]) -> list[Request]:
+    requests = []
+    for row in rows:
+        name = row["last_name"].lower()
+        start = rng.randrange(max(1, len(name) - 2))
+        requests.append(("POST", "/api/v2/customers/search", {"query": name[start : start + 3]}))
+    return requests
+
+
+def _batch_requests(rng: random.Random, rows: list[asyncpg.Record], n: int) -> list[Request]:
+    requests = []
+    for i in range(n):
+        items = [
+            {
+                "customerRef": row["customer_ref"],
+                "attributeGroups": {"bench": {"attributes": {"run": f"{i}-{rng.random()}"}}},
+            }
+            for row in rng.sample(rows, 100)
+        ]
+        requests.append(("POST", "/api/v2/customers/batch", {"update": items}))
+    return requests
+
+
+def http_caller(session: aiohttp.ClientSession, base: str) -> Callable[[Request], Awaitable[int]]:
+    async def call(request: Request) -> int:
+        method, path, body = request
+        async with session.request(method, base + path, json=body) as response:
+            data = await response.read()
+            if response.status != 200:
+                raise BadResponse(f"HTTP {response.status}: {data[:200]!r}")
+        return 1
+
+    return call
+
+
+def sql_caller(pool: asyncpg.Pool) -> Callable[[Request], Awaitable[int]]:
+    """The repository calls customer_service makes for the request, in its tenant transaction
+    (the batch through its use case: one transaction per item, as served)."""
+    batches = BatchService(CustomerService(pool))
+
+    async def call(request: Request) -> int:
+        _, path, body = request
+        path, _, raw_query = path.partition("?")
+        query = dict(pair.split("=", 1) for pair in raw_query.split("&") if pair)
+        query = {k: unquote_plus(v) for k, v in query.items()}
+        if path.endswith("/batch"):
+            status, _ = await batches.run(TENANT, body)
+            if status != 200:
+                raise BadResponse(f"batch {status}")
+            return 1
+        async with db.tenant_transaction(pool, TENANT) as conn:
+            if path.endswith("/count"):
+                await collection.count(conn, TENANT, params.filters_of(query))
+            elif path.endswith("/search"):
+                search = params.search_of(body)
+                await collection.search_page(
+                    conn, TENANT, search.pattern, search.conditions,
+                    params.sort_of(query), params.page_of(query),
+                )  # fmt: skip
+            else:
+                await collection.list_page(
+                    conn, TENANT, [], params.sort_of(query), params.page_of(query)
+                )
+        return 1
+
+    return call
+
+
+def count_scan_caller(pool: asyncpg.Pool) -> Callable[[Request], Awaitable[int]]:
+    """What a bare total cost before the kept counter: count(*) of the tenant's live rows."""
+    sql, _ = collection.count_statement([])
+
+    async def call(_request: Request) -> int:
+        async with db.tenant_transaction(pool, TENANT) as conn:
+            await conn.fetchval(sql, TENANT)
+        return 1
+
+    return call
+
+
+async def run(
+    benv: BenchEnv, meter: CpuMeter, token: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    concurrency, n = args.concurrency, args.requests
+    rng = random.Random(14)
+    pool = await db.create_pool(benv.database_url, min_size=0, max_size=concurrency)
+    session = aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {token}", "X-TWC-Tenant": TENANT},
+        connector=aiohttp.TCPConnector(limit=concurrency, keepalive_timeout=60),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=aiohttp.ClientTimeout(total=60),
+    )
+    base = benv.gateway_url + PUBLIC_PREFIX
+    results: dict[str, Any] = {"operations": {}}
+    try:
+        rows = await _sample(pool, max(n, 1000))
+        operations: dict[str, list[Request]] = {
+            "list-page": _list_requests(rng, n),
+            "count-filtered": _count_requests(rng, rows[:n]),
+            "count-all": [("GET", "/api/v2/customers/count", None)] * n,
+            "query-search": _search_requests(rng, rows[:n]),
+            "batch-100": _batch_requests(rng, rows, args.batches),
+        }
+        print(
+            f"measuring {n:,} requests per operation and path ({args.batches} batches; at most "
+            f"{args.max_seconds:.0f} s each), concurrency {concurrency}",
+            flush=True,
+        )
+        for name, requests in operations.items():
+            if args.operations and name not in args.operations:
+                continue
+            results["operations"][name] = {}
+            paths: dict[str, Callable[[Request], Awaitable[int]]] = {
+                "gateway": http_caller(session, base),
+                "SQL": sql_caller(pool),
+            }
+            if name == "count-all":
+                paths["SQL scan"] = count_scan_caller(pool)
+            for path, call in paths.items():
+                warmup = requests[: args.warmup]
+                await measure(call, warmup, concurrency, max_seconds=args.max_seconds / 6)
+                before = meter.snapshot()
+                stats = await measure(call, requests, concurrency, max_seconds=args.max_seconds)
+                cpu = CpuMeter.usage(before, meter.snapshot())
+                results["operations"][name][path] = {
+                    **stats.summary(),
+                    "first_error": stats.first_error,
+                    "cpu_percent": cpu,
+                }
+                print(
+                    f"  {name:<15} {path:<9} p50 {stats.pct(50) * 1000:8.2f} ms  "
+                    f"p99 {stats.pct(99) * 1000:8.2f} ms  {stats.rps:7.0f} req/s  "
+                    f"n {len(stats.latencies)}"
+                    + (f"  errors {stats.errors} ({stats.first_error})" if stats.errors else ""),
+                    flush=True,
+                )
+    finally:
+        await session.close()
+        await pool.close()
+    return results
+
+
+def report(results: dict[str, Any], concurrency: int) -> None:
+    rows = []
+    for name, paths in results["operations"].items():
+        gateway = paths["gateway"]
+        for path, r in paths.items():
+            rows.append(
+                [name if path == "gateway" else "", path, r["p50_ms"], r["p99_ms"], r["mean_ms"],
+                 r["req_per_s"], r["requests"], r["errors"],
+                 TARGETS_MS[name] if path == "gateway" else "",
+                 "" if path == "gateway" else gateway["p50_ms"] / r["p50_ms"]]
+            )  # fmt: skip
+    print(f"\nThe customer collection (concurrency {concurrency}; ms; req/s at that concurrency)")
+    print(
+        harness.table(
+            ["operation", "path", "p50 ms", "p99 ms", "mean ms", "req/s", "n", "errors",
+             "target p99", "gateway/path p50"],
+            rows,
+        )
+    )  # fmt: skip
+    harness.print_disturbed(results["operations"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    harness.add_common_arguments(parser)
+    parser.add_argument("--neighbour", type=int, default=None, help="default: customers / 2")
+    parser.add_argument("--requests", type=int, default=1000, help="per operation and path")
+    parser.add_argument("--batches", type=int, default=100, help="100-item batches per path")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests per path")
+    parser.add_argument("--max-seconds", type=float, default=45, help="per operation and path")
+    parser.add_argument(
+        "--operations", nargs="*", choices=list(TARGETS_MS), help="only these (default: all)"
+    )
+    args = parser.parse_args()
+    neighbour = args.customers // 2 if args.neighbour is None else args.neighbour
+
+    harness.install_signal_handlers()
+    benv = harness.bench_env()
+    machine = harness.print_header("bench_collection: the customer collection (issue 14)")
+    harness.ensure_vhost(benv.settings.amqp_url)
+    try:
+        harness.run_async(harness.prepare_database(benv, fresh=args.fresh))
+        harness.run_async(
+            dataset.ensure_seeded(
+                benv.database_url, TENANT, args.customers, neighbours={NEIGHBOUR: neighbour}
+            )
+        )
+        print(harness.run_async(harness.postgres_version(benv.database_url)), flush=True)
+        with harness.running_suite(benv) as suite:
+            credentials = harness.provision(benv)
+            token = harness.run_async(harness.fetch_token(benv, credentials))
+            meter = CpuMeter(suite, harness.BENCH_NAME)
+            results = harness.run_async(run(benv, meter, token, args))
+        report(results, args.concurrency)
+        harness.save_results(
+            "bench_collection",
+            {"machine": machine, "customers": args.customers, "neighbour": neighbour,
+             "concurrency": args.concurrency, "requests": args.requests, **results},
+        )  # fmt: skip
+    finally:
+        if args.drop_db:
+            harness.run_async(harness.drop_database(benv))
+    return 0
+
+
+if __name__ == "__main__":
+    harness.run_main(main)

@@ -1,0 +1,58 @@
+"""Collection use cases: a page of customers, a count, a search. Each reads in one tenant
+transaction, so a page and its total come from the same moment's data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from customer_service.collection import repository
+from customer_service.collection.params import (
+    filters_of,
+    page_of,
+    search_of,
+    sort_of,
+)
+from customer_service.imports.representation import render_page
+from customer_service.representation import render_customer
+from shared.db import tenant_transaction
+
+
+class CollectionService:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def list(self, tenant: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """GET /customers: a page (§1) of full customers, filtered and sorted."""
+        page, sort, conditions = page_of(query), sort_of(query), filters_of(query)
+        async with tenant_transaction(self._pool, tenant) as conn:
+            records, total = await repository.list_page(conn, tenant, conditions, sort, page)
+        return _render(records, page.number, page.size, total)
+
+    async def count(self, tenant: str, query: Mapping[str, str]) -> dict[str, int]:
+        """GET /customers/count: how many live customers the filters select."""
+        conditions = filters_of(query)
+        async with tenant_transaction(self._pool, tenant) as conn:
+            return {"count": await repository.count(conn, tenant, conditions)}
+
+    async def search(self, tenant: str, query: Mapping[str, str], body: object) -> dict[str, Any]:
+        """POST /customers/search: the body's criteria ANDed, paged and sorted like the list."""
+        page, sort, search = page_of(query), sort_of(query), search_of(body)
+        async with tenant_transaction(self._pool, tenant) as conn:
+            if search.pattern is None:
+                records, total = await repository.list_page(
+                    conn, tenant, search.conditions, sort, page
+                )
+            else:
+                records, total = await repository.search_page(
+                    conn, tenant, search.pattern, search.conditions, sort, page
+                )
+        return _render(records, page.number, page.size, total)
+
+
+def _render(records: list[Any], page: int, size: int, total: int) -> dict[str, Any]:
+    return render_page(
+        [render_customer(record) for record in records], page=page, page_size=size, total=total
+    )
