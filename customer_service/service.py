@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from customer_service import notes_repository, repository
+from customer_service.etags import IfMatch
 from customer_service.events import customer_event
 from customer_service.imports import repository as batches
 from customer_service.limits import check_limits
@@ -141,11 +142,21 @@ class CustomerService:
             records = await repository.search(conn, tenant, criteria)
         return [render_customer(record) for record in records]
 
-    async def update(self, tenant: str, identifier: Identifier, body: object) -> dict[str, Any]:
+    async def update(
+        self,
+        tenant: str,
+        identifier: Identifier,
+        body: object,
+        *,
+        if_match: IfMatch | None = None,
+    ) -> dict[str, Any]:
         """Merge the body into the customer (absent kept, null clears); 409 on a taken id."""
         changes = validate_customer(body, partial=True)
         return await self._change(
-            tenant, identifier, lambda current, now: merge_customer(current, changes, now=now)
+            tenant,
+            identifier,
+            lambda current, now: merge_customer(current, changes, now=now),
+            if_match=if_match,
         )
 
     async def add_address(self, tenant: str, raw_id: str, body: object) -> dict[str, Any]:
@@ -162,7 +173,9 @@ class CustomerService:
 
         return await self._change(tenant, Identifier("id", raw_id), with_address)
 
-    async def delete_address(self, tenant: str, raw_id: str, address_id: str) -> dict[str, Any]:
+    async def delete_address(
+        self, tenant: str, raw_id: str, address_id: str, *, if_match: IfMatch | None = None
+    ) -> dict[str, Any]:
         def without_address(current: dict[str, Any], _now: datetime) -> dict[str, Any]:
             addresses = current.get("addresses") or []
             kept = [a for a in addresses if a.get("id") != address_id]
@@ -173,7 +186,9 @@ class CustomerService:
                 state.pop("addresses")
             return state
 
-        return await self._change(tenant, Identifier("id", raw_id), without_address)
+        return await self._change(
+            tenant, Identifier("id", raw_id), without_address, if_match=if_match
+        )
 
     async def update_address(
         self, tenant: str, raw_id: str, address_id: str, body: object
@@ -189,12 +204,16 @@ class CustomerService:
 
         return await self._change(tenant, Identifier("id", raw_id), with_changed_address)
 
-    async def delete(self, tenant: str, identifier: Identifier) -> None:
+    async def delete(
+        self, tenant: str, identifier: Identifier, *, if_match: IfMatch | None = None
+    ) -> None:
         """Tombstone and scrub the customer, drop its notes, blank its email and refs in import
         row errors, announce customer.deleted."""
         now = self._clock()
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await self._find(conn, tenant, identifier, for_update=True)
+            if if_match is not None:
+                if_match.check(render_customer(record))
             deleted = await repository.soft_delete(conn, tenant, record["id"], now)
             if deleted is None:
                 raise NotFound("No such customer.")
@@ -208,10 +227,14 @@ class CustomerService:
         tenant: str,
         identifier: Identifier,
         change: Callable[[dict[str, Any], datetime], dict[str, Any]],
+        *,
+        if_match: IfMatch | None = None,
     ) -> dict[str, Any]:
         now = self._clock()
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await self._find(conn, tenant, identifier, for_update=True)
+            if if_match is not None:  # against the locked row: no write can slip in between
+                if_match.check(render_customer(record))
             current = state_from_record(record)
             state = change(current, now)
             if same_customer(current, state):

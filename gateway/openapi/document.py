@@ -58,6 +58,7 @@ _PROBLEMS = {
     404: "No such resource (also for malformed ids and other tenants' ids).",
     408: "The body stopped arriving (an upload silent for `UPLOAD_READ_TIMEOUT_SECONDS`).",
     409: "A unique field is taken; `errors` names it.",
+    412: "If-Match names a version that is no longer current; nothing changed.",
     413: "The body is too large.",
     415: "The body is not JSON.",
     429: "Rate limited, or too many uploads of the tenant at once; retry after `Retry-After` "
