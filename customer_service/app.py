@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from customer_service.idempotency import idempotency_middleware
 from customer_service.imports.service import ImportService
 from customer_service.imports.uploads import UploadSlots
 from customer_service.keys import CUSTOMERS, IMPORTS, NOTES, UPLOAD_SLOTS
@@ -43,6 +44,7 @@ def create_app(
     app = create_base_app(settings, "customer_service")
     verifier = install_token_verifier(app, verifier)
     app.middlewares.append(auth_middleware(verifier, is_public=is_public))
+    app.middlewares.append(idempotency_middleware())
     app.cleanup_ctx.append(db_pool_context())
     app.cleanup_ctx.append(_services_context)
     app.cleanup_ctx.append(shoppers_context)

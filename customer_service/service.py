@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from customer_service import notes_repository, repository
+from customer_service import idempotency_records, notes_repository, repository
 from customer_service.etags import IfMatch
 from customer_service.events import customer_event
 from customer_service.imports import repository as batches
@@ -218,6 +218,7 @@ class CustomerService:
             if deleted is None:
                 raise NotFound("No such customer.")
             await notes_repository.delete_of_customer(conn, tenant, record["id"])
+            await idempotency_records.forget_subject(conn, tenant, record["id"])
             refs = [deleted[c] for c in ("customer_ref", "alternate_customer_ref") if deleted[c]]
             await batches.scrub_row_errors(conn, tenant, email=deleted["email"], refs=refs)
             await self._announce(conn, tenant, CUSTOMER_DELETED, deleted, now)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 import asyncpg
 import orjson
@@ -80,22 +82,108 @@ async def connection(
         await pool.release(conn)
 
 
+_AS_TENANT = "SELECT set_config('role', $1, true), set_config('app.tenant', $2, true)"
+
+
 @asynccontextmanager
 async def tenant_transaction(
     pool: asyncpg.Pool, tenant: str, *, timeout: float = 5.0
 ) -> AsyncIterator[asyncpg.Connection]:
-    """One transaction as the app role with `app.tenant` set: row-level security sees one tenant."""
-    async with connection(pool, timeout=timeout) as conn:
+    """One transaction as the app role with `app.tenant` set: row-level security sees one tenant.
+
+    Inside `joined_transaction` (same pool and tenant) it is a savepoint of that transaction."""
+    joined = _JOINED.get()
+    if joined is not None and joined.pool is pool and joined.tenant == tenant:
+        conn = await joined.connection(timeout)
         try:
             async with conn.transaction():
-                await conn.execute(
-                    "SELECT set_config('role', $1, true), set_config('app.tenant', $2, true)",
-                    APP_ROLE,
-                    tenant,
-                )
                 yield conn
         except CONNECTION_ERRORS as exc:
             raise Unavailable("The database is not available.") from exc
+        return
+    async with connection(pool, timeout=timeout) as conn:
+        try:
+            async with conn.transaction():
+                await conn.execute(_AS_TENANT, APP_ROLE, tenant)
+                yield conn
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable("The database is not available.") from exc
+
+
+@dataclass(slots=True)
+class JoinedTransaction:
+    """One tenant transaction that every `tenant_transaction` of the task joins, opened by the
+    first of them (a request that never touches the database never takes a connection)."""
+
+    pool: asyncpg.Pool
+    tenant: str
+    _conn: asyncpg.Connection | None = None
+    _transaction: asyncpg.transaction.Transaction | None = None
+
+    async def connection(self, timeout: float) -> asyncpg.Connection:
+        if self._conn is None:
+            try:
+                conn = await self.pool.acquire(timeout=timeout)
+            except CONNECTION_ERRORS as exc:
+                raise Unavailable("The database is not available.") from exc
+            try:
+                transaction = conn.transaction()
+                await transaction.start()
+                await conn.execute(_AS_TENANT, APP_ROLE, self.tenant)
+            except BaseException as exc:
+                await self.pool.release(conn)
+                if isinstance(exc, CONNECTION_ERRORS):
+                    raise Unavailable("The database is not available.") from exc
+                raise
+            self._conn, self._transaction = conn, transaction
+        return self._conn
+
+    async def end(self, *, commit: bool) -> None:
+        if self._conn is None or self._transaction is None:
+            return
+        try:
+            if commit:
+                await self._transaction.commit()
+            else:
+                await self._transaction.rollback()
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable("The database is not available.") from exc
+        finally:
+            conn, self._conn, self._transaction = self._conn, None, None
+            await self.pool.release(conn)
+
+
+_JOINED: ContextVar[JoinedTransaction | None] = ContextVar("joined_transaction", default=None)
+
+
+@asynccontextmanager
+async def joined_transaction(pool: asyncpg.Pool, tenant: str) -> AsyncIterator[None]:
+    """Everything the block writes through `tenant_transaction` commits at once when it ends
+    (each of them a savepoint), or not at all if it raises: a request and its bookkeeping
+    (customer_service.idempotency) cannot be split by a crash. Not for work run concurrently
+    within the block (one connection)."""
+    joined = JoinedTransaction(pool, tenant)
+    token = _JOINED.set(joined)
+    try:
+        yield
+    except BaseException:
+        await joined.end(commit=False)
+        raise
+    else:
+        await joined.end(commit=True)
+    finally:
+        _JOINED.reset(token)
+
+
+@contextmanager
+def separate_transactions() -> Iterator[None]:
+    """Inside `joined_transaction`: transactions of this block commit on their own (a read that
+    must not hold the joined connection while a long upload is received)."""
+    token = _JOINED.set(None)
+    try:
+        yield
+    finally:
+        _JOINED.reset(token)
 
 
 async def ping(pool: asyncpg.Pool) -> None:
