@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shared.suite import SERVICES, Suite, service_port
 
@@ -127,6 +128,18 @@ class ReplicatedSuite:
 
     def process(self, service: str, replica: int) -> subprocess.Popen:
         return self.suites[replica - 1].processes[service]
+
+    @property
+    def processes(self) -> dict[str, subprocess.Popen]:
+        """Replica 1's processes: what `stop_service` and `start_service` act on by default."""
+        return self.suites[0].processes
+
+    def stop_service(self, service: str, *, replica: int = 1, **options: Any) -> int:
+        """Stop one replica of a service (`Suite.stop_service`); the others keep serving."""
+        return self.suites[replica - 1].stop_service(service, **options)
+
+    def start_service(self, service: str, *, replica: int = 1) -> subprocess.Popen:
+        return self.suites[replica - 1].start_service(service)
 
     def stop(self) -> None:
         for suite in self.suites:

@@ -3,13 +3,8 @@ ports of the test slot's own (beside the e2e suite's), against the slot's stores
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -18,9 +13,8 @@ from shared.replicas import ReplicatedSuite, replica_port
 from shared.settings import Settings
 from shared.suite import service_port
 from tests.conftest import E2E_PORT_BASE
-from tests.e2e.conftest import suite_env
+from tests.e2e.conftest import RunningSuite, obtain_client, suite_env
 
-ROOT = Path(__file__).resolve().parents[2]
 REPLICAS = 2
 # The balanced addresses: the slot's e2e ports moved up by 10000 (those ten are all taken by
 # e2e suites); replica i of each adds 100 * i (shared/replicas.py).
@@ -34,28 +28,13 @@ PORTS = {
 }
 
 
-@dataclass(frozen=True)
-class Replicated:
-    suite: ReplicatedSuite
-    env: dict[str, str]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{PORTS['GATEWAY_PORT']}"
-
-    def replica_url(self, service: str, replica: int) -> str:
-        return f"http://127.0.0.1:{replica_port(service_port(self.env, service), replica)}"
-
-    def provision(self, tenant: str) -> dict[str, str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "auth_service", "tenants", "create", tenant],
-            env=self.env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
-        )  # fmt: skip
-        return json.loads(result.stdout)
+def replica_url(running: RunningSuite, service: str, replica: int) -> str:
+    """The address of one replica of a service (its own port, not the balancer's)."""
+    return f"http://127.0.0.1:{replica_port(service_port(running.env, service), replica)}"
 
 
 @pytest.fixture(scope="package")
-def replicated(test_settings: Settings, tmp_path_factory) -> Iterator[Replicated]:
+def replicated(test_settings: Settings, tmp_path_factory) -> Iterator[RunningSuite]:
     if shutil.which("haproxy") is None:
         pytest.fail("haproxy is not installed: `make test` installs it (deploy/local/bootstrap.sh)")
     env = {
@@ -69,7 +48,7 @@ def replicated(test_settings: Settings, tmp_path_factory) -> Iterator[Replicated
     try:
         suite.start()
         suite.wait_ready(timeout=120)
-        yield Replicated(suite, env)
+        yield RunningSuite(env["PUBLIC_BASE_URL"], env, suite)
     finally:
         suite.stop()
 
@@ -81,16 +60,5 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def tenant_headers(replicated: Replicated, http, unique_tenant) -> dict[str, str]:
-    credentials = replicated.provision(unique_tenant)
-    async with http.post(
-        f"{replicated.base_url}/auth/realms/{unique_tenant}/protocol/openid-connect/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": credentials["client_id"],
-            "client_secret": credentials["client_secret"],
-        },
-    ) as response:
-        assert response.status == 200, await response.text()
-        token = (await response.json())["access_token"]
-    return {"Authorization": f"Bearer {token}", "X-TWC-Tenant": unique_tenant}
+async def tenant_headers(replicated: RunningSuite, http, unique_tenant) -> dict[str, str]:
+    return (await obtain_client(replicated, http, unique_tenant)).headers

@@ -13,7 +13,8 @@ import asyncpg
 import pytest
 
 from shared.amqp import CUSTOMER_CREATED
-from tests.replicas.conftest import REPLICAS, Replicated
+from tests.e2e.conftest import RunningSuite
+from tests.replicas.conftest import REPLICAS, replica_url
 from tests.support.imports import ENDED, events_of
 from tests.support.waiting import eventually
 
@@ -34,7 +35,7 @@ async def _metric(http, url: str, name: str, **labels: str) -> float:
 
 
 async def test_every_service_answers_through_its_balancer(
-    replicated: Replicated, http, tenant_headers
+    replicated: RunningSuite, http, tenant_headers
 ):
     ids = []
     for i in range(12):
@@ -71,7 +72,7 @@ def _logged_creates(log: Path, headers: dict[str, str]) -> int:
 
 
 async def test_two_workers_one_batch_exact_counts(
-    replicated: Replicated, http, tenant_headers, test_settings, unique_tenant
+    replicated: RunningSuite, http, tenant_headers, test_settings, unique_tenant
 ):
     """The batch's queue message is delivered twice (as at-least-once delivery may), so both
     workers go for the same batch at once: the per-batch lock lets one import it, and every
@@ -95,7 +96,7 @@ async def test_two_workers_one_batch_exact_counts(
             unique_tenant,
         )
         before = [
-            await _metric(http, replicated.replica_url("impex_worker", r), "import_rows_total")
+            await _metric(http, replica_url(replicated, "impex_worker", r), "import_rows_total")
             for r in range(1, REPLICAS + 1)
         ]
 
@@ -128,7 +129,7 @@ async def test_two_workers_one_batch_exact_counts(
 
         await eventually(both_consumed, timeout=60, interval=0.2)
         after = [
-            await _metric(http, replicated.replica_url("impex_worker", r), "import_rows_total")
+            await _metric(http, replica_url(replicated, "impex_worker", r), "import_rows_total")
             for r in range(1, REPLICAS + 1)
         ]
         assert sum(after) - sum(before) == count
@@ -148,7 +149,7 @@ async def test_two_workers_one_batch_exact_counts(
 
 @pytest.mark.parametrize("service", ["customer_service", "auth_service"])
 async def test_processes_reach_each_other_only_through_balanced_addresses(
-    replicated: Replicated, service
+    replicated: RunningSuite, service
 ):
     for suite in replicated.suite.suites:
         variable = {"customer_service": "CUSTOMER_SERVICE_URL", "auth_service": "AUTH_SERVICE_URL"}
