@@ -71,7 +71,7 @@ def haproxy_config(env: Mapping[str, str], replicas: int) -> str:
         # A dead replica's refused connection is retried elsewhere; nothing reached it.
         "    retries 3",
         "    option redispatch 1",
-        "    retry-on conn-failure empty-response",
+        "    retry-on conn-failure",
         "    default-server inter 500ms fastinter 250ms downinter 500ms fall 1 rise 2",
     ]
     for service in BALANCED:

@@ -5,33 +5,18 @@ workers compete for the queue, and one batch is never imported twice at once."""
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from shared.amqp import CUSTOMER_CREATED
 from tests.e2e.conftest import RunningSuite
-from tests.replicas.conftest import REPLICAS, replica_url
+from tests.replicas.conftest import REPLICAS, connect, created_ids, metric_total, replica_url
 from tests.support.imports import ENDED, events_of
 from tests.support.waiting import eventually
 
 API = "/services/customerservice/api/v2"
 IMPEX = "/services/impex/api/import"
-
-
-async def _metric(http, url: str, name: str, **labels: str) -> float:
-    """The sum of a counter's samples matching `labels` on one process's /metrics."""
-    async with http.get(f"{url}/metrics") as response:
-        text = await response.text()
-    total = 0.0
-    for line in text.splitlines():
-        match = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
-        if match and all(f'{k}="{v}"' in match.group(1) for k, v in labels.items()):
-            total += float(match.group(2))
-    return total
 
 
 async def test_every_service_answers_through_its_balancer(
@@ -84,8 +69,7 @@ async def test_two_workers_one_batch_exact_counts(
     ) as response:
         assert response.status == 202, await response.text()
         batch_id = uuid.UUID((await response.json())["id"])
-    conn = await asyncpg.connect(test_settings.database_url)
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    conn = await connect(test_settings.database_url)
     try:
         # The same message once more (a new eventId, the same batch).
         await conn.execute(
@@ -96,7 +80,9 @@ async def test_two_workers_one_batch_exact_counts(
             unique_tenant,
         )
         before = [
-            await _metric(http, replica_url(replicated, "impex_worker", r), "import_rows_total")
+            await metric_total(
+                http, replica_url(replicated, "impex_worker", r), "import_rows_total"
+            )
             for r in range(1, REPLICAS + 1)
         ]
 
@@ -129,19 +115,16 @@ async def test_two_workers_one_batch_exact_counts(
 
         await eventually(both_consumed, timeout=60, interval=0.2)
         after = [
-            await _metric(http, replica_url(replicated, "impex_worker", r), "import_rows_total")
+            await metric_total(
+                http, replica_url(replicated, "impex_worker", r), "import_rows_total"
+            )
             for r in range(1, REPLICAS + 1)
         ]
         assert sum(after) - sum(before) == count
-        # One creation announced per record: per row (customer.created) or per chunk
-        # (customer.imported), whichever this version emits.
-        created = [
-            e["customer"]["id"] for e in await events_of(conn, unique_tenant, CUSTOMER_CREATED)
-        ]
-        chunks = await events_of(conn, unique_tenant, "customer.imported")
-        created += [entry["id"] for event in chunks for entry in event["created"]]
+        created = await created_ids(conn, unique_tenant)
         assert len(created) == len(set(created)) == count
         assert not await events_of(conn, unique_tenant, "customer.updated")
+        chunks = await events_of(conn, unique_tenant, "customer.imported")
         assert not any(event["updated"] for event in chunks)
     finally:
         await conn.close()
