@@ -18,11 +18,14 @@ IMAGE_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/customer_suite_image
 .PHONY: run test test-fast fuzz bench lint format prepare services venv lock clean
 .PHONY: image image-test image-name
 
+# `make run REPLICAS=3`: three processes of every service behind HAProxy (shared/replicas.py).
+REPLICAS ?= 1
+
 run: prepare
-	$(PY) deploy/local/run.py
+	REPLICAS=$(REPLICAS) $(PY) deploy/local/run.py
 
 test: prepare
-	AMQP_URL=$(TEST_AMQP_URL) bash deploy/local/bootstrap.sh
+	AMQP_URL=$(TEST_AMQP_URL) WITH_HAPROXY=1 bash deploy/local/bootstrap.sh
 	bash deploy/local/test_tools.sh
 	$(PY) -m pytest
 
@@ -67,7 +70,7 @@ format: venv
 prepare: venv services
 
 services:
-	bash deploy/local/bootstrap.sh
+	REPLICAS=$(REPLICAS) bash deploy/local/bootstrap.sh
 
 venv: $(STAMP)
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from customer_service.batch.service import BatchService
 from customer_service.collection.service import CollectionService
 from customer_service.export.service import ExportService
+from customer_service.idempotency import idempotency_middleware
 from customer_service.imports.service import ImportService
 from customer_service.imports.uploads import UploadSlots
 from customer_service.keys import (
@@ -61,6 +62,7 @@ def create_app(
     verifier = install_token_verifier(app, verifier)
     app.middlewares.append(auth_middleware(verifier, is_public=is_public))
     # The app login: row-level security binds every statement of this pool (0008).
+    app.middlewares.append(idempotency_middleware())
     app.cleanup_ctx.append(db_pool_context(settings.app_dsn))
     app.cleanup_ctx.append(_wishlist_pool_context)
     app.cleanup_ctx.append(_services_context)

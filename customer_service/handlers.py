@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from customer_service.etags import customer_response, if_match
 from customer_service.keys import CUSTOMERS
 from customer_service.service import Identifier, identifier_in_body, identifier_in_query
 from shared.authz import claims_of
@@ -22,7 +23,8 @@ def _path_identifier(request: web.Request) -> Identifier:
 
 async def create_customer(request: web.Request) -> web.Response:
     body = await read_json(request)
-    return json_response(await request.app[CUSTOMERS].create(_tenant(request), body), status=201)
+    customer = await request.app[CUSTOMERS].create(_tenant(request), body)
+    return customer_response(request, customer, status=201)
 
 
 async def validate_customer(request: web.Request) -> web.Response:
@@ -30,9 +32,8 @@ async def validate_customer(request: web.Request) -> web.Response:
 
 
 async def get_customer(request: web.Request) -> web.Response:
-    return json_response(
-        await request.app[CUSTOMERS].get(_tenant(request), _path_identifier(request))
-    )
+    customer = await request.app[CUSTOMERS].get(_tenant(request), _path_identifier(request))
+    return customer_response(request, customer)
 
 
 async def search_customers(request: web.Request) -> web.Response:
@@ -41,16 +42,18 @@ async def search_customers(request: web.Request) -> web.Response:
 
 async def update_customer_from_body(request: web.Request) -> web.Response:
     body = await read_json(request)
-    customer = await request.app[CUSTOMERS].update(_tenant(request), identifier_in_body(body), body)
-    return json_response(customer)
+    customer = await request.app[CUSTOMERS].update(
+        _tenant(request), identifier_in_body(body), body, if_match=if_match(request)
+    )
+    return customer_response(request, customer)
 
 
 async def update_customer(request: web.Request) -> web.Response:
     body = await read_json(request)
     customer = await request.app[CUSTOMERS].update(
-        _tenant(request), _path_identifier(request), body
+        _tenant(request), _path_identifier(request), body, if_match=if_match(request)
     )
-    return json_response(customer)
+    return customer_response(request, customer)
 
 
 async def add_address(request: web.Request) -> web.Response:
@@ -58,21 +61,28 @@ async def add_address(request: web.Request) -> web.Response:
     customer = await request.app[CUSTOMERS].add_address(
         _tenant(request), request.match_info["id"], body
     )
-    return json_response(customer)
+    return customer_response(request, customer)
 
 
 async def delete_address(request: web.Request) -> web.Response:
     customer = await request.app[CUSTOMERS].delete_address(
-        _tenant(request), request.match_info["id"], request.match_info["address_id"]
+        _tenant(request),
+        request.match_info["id"],
+        request.match_info["address_id"],
+        if_match=if_match(request),
     )
-    return json_response(customer)
+    return customer_response(request, customer)
 
 
 async def delete_customer(request: web.Request) -> web.Response:
-    await request.app[CUSTOMERS].delete(_tenant(request), _path_identifier(request))
+    await request.app[CUSTOMERS].delete(
+        _tenant(request), _path_identifier(request), if_match=if_match(request)
+    )
     return web.Response(status=204)
 
 
 async def delete_customer_by_query(request: web.Request) -> web.Response:
-    await request.app[CUSTOMERS].delete(_tenant(request), identifier_in_query(request.query))
+    await request.app[CUSTOMERS].delete(
+        _tenant(request), identifier_in_query(request.query), if_match=if_match(request)
+    )
     return web.Response(status=204)

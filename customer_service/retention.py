@@ -5,6 +5,7 @@
   (as when any batch ends), with the usual `impex.batch.failed` event.
 - Outbox rows, once published: deleted OUTBOX_SENT_RETENTION_DAYS after they were sent (their
   payloads name customers by id and refs).
+- Idempotency keys and the answers stored with them: deleted once their 24 hours are over.
 
 Every customer_service replica sweeps every RETENTION_SWEEP_INTERVAL_SECONDS; sweeps side by side
 are safe (each batch is re-checked under its row lock, outbox rows are claimed SKIP LOCKED).
@@ -13,6 +14,7 @@ are safe (each batch is re-checked under its row lock, outbox rows are claimed S
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import structlog
 
+from customer_service import idempotency_records
 from customer_service.imports import repository as batches
 from customer_service.imports.representation import CREATED, ERROR
 from customer_service.imports.service import end_batch
@@ -39,6 +42,7 @@ SWEEP_LIMIT = 1000
 class Swept:
     expired_batches: int
     deleted_outbox_rows: int
+    deleted_idempotency_keys: int = 0
 
 
 class RetentionSweeper:
@@ -62,12 +66,8 @@ class RetentionSweeper:
         while True:
             try:
                 swept = await self.sweep()
-                if swept.expired_batches or swept.deleted_outbox_rows:
-                    log.info(
-                        "retention sweep",
-                        expired_batches=swept.expired_batches,
-                        deleted_outbox_rows=swept.deleted_outbox_rows,
-                    )
+                if any(dataclasses.astuple(swept)):
+                    log.info("retention sweep", **dataclasses.asdict(swept))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a dependency is down: the next sweep tries again
@@ -85,7 +85,16 @@ class RetentionSweeper:
             deleted += count
             if count < SWEEP_LIMIT:
                 break
-        return Swept(expired, deleted)
+        return Swept(expired, deleted, await self._delete_expired_keys(now))
+
+    async def _delete_expired_keys(self, now: datetime) -> int:
+        deleted = 0
+        while True:
+            async with connection(self._pool) as conn:
+                count = await idempotency_records.delete_expired(conn, now, limit=SWEEP_LIMIT)
+            deleted += count
+            if count < SWEEP_LIMIT:
+                return deleted
 
     async def _expire_batches(self, before: datetime, now: datetime) -> int:
         expired = 0

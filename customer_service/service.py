@@ -11,8 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from customer_service import notes_repository, repository
+from customer_service import idempotency_records, notes_repository, repository
 from customer_service.address_rules import with_address_id, with_address_ids
+from customer_service.etags import IfMatch
 from customer_service.events import customer_event
 from customer_service.imports import repository as batches
 from customer_service.limits import check_limits
@@ -178,10 +179,17 @@ class CustomerService:
             spend = await orders.spend_of(conn, tenant, [r["id"] for r in records], self._clock())
         return [render_customer(record, spend[record["id"]]) for record in records]
 
-    async def update(self, tenant: str, identifier: Identifier, body: object) -> dict[str, Any]:
+    async def update(
+        self,
+        tenant: str,
+        identifier: Identifier,
+        body: object,
+        *,
+        if_match: IfMatch | None = None,
+    ) -> dict[str, Any]:
         """Merge the body into the customer (absent kept, null clears); 409 on a taken id."""
         return await self.update_validated(
-            tenant, identifier, validate_customer(body, partial=True)
+            tenant, identifier, validate_customer(body, partial=True), if_match=if_match
         )
 
     async def update_validated(
@@ -191,12 +199,14 @@ class CustomerService:
         changes: Mapping[str, Any],
         *,
         render: Renderer | None = None,
+        if_match: IfMatch | None = None,
     ) -> dict[str, Any]:
         return await self._change(
             tenant,
             identifier,
             lambda current, now: merge_customer(current, changes, now=now),
             render=render,
+            if_match=if_match,
         )
 
     async def add_address(self, tenant: str, raw_id: str, body: object) -> dict[str, Any]:
@@ -213,7 +223,9 @@ class CustomerService:
 
         return await self._change(tenant, Identifier("id", raw_id), with_address)
 
-    async def delete_address(self, tenant: str, raw_id: str, address_id: str) -> dict[str, Any]:
+    async def delete_address(
+        self, tenant: str, raw_id: str, address_id: str, *, if_match: IfMatch | None = None
+    ) -> dict[str, Any]:
         def without_address(current: dict[str, Any], _now: datetime) -> dict[str, Any]:
             addresses = current.get("addresses") or []
             kept = [a for a in addresses if a.get("id") != address_id]
@@ -224,7 +236,9 @@ class CustomerService:
                 state.pop("addresses")
             return state
 
-        return await self._change(tenant, Identifier("id", raw_id), without_address)
+        return await self._change(
+            tenant, Identifier("id", raw_id), without_address, if_match=if_match
+        )
 
     async def addresses(self, tenant: str, raw_id: str) -> list[dict[str, Any]]:
         """The customer's addresses as rendered in the customer (GET .../address)."""
@@ -244,16 +258,21 @@ class CustomerService:
 
         return await self._change(tenant, Identifier("id", raw_id), with_changed_address)
 
-    async def delete(self, tenant: str, identifier: Identifier) -> str:
+    async def delete(
+        self, tenant: str, identifier: Identifier, *, if_match: IfMatch | None = None
+    ) -> str:
         """Tombstone and scrub the customer, drop its notes, blank its email and refs in import
         row errors, announce customer.deleted; the id of the customer deleted."""
         now = self._clock()
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await self._find(conn, tenant, identifier, for_update=True)
+            if if_match is not None:
+                if_match.check(await self._render(conn, tenant, record, now))
             deleted = await repository.soft_delete(conn, tenant, record["id"], now)
             if deleted is None:
                 raise NotFound("No such customer.")
             await notes_repository.delete_of_customer(conn, tenant, record["id"])
+            await idempotency_records.forget_subject(conn, tenant, record["id"])
             refs = [deleted[c] for c in ("customer_ref", "alternate_customer_ref") if deleted[c]]
             await batches.scrub_row_errors(conn, tenant, email=deleted["email"], refs=refs)
             await orders.delete_of_customer(conn, tenant, record["id"])
@@ -267,11 +286,14 @@ class CustomerService:
         change: Callable[[dict[str, Any], datetime], dict[str, Any]],
         *,
         render: Renderer | None = None,
+        if_match: IfMatch | None = None,
     ) -> dict[str, Any]:
         render = render or self._render
         now = self._clock()
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await self._find(conn, tenant, identifier, for_update=True)
+            if if_match is not None:  # against the locked row: no write can slip in between
+                if_match.check(await self._render(conn, tenant, record, now))
             current = state_from_record(record)
             state = change(current, now)
             if same_customer(current, state):

@@ -49,6 +49,10 @@ class Conflict(DomainError):
     status, title, type_slug = 409, "Conflict", "conflict"
 
 
+class PreconditionFailed(DomainError):
+    status, title, type_slug = 412, "Precondition Failed", "precondition-failed"
+
+
 class PayloadTooLarge(DomainError):
     status, title, type_slug = 413, "Payload Too Large", "payload-too-large"
 

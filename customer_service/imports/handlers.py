@@ -11,6 +11,7 @@ from customer_service.imports.service import MAX_FILE_BYTES
 from customer_service.imports.uploads import spooled
 from customer_service.keys import IMPORTS, UPLOAD_SLOTS
 from shared.authz import claims_of
+from shared.db import separate_transactions
 from shared.keys import SETTINGS
 from shared.web import json_response, read_json
 
@@ -38,7 +39,8 @@ async def upload_file(request: web.Request) -> web.Response:
     )
     imports = request.app[IMPORTS]
     with request.app[UPLOAD_SLOTS].hold(tenant):
-        await imports.check_upload(tenant, batch_id, media_type)
+        with separate_transactions():  # no connection held while the body arrives
+            await imports.check_upload(tenant, batch_id, media_type)
         async with spooled(
             request.content,
             idle_timeout=request.app[SETTINGS].upload_read_timeout_seconds,

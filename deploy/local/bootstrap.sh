@@ -403,9 +403,25 @@ ensure_rabbitmq() {
     echo "rabbitmq: $state at $at ($note, full permissions for $user)"
 }
 
+# ------------------------------------------------------------------------------------ HAProxy
+
+# The local load balancer of `make run REPLICAS=N` (and of the tests that run replicas): only
+# installed here; make run starts and stops its own instance (shared/replicas.py).
+ensure_haproxy() {
+    if command -v haproxy >/dev/null 2>&1; then
+        echo "haproxy: installed ($(command -v haproxy))"
+        return
+    fi
+    apt_install haproxy haproxy
+    command -v haproxy >/dev/null 2>&1 || die_with_log "haproxy: not on PATH after install"
+}
+
 # ------------------------------------------------------------------------------------ main
 
 load_dotenv "$ROOT/.env"
 ensure_postgres
 ensure_redis
 ensure_rabbitmq
+if [[ ${REPLICAS:-1} -ge 2 || -n ${WITH_HAPROXY:-} ]]; then
+    ensure_haproxy
+fi

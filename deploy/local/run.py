@@ -12,6 +12,7 @@ from pathlib import Path
 
 from shared.insecure_defaults import FLAG as INSECURE_DEV_DEFAULTS_FLAG
 from shared.insecure_defaults import insecure_settings
+from shared.replicas import ReplicatedSuite
 from shared.settings import Settings, load_settings
 from shared.suite import Suite
 
@@ -36,7 +37,13 @@ def main() -> int:
         text=True,
     )
     credentials = json.loads(provisioned.stdout.strip().splitlines()[-1])
-    suite = Suite(env=env, log_dir=ROOT / ".run" / "logs")
+    replicas = int(env.get("REPLICAS") or 1)
+    log_dir = ROOT / ".run" / "logs"
+    suite: Suite | ReplicatedSuite = (
+        ReplicatedSuite(env=env, log_dir=log_dir, replicas=replicas)
+        if replicas >= 2
+        else Suite(env=env, log_dir=log_dir)
+    )
 
     stop_requested = False
 

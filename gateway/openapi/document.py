@@ -59,6 +59,8 @@ _PROBLEMS = {
     404: "No such resource (also for malformed ids and other tenants' ids).",
     408: "The body stopped arriving (an upload silent for `UPLOAD_READ_TIMEOUT_SECONDS`).",
     409: "A unique field is taken; `errors` names it.",
+    412: "If-Match names a version that is no longer current; nothing changed.",
+    422: "This Idempotency-Key was used with a different request.",
     413: "The body is too large.",
     415: "The body is not JSON.",
     429: "Rate limited, or too many uploads of the tenant at once; retry after `Retry-After` "
@@ -143,6 +145,19 @@ def _add_common_components(spec: APISpec) -> None:
             "schema": {"type": "string", "pattern": TENANT_PATTERN},
         },
     )
+    spec.components.parameter(
+        "IdempotencyKey",
+        "header",
+        {
+            "name": "Idempotency-Key",
+            "required": False,
+            "description": "Makes a retry safe: the same key, tenant and body within 24 h get "
+            "the first answer again (header `Idempotent-Replayed: true`) and nothing is done "
+            "twice; the same key with another body is a 422, a retry while the first still "
+            "runs a 409. 1 to 255 printable ASCII characters.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+        },
+    )
     retry_after = {"description": "Seconds to wait.", "schema": {"type": "integer"}}
     www_authenticate = {"description": "RFC 6750 challenge.", "schema": {"type": "string"}}
     for status, description in _PROBLEMS.items():
@@ -212,6 +227,8 @@ def _operation(op: PublicOperation, index: Index) -> dict[str, Any]:
     if op.authenticated:
         document["security"] = [{BEARER: []}]
         document["parameters"] = ["Tenant", *document.get("parameters", [])]
+        if op.method == "POST":
+            document["parameters"].append("IdempotencyKey")
         scope = required_scope(op.method, op.upstream_path)
         document["description"] = f"{document.get('description', '')}\n\nScope: `{scope}`.".strip()
         _add_problems(document, op, row)
@@ -308,6 +325,8 @@ def _add_problems(document: dict[str, Any], op: PublicOperation, row: Operation 
         statuses.update({413, 415})
     if row is not None:
         statuses.update(row.problems)
+    if op.method == "POST":  # Idempotency-Key: reused with another request, or still running
+        statuses.update({409, 422})
     responses = document["responses"]
     for status in sorted(statuses):
         responses.setdefault(str(status), _ref("responses", f"Problem{status}"))

@@ -126,6 +126,16 @@ PATH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "email": ("The customer's email (case-insensitive).", _text()),
 }
 
+# API.md §6: optimistic concurrency on one customer.
+_IF_MATCH = Param(
+    "If-Match",
+    "The customer's ETag as last read (or `*`): a stale one is a 412 and nothing changes.",
+    {"type": "string"},
+)
+_IF_NONE_MATCH = Param(
+    "If-None-Match", "The ETag of a copy held: unchanged → 304 without a body.", {"type": "string"}
+)
+
 _V2 = "/api/v2"
 _IMPORT = "/api/import"
 _OIDC = "/auth/realms/{}/protocol/openid-connect"
@@ -195,11 +205,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("PUT", f"{_V2}/customers"): Operation(
         "Update a customer named in the body", CUSTOMERS, body="CustomerUpdateRequest",
-        response="Customer", problems=(409,), description=f"{_FOUND_BY} Fields absent are kept; "
+        response="Customer", problems=(409, 412), headers=(_IF_MATCH,),
+        description=f"{_FOUND_BY} Fields absent are kept; "
         "null clears; addresses replace the list; attributeGroups replace the named groups.",
     ),
     ("DELETE", f"{_V2}/customers"): Operation(
         "Delete a customer by query", CUSTOMERS, 204, query=(_BY_ID, _BY_REF),
+        headers=(_IF_MATCH,), problems=(412,),
     ),
     ("POST", f"{_V2}/customers/validate"): Operation(
         "Validate a customer without storing it", CUSTOMERS, body="CustomerRequest",
@@ -212,35 +224,40 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("PUT", f"{_V2}/customers/id={{}}"): Operation(
         "Update a customer by id", CUSTOMERS, body="CustomerUpdateRequest", response="Customer",
-        problems=(409,),
+        problems=(409, 412), headers=(_IF_MATCH,),
     ),
     ("PUT", f"{_V2}/customers/customerRef={{}}"): Operation(
         "Update a customer by customerRef", CUSTOMERS, body="CustomerUpdateRequest",
-        response="Customer", problems=(409,),
+        response="Customer", problems=(409, 412), headers=(_IF_MATCH,),
     ),
     ("PUT", f"{_V2}/customers/email={{}}"): Operation(
         "Update a customer by email", CUSTOMERS, body="CustomerUpdateRequest",
-        response="Customer", problems=(409,),
+        response="Customer", problems=(409, 412), headers=(_IF_MATCH,),
     ),
     ("GET", f"{_V2}/customers/{{}}"): Operation(
         "Get a customer by id", CUSTOMERS, response="Customer",
+        headers=(_IF_NONE_MATCH,),
     ),
     ("DELETE", f"{_V2}/customers/{{}}"): Operation(
-        "Delete a customer by id", CUSTOMERS, 204,
+        "Delete a customer by id", CUSTOMERS, 204, headers=(_IF_MATCH,), problems=(412,),
         description="Removes the customer from every read path, frees its email and refs, "
         "de-identifies its wishlists.",
     ),
     ("GET", f"{_V2}/customers/{{}}/ref"): Operation(
         "Get a customer by customerRef", CUSTOMERS, response="Customer",
+        headers=(_IF_NONE_MATCH,),
     ),
     ("DELETE", f"{_V2}/customers/{{}}/ref"): Operation(
-        "Delete a customer by customerRef", CUSTOMERS, 204,
+        "Delete a customer by customerRef", CUSTOMERS, 204, headers=(_IF_MATCH,),
+        problems=(412,),
     ),
     ("GET", f"{_V2}/customers/{{}}/email"): Operation(
         "Get a customer by email", CUSTOMERS, response="Customer",
+        headers=(_IF_NONE_MATCH,),
     ),
     ("GET", f"{_V2}/customers/{{}}/alternateCustomerRef"): Operation(
         "Get a customer by alternateCustomerRef", CUSTOMERS, response="Customer",
+        headers=(_IF_NONE_MATCH,),
     ),
     ("POST", f"{_V2}/customers/{{}}/address"): Operation(
         "Add an address", CUSTOMERS, body="AddressRequest", response="Customer",
@@ -250,7 +267,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         ),
     ),
     ("DELETE", f"{_V2}/customers/{{}}/address/{{}}"): Operation(
-        "Remove an address", CUSTOMERS, response="Customer",
+        "Remove an address", CUSTOMERS, response="Customer", headers=(_IF_MATCH,),
+        problems=(412,),
     ),
     ("POST", f"{_V2}/upload-customers"): Operation(
         "Import an array of customers", IMPORTS, 202, body="ImportRecord[]",

@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from shared.replicas import ReplicatedSuite
 from shared.settings import Settings
 from shared.suite import Suite
 from tests.conftest import E2E_PORT_BASE
@@ -27,7 +28,7 @@ GATEWAY_ADMIN_PORT = E2E_PORT_BASE + 4
 class RunningSuite:
     base_url: str
     env: dict[str, str]
-    suite: Suite
+    suite: Suite | ReplicatedSuite
 
     def provision(self, tenant: str, *, scopes: str | None = None) -> dict[str, str]:
         """`python -m auth_service tenants create [--scopes …]`, as an operator runs it."""
@@ -60,9 +61,21 @@ def suite_env(settings: Settings) -> dict[str, str]:
 @pytest.fixture(scope="package")
 def running_suite(test_settings: Settings, tmp_path_factory) -> Iterator[RunningSuite]:
     env = suite_env(test_settings)
-    suite = Suite(env=env, log_dir=tmp_path_factory.mktemp("suite-logs"))
-    with suite.running():
+    log_dir = tmp_path_factory.mktemp("suite-logs")
+    # E2E_REPLICAS=2: the same tests against two processes of every service behind HAProxy
+    # (`make run REPLICAS=2`'s topology, shared/replicas.py).
+    replicas = int(os.environ.get("E2E_REPLICAS") or 1)
+    suite: Suite | ReplicatedSuite = (
+        ReplicatedSuite(env=env, log_dir=log_dir, replicas=replicas)
+        if replicas >= 2
+        else Suite(env=env, log_dir=log_dir)
+    )
+    try:
+        suite.start()
+        suite.wait_ready(timeout=120)
         yield RunningSuite(f"http://127.0.0.1:{GATEWAY_PORT}", env, suite)
+    finally:
+        suite.stop()
 
 
 @pytest.fixture
