@@ -113,7 +113,7 @@ UNIQUE_INDEX_FIELDS = {
 
 _LOCK_NAMESPACE = b"customer-suite:impex-batch:"
 
-# An import writes an event per row, tens of thousands at once: the relay publishes them after
+# An import writes an event per chunk, still many for a big file: the relay publishes them after
 # every priority-0 event (interactive changes, queued batches, batch events), which would
 # otherwise wait behind the whole backlog (0005_outbox_priority.sql).
 BULK_EVENT_PRIORITY = 1
@@ -187,7 +187,7 @@ def _staged(row: Row, is_new: bool) -> tuple[Any, ...]:
 async def add_events(
     conn: asyncpg.Connection, tenant: str, events: Sequence[dict[str, Any]]
 ) -> None:
-    """The chunk's customer events into the outbox with one COPY (it has no row-level
+    """The chunk's `customer.imported` events into the outbox with one COPY (it has no row-level
     security); the relay publishes them once the chunk commits, after every waiting event of
     priority 0 (BULK_EVENT_PRIORITY)."""
     if not events:

@@ -42,6 +42,7 @@ from shared import db, metrics
 from shared.amqp import IMPEX_BATCH_COMPLETED, IMPEX_BATCH_FAILED
 from shared.db import tenant_transaction
 from shared.errors import Unavailable
+from shared.events import imported_events
 from shared.timefmt import utcnow
 
 log = structlog.get_logger("imports")
@@ -190,7 +191,7 @@ class BatchRunner:
                 if item.first_row != done + 1:  # the reader and the checkpoint disagree
                     raise LostBatch(f"chunk starts at {item.first_row}, checkpoint at {done}")
                 checked = await item.checked
-                done = await self._write(tenant, batch["id"], done, item.count, checked)
+                done = await self._write(tenant, batch, done, item.count, checked)
                 written += 1
                 if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8, …
                     await repository.refresh_statistics(self._pool)
@@ -229,10 +230,12 @@ class BatchRunner:
             yield pending
 
     async def _write(
-        self, tenant: str, batch_id: uuid.UUID, start: int, count: int, checked: Checked
+        self, tenant: str, batch: asyncpg.Record, start: int, count: int, checked: Checked
     ) -> int:
-        """One chunk in one transaction, checkpoint included. Raises _Stopped (writing nothing)
-        if the batch is no longer PROCESSING."""
+        """One chunk in one transaction, checkpoint included: its customers, row errors,
+        `customer.imported` events and counters. Raises _Stopped (writing nothing) if the batch
+        is no longer PROCESSING."""
+        batch_id = batch["id"]
         now = self._clock()
         async with tenant_transaction(self._pool, tenant, timeout=CHUNK_TIMEOUT_SECONDS) as conn:
             status = await repository.lock_batch(conn, tenant, batch_id)
@@ -243,7 +246,10 @@ class BatchRunner:
             plan = await self._apply(conn, tenant, checked.valid, now)
             errors = sorted([*checked.errors, *plan.errors], key=lambda error: error.row)
             await repository.add_row_errors(conn, tenant, batch_id, errors)
-            await repository.add_events(conn, tenant, plan.events)
+            events = imported_events(
+                tenant=tenant, batch=batch, created=plan.created, updated=plan.updated, now=now
+            )
+            await repository.add_events(conn, tenant, events)
             advanced = await repository.advance(
                 conn, tenant, batch_id, start=start, processed=count,
                 imported=plan.imported, failed=len(errors), now=now,
@@ -271,7 +277,7 @@ class BatchRunner:
     ) -> ChunkPlan:
         refs, emails, alternates = lookup_keys(valid)
         stored = await repository.fetch_matches(conn, tenant, refs, emails, alternates)
-        plan = plan_chunk(valid, stored, tenant=tenant, now=now)
+        plan = plan_chunk(valid, stored, now=now)
         await repository.write_customers(conn, tenant, plan, now)
         return plan
 
@@ -289,7 +295,8 @@ class BatchRunner:
                 continue
             plan.imported += one.imported
             plan.errors.extend(one.errors)
-            plan.events.extend(one.events)
+            plan.created.extend(one.created)
+            plan.updated.extend(one.updated)
         return plan
 
     async def _finish(

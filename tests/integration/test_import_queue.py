@@ -275,14 +275,14 @@ async def test_a_drop_without_content_is_refused_and_a_malformed_one_dead_letter
 async def test_batch_and_customer_events_are_published(
     customer_client, worker, publisher, pool, unique_tenant, test_settings
 ):
-    """Through the outbox relay: customer.created for each imported customer on
+    """Through the outbox relay: one customer.imported naming both imported customers on
     customer.events, and impex.batch.completed on impex.events, ids only."""
     connection = await aio_pika.connect(test_settings.amqp_url)
     try:
         channel = await connection.channel()
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(await channel.get_exchange(IMPEX_EVENTS_EXCHANGE), "impex.batch.*")
-        await queue.bind(await channel.get_exchange("customer.events"), "customer.created")
+        await queue.bind(await channel.get_exchange("customer.events"), "customer.*")
         records = [{"email": "e1@example.com"}, {"email": "e2@example.com"}]
         await drop(publisher, {"tenant": unique_tenant, "batchRef": "evented", "records": records})
         seen: list[dict] = []
@@ -293,14 +293,18 @@ async def test_batch_and_customer_events_are_published(
                 body = orjson.loads(message.body)
                 if body.get("tenant") == unique_tenant:
                     seen.append(body)
-            return any(body["type"] == IMPEX_BATCH_COMPLETED for body in seen) and (
-                sum(body["type"] == "customer.created" for body in seen) == 2
+            return any(body["type"] == IMPEX_BATCH_COMPLETED for body in seen) and any(
+                body["type"] == "customer.imported" for body in seen
             )
 
         await eventually(collect, timeout=DEADLINE)
     finally:
         await connection.close()
     (completed,) = [body for body in seen if body["type"] == IMPEX_BATCH_COMPLETED]
+    (imported,) = [body for body in seen if body["type"].startswith("customer.")]
+    assert imported["type"] == "customer.imported" and imported["batchRef"] == "evented"
+    assert len(imported["created"]) == 2 and imported["updated"] == []
+    assert "email" not in orjson.dumps(imported).decode()
     assert completed["batch"]["batchRef"] == "evented"
     assert completed["batch"]["state"] == "COMPLETED" and completed["batch"]["imported"] == 2
 
