@@ -184,7 +184,7 @@ def _refusal(drop: Drop, drop_dir: str) -> str | None:
         return drop.reason
     if isinstance(drop, DropFile):
         try:
-            resolve_drop_path(drop.path, drop_dir)
+            resolve_drop_path(drop.path, drop_dir, drop.tenant)
         except PathRefused as exc:
             return str(exc)
     return None

@@ -163,19 +163,26 @@ def test_row_errors_keep_storable_identifiers_only():
 
 @pytest.fixture
 def drop_dir(tmp_path):
+    """IMPEX_DROP_DIR with tenant t1's folder (and tenant t2's, which t1 may not read)."""
     root = tmp_path / "drop"
-    (root / "in").mkdir(parents=True)
-    (root / "in" / "a.csv").write_text("email\n")
+    mine = root / "t1"
+    (mine / "in").mkdir(parents=True)
+    (mine / "in" / "a.csv").write_text("email\n")
+    (root / "t2").mkdir()
+    (root / "t2" / "b.csv").write_text("email\n")
     (tmp_path / "secret.csv").write_text("email\n")
-    os.symlink(tmp_path / "secret.csv", root / "out.csv")
-    os.symlink(root / "in" / "a.csv", root / "inside.csv")
+    os.symlink(tmp_path / "secret.csv", mine / "out.csv")
+    os.symlink(root / "t2" / "b.csv", mine / "theirs.csv")
+    os.symlink(mine / "in" / "a.csv", mine / "inside.csv")
     return root
 
 
-def test_drop_paths_inside_the_drop_dir_resolve(drop_dir):
-    assert resolve_drop_path("in/a.csv", drop_dir) == (drop_dir / "in" / "a.csv").resolve()
-    assert resolve_drop_path(str(drop_dir / "in" / "a.csv"), drop_dir).name == "a.csv"
-    assert resolve_drop_path("inside.csv", drop_dir).name == "a.csv"  # a link that stays in
+def test_drop_paths_inside_the_tenants_folder_resolve(drop_dir):
+    mine = drop_dir / "t1"
+    assert resolve_drop_path("in/a.csv", drop_dir, "t1") == (mine / "in" / "a.csv").resolve()
+    assert resolve_drop_path(str(mine / "in" / "a.csv"), drop_dir, "t1").name == "a.csv"
+    assert resolve_drop_path("inside.csv", drop_dir, "t1").name == "a.csv"  # a link that stays in
+    assert resolve_drop_path("b.csv", drop_dir, "t2").name == "b.csv"
 
 
 @pytest.mark.parametrize(
@@ -183,15 +190,20 @@ def test_drop_paths_inside_the_drop_dir_resolve(drop_dir):
     [
         ("../secret.csv", "'..'"),
         ("in/../in/a.csv", "'..'"),
-        ("/etc/passwd", "outside IMPEX_DROP_DIR"),
+        ("../t2/b.csv", "'..'"),
+        ("/etc/passwd", "outside IMPEX_DROP_DIR/t1"),
+        ("{drop}/t2/b.csv", "outside IMPEX_DROP_DIR/t1"),
+        ("{drop}/t1/../t2/b.csv", "'..'"),
         ("out.csv", "leads outside"),
+        ("theirs.csv", "leads outside"),
         ("", "empty"),
         (".", "leads outside"),
     ],
 )
-def test_drop_paths_leaving_the_drop_dir_are_refused(drop_dir, path, reason):
+def test_drop_paths_leaving_the_tenants_folder_are_refused(drop_dir, path, reason):
+    """Another tenant's folder is as far out of reach as the rest of the machine."""
     with pytest.raises(PathRefused, match=reason):
-        resolve_drop_path(path, drop_dir)
+        resolve_drop_path(path.format(drop=drop_dir), drop_dir, "t1")
 
 
 def test_import_messages_are_parsed_by_shape():
