@@ -549,3 +549,23 @@ async def test_statistics_are_refreshed_as_the_tenant_grows(runner, pool, unique
         return await analyze_count() >= before + 3
 
     await eventually(analyzed_three_times, timeout=5.0)
+
+
+async def test_json_elements_python_cannot_build_are_row_errors_not_a_failed_batch(
+    runner, pool, unique_tenant
+):
+    """A 5,000-digit number and 2,000-deep nesting in a JSON-array upload are row errors of
+    their records; the batch completes with the others imported (it used to raise, be retried
+    five times and end ERROR)."""
+    deep = "[" * 2_000 + "]" * 2_000
+    data = (
+        f'[{{"email": "j1@example.com"}}, {{"email": "j2@example.com", "n": {"9" * 5_000}}},'
+        f' {{"email": "j3@example.com", "deep": {deep}}}, {{"email": "j4@example.com"}}]'
+    ).encode()
+    batch = await import_file(runner, pool, unique_tenant, data, "json")
+    assert (batch["state"], batch["imported"], batch["failed"]) == ("COMPLETED", 2, 2)
+    async with pool.acquire() as conn:
+        errors = await row_errors(conn, unique_tenant, batch["id"])
+        customers = await customers_of(conn, unique_tenant)
+    assert [e["record_no"] for e in errors] == [2, 3]
+    assert set(customers) == {"j1@example.com", "j4@example.com"}
