@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from impex_worker.imports.formats import Record
+from shared.imports.chunks import RowError
 from shared.schemas import MAX_STRING_LENGTH, CustomerValidationError, load_customer
 from shared.schemas.compiled import load_plain_customer
 
@@ -22,16 +23,6 @@ class Valid:
 
     row: int
     changes: dict[str, Any]
-
-
-@dataclass(slots=True)
-class RowError:
-    """A record that was not imported, and why (`errors` maps field paths to messages)."""
-
-    row: int
-    customer_ref: str | None
-    email: str | None
-    errors: dict[str, list[str]]
 
 
 @dataclass(slots=True)

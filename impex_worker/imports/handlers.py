@@ -11,9 +11,6 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from customer_service.imports import repository as batches
-from customer_service.imports.representation import ENDED_STATES, ERROR
-from customer_service.imports.service import end_batch, queue_batch
 from impex_worker.consumer import Handler, PoisonMessage
 from impex_worker.imports.fair import FairSlots
 from impex_worker.imports.intake import KnownTenants, UnknownTenant, accept_drop
@@ -29,6 +26,9 @@ from impex_worker.imports.runner import BatchRunner
 from impex_worker.messages import InvalidMessage
 from shared import metrics
 from shared.db import tenant_transaction
+from shared.imports import batches
+from shared.imports.lifecycle import end_batch, queue_batch
+from shared.imports.representation import ENDED_STATES, ERROR
 from shared.timefmt import utcnow
 
 log = structlog.get_logger("imports")

@@ -2,7 +2,7 @@
 
 Records apply in file order, exactly as a client sending them one by one would see it: a record
 matches a customer by customerRef, else by email (case-insensitively); a match is merged (the
-PUT rules of `customer_service.rules`), otherwise a customer is created. Several records naming
+PUT rules of `shared.customers.rules`), otherwise a customer is created. Several records naming
 one customer therefore end as the last one says (last one wins); the chunk writes each customer
 once, in its final state, and only if it changed (so re-running a file changes nothing). An
 identifier that would collide with another customer's is a row error, as the API's 409 is.
@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from customer_service.limits import limit_errors
-from customer_service.representation import split_state, state_from_record
-from customer_service.rules import merge_customer
-from impex_worker.imports.checks import RowError, Valid, row_error
+from impex_worker.imports.checks import Valid, row_error
+from shared.customers.limits import limit_errors
+from shared.customers.representation import split_state, state_from_record
+from shared.customers.rules import merge_customer
+from shared.imports.chunks import Row, RowError
 
 # The unique identifiers, each with how uniqueness compares it (email case-insensitively).
 IDENTIFIERS = (("customerRef", str), ("email", str.lower), ("alternateCustomerRef", str))
@@ -32,15 +33,6 @@ class _Customer:
     id: uuid.UUID
     before: dict[str, Any] | None  # the stored state; None for a customer this chunk creates
     state: dict[str, Any]
-
-
-@dataclass(slots=True)
-class Row:
-    """A customer row to write: its id, column values and jsonb profile."""
-
-    id: uuid.UUID
-    columns: dict[str, Any]
-    profile: dict[str, Any]
 
 
 @dataclass(slots=True)

@@ -23,16 +23,6 @@ from datetime import datetime
 import asyncpg
 import structlog
 
-from customer_service.imports import repository as batches
-from customer_service.imports.representation import (
-    ABORTED,
-    COMPLETED,
-    ERROR,
-    PROCESSING,
-    READY,
-)
-from customer_service.imports.service import end_batch
-from impex_worker.imports import repository
 from impex_worker.imports.checks import Checked, Valid, row_error
 from impex_worker.imports.formats import FileUnreadable, Record, count_records, read_records
 from impex_worker.imports.plan import IN_USE, ChunkPlan, lookup_keys, plan_chunk
@@ -40,9 +30,20 @@ from impex_worker.imports.sources import blocks_of
 from impex_worker.imports.validation import Validator
 from shared import db, metrics
 from shared.amqp import IMPEX_BATCH_COMPLETED, IMPEX_BATCH_FAILED
+from shared.customers.columns import unique_field
 from shared.db import tenant_transaction
 from shared.errors import Unavailable
 from shared.events import imported_events
+from shared.imports import batches
+from shared.imports import chunks as repository
+from shared.imports.lifecycle import end_batch
+from shared.imports.representation import (
+    ABORTED,
+    COMPLETED,
+    ERROR,
+    PROCESSING,
+    READY,
+)
 from shared.timefmt import utcnow
 
 log = structlog.get_logger("imports")
@@ -278,7 +279,7 @@ class BatchRunner:
         refs, emails, alternates = lookup_keys(valid)
         stored = await repository.fetch_matches(conn, tenant, refs, emails, alternates)
         plan = plan_chunk(valid, stored, now=now)
-        await repository.write_customers(conn, tenant, plan, now)
+        await repository.write_customers(conn, tenant, plan.inserts, plan.updates, now)
         return plan
 
     async def _apply_one_by_one(
@@ -290,7 +291,7 @@ class BatchRunner:
                 async with conn.transaction():
                     one = await self._apply_set(conn, tenant, [record], now)
             except asyncpg.UniqueViolationError as exc:
-                field = repository.UNIQUE_INDEX_FIELDS.get(exc.constraint_name or "", "id")
+                field = unique_field(exc.constraint_name)
                 plan.errors.append(row_error(record.row, record.changes, {field: [IN_USE]}))
                 continue
             plan.imported += one.imported

@@ -17,9 +17,9 @@ from typing import Any
 
 import asyncpg
 
-from customer_service.imports import repository as batches
 from impex_worker.imports.formats import FileUnreadable
 from shared.db import tenant_transaction
+from shared.imports import batches
 
 # Stored pieces fetched per query (about 1 MiB each).
 PIECES_PER_QUERY = 4

@@ -124,14 +124,14 @@ async def test_batch_api_through_the_gateway(running_suite, http, client):
 async def test_cli_imports_a_file_and_prints_counters_and_row_errors(
     running_suite, client, tmp_path
 ):
-    """`python -m impex_worker import FILE --tenant T` waits for the end and reports it."""
+    """`python -m customer_service import FILE --tenant T` waits for the end and reports it."""
     path = tmp_path / "people.csv"
     path.write_bytes(
         csv_bytes(["customerRef", "email"], [["CLI-1", "cli1@example.com"], ["CLI-2", "nope"]])
     )
     result = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "impex_worker", "import", str(path), "--tenant", client.tenant],
+        [sys.executable, "-m", "customer_service", "import", str(path), "--tenant", client.tenant],
         env=running_suite.env, cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

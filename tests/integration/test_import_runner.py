@@ -418,7 +418,7 @@ async def test_a_worker_that_finds_the_batch_locked_too_long_leaves_it(
     impatient = BatchRunner(
         pool, drop_dir=str(tmp_path), validator=validator, chunk_records=4, lock_wait=0.2
     )
-    from impex_worker.imports.repository import batch_lock_key
+    from shared.imports.chunks import batch_lock_key
 
     async with pool.acquire() as holder:
         await holder.execute("SELECT pg_advisory_lock($1)", batch_lock_key(unique_tenant, batch_id))

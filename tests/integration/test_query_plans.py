@@ -21,8 +21,8 @@ import asyncpg
 import pytest
 
 from customer_service import repository
-from impex_worker.imports import repository as import_repository
 from shared.db import create_pool, tenant_transaction
+from shared.imports import chunks as import_repository
 from shared.settings import Settings
 
 ROWS = 5_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from customer_service.rules import (
+from shared.customers.rules import (
     ADDRESS_FIELDS,
     COLUMN_FIELDS,
     default_address,
