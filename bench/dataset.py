@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import orjson
 
-from customer_service.representation import split_state
+from shared.customers.representation import split_state
 
 SEED = 20_240_601
 CHUNK = 50_000

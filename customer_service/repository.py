@@ -11,13 +11,12 @@ from typing import Any
 import asyncpg
 
 from shared.amqp import CUSTOMER_EVENTS_EXCHANGE
+from shared.customers.columns import CUSTOMER_COLUMNS, unique_field
 from shared.errors import Conflict
 from shared.log import current_request_id
+from shared.outbox import add_outbox_message
 
-_CUSTOMER_COLUMNS = """
-    id, customer_ref, alternate_customer_ref, email, first_name, last_name, mobile, phone,
-    profile, deleted, created_at, last_modified_at
-"""
+_CUSTOMER_COLUMNS = CUSTOMER_COLUMNS
 
 INSERT_CUSTOMER = f"""
 INSERT INTO customer.customers (
@@ -82,21 +81,9 @@ WHERE c.tenant_id = $1 AND c.id = before.id
 RETURNING c.id, before.customer_ref, before.alternate_customer_ref, before.email
 """
 
-INSERT_OUTBOX = """
-INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload, request_id)
-VALUES ($1, $2, $3, $4, $5, $6)
-"""
-
-# Which unique index means which field, for the 409 body.
-_UNIQUE_INDEX_FIELDS = {
-    "customers_email_key": "email",
-    "customers_customer_ref_key": "customerRef",
-    "customers_alternate_customer_ref_key": "alternateCustomerRef",
-}
-
 
 def _conflict(exc: asyncpg.UniqueViolationError) -> Conflict:
-    field = _UNIQUE_INDEX_FIELDS.get(exc.constraint_name or "", "id")
+    field = unique_field(exc.constraint_name)
     return Conflict(
         f"Another customer already has this {field}.", errors={field: ["already in use"]}
     )
@@ -193,12 +180,7 @@ async def add_outbox_event(
     *,
     exchange: str = CUSTOMER_EVENTS_EXCHANGE,
 ) -> None:
-    await conn.execute(
-        INSERT_OUTBOX,
-        uuid.UUID(event["eventId"]),
-        tenant,
-        exchange,
-        event["type"],
-        event,
-        current_request_id(),  # a header for the consumers' logs (de-identification)
-    )
+    await add_outbox_message(
+        conn, tenant, exchange=exchange, routing_key=event["type"], payload=event,
+        request_id=current_request_id(),  # a header for the consumers' logs (de-identification)
+    )  # fmt: skip

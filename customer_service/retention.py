@@ -24,11 +24,11 @@ import asyncpg
 import structlog
 
 from customer_service import idempotency_records
-from customer_service.imports import repository as batches
-from customer_service.imports.representation import CREATED, ERROR
-from customer_service.imports.service import end_batch
 from customer_service.outbox_relay import delete_sent_before
 from shared.db import connection, tenant_transaction
+from shared.imports import batches
+from shared.imports.lifecycle import end_batch
+from shared.imports.representation import CREATED, ERROR
 from shared.timefmt import utcnow
 
 log = structlog.get_logger("retention")

@@ -14,21 +14,21 @@ import asyncpg
 from customer_service import idempotency_records, notes_repository, repository
 from customer_service.address_rules import with_address_id, with_address_ids
 from customer_service.etags import IfMatch
-from customer_service.events import customer_event
-from customer_service.imports import repository as batches
-from customer_service.limits import check_limits
 from customer_service.orders import service as orders
-from customer_service.representation import render_customer, split_state, state_from_record
-from customer_service.rules import (
+from shared.amqp import CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPDATED
+from shared.customers.events import customer_event
+from shared.customers.limits import check_limits
+from shared.customers.representation import render_customer, split_state, state_from_record
+from shared.customers.rules import (
     MAX_ADDRESSES,
     add_address,
     merge_customer,
     same_customer,
     update_address,
 )
-from shared.amqp import CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPDATED
 from shared.db import tenant_transaction
 from shared.errors import InvalidInput, NotFound
+from shared.imports import batches
 from shared.schemas import CustomerValidationError, load_address, load_customer
 from shared.schemas.compiled import load_plain_customer
 from shared.timefmt import utcnow

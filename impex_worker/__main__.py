@@ -1,11 +1,6 @@
-"""`python -m impex_worker`: consume until SIGTERM, serving health and metrics on its port.
-
-`python -m impex_worker import FILE --tenant T` imports a file with a progress bar instead
-(impex_worker/imports/cli.py)."""
+"""`python -m impex_worker`: consume until SIGTERM, serving health and metrics on its port."""
 
 from __future__ import annotations
-
-import sys
 
 from impex_worker.app import SERVICE_NAME, create_app
 from shared.insecure_defaults import refuse_insecure_defaults
@@ -14,10 +9,6 @@ from shared.settings import load_settings
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["import"]:
-        from impex_worker.imports.cli import main as import_main
-
-        sys.exit(import_main(sys.argv[2:]))
     settings = load_settings()
     refuse_insecure_defaults(settings, SERVICE_NAME)  # it keys the wishlist pseudonyms
     run_service(

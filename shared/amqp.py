@@ -25,6 +25,8 @@ ORDER_EVENTS_EXCHANGE = "order.events"
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_UPDATED = "customer.updated"
 CUSTOMER_DELETED = "customer.deleted"
+# One per committed import chunk, naming its created and updated customers (API.md §5).
+CUSTOMER_IMPORTED = "customer.imported"
 CUSTOMERS_IMPORT = "customers.import"
 IMPEX_BATCH_COMPLETED = "impex.batch.completed"
 IMPEX_BATCH_FAILED = "impex.batch.failed"

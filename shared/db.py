@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 import asyncpg
 import orjson
@@ -163,7 +164,17 @@ async def tenant_transaction(
     again before anyone but a tenant transaction uses it next (`_reset`, `_setup`).
 
     The transaction is begun by hand, so asyncpg's `conn.transaction()` cannot nest in it: use
-    `savepoint(conn)` for a block that may fail on its own."""
+    `savepoint(conn)` for a block that may fail on its own. Inside `joined_transaction` (same
+    pool and tenant) it is a savepoint of that transaction, which asyncpg began."""
+    joined = _JOINED.get()
+    if joined is not None and joined.pool is pool and joined.tenant == tenant:
+        joined_conn = await joined.connection(timeout)
+        try:
+            async with joined_conn.transaction():
+                yield joined_conn
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable("The database is not available.") from exc
+        return
     conn = await _acquire(pool, timeout, for_tenant=True)
     try:
         reset = conn.get_reset_query()
@@ -225,6 +236,82 @@ async def savepoint(conn: asyncpg.Connection) -> AsyncIterator[None]:
             await conn.execute("ROLLBACK TO SAVEPOINT cs_block")
         raise
     await conn.execute("RELEASE SAVEPOINT cs_block")
+
+
+@dataclass(slots=True)
+class JoinedTransaction:
+    """One tenant transaction that every `tenant_transaction` of the task joins, opened by the
+    first of them (a request that never touches the database never takes a connection)."""
+
+    pool: asyncpg.Pool
+    tenant: str
+    _conn: asyncpg.Connection | None = None
+    _transaction: asyncpg.transaction.Transaction | None = None
+
+    async def connection(self, timeout: float) -> asyncpg.Connection:
+        if self._conn is None:
+            try:
+                conn = await self.pool.acquire(timeout=timeout)
+            except CONNECTION_ERRORS as exc:
+                raise Unavailable("The database is not available.") from exc
+            try:
+                transaction = conn.transaction()
+                await transaction.start()
+                await conn.execute(_SET_TENANT, APP_ROLE, self.tenant)
+            except BaseException as exc:
+                await self.pool.release(conn)
+                if isinstance(exc, CONNECTION_ERRORS):
+                    raise Unavailable("The database is not available.") from exc
+                raise
+            self._conn, self._transaction = conn, transaction
+        return self._conn
+
+    async def end(self, *, commit: bool) -> None:
+        if self._conn is None or self._transaction is None:
+            return
+        try:
+            if commit:
+                await self._transaction.commit()
+            else:
+                await self._transaction.rollback()
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable("The database is not available.") from exc
+        finally:
+            conn, self._conn, self._transaction = self._conn, None, None
+            await self.pool.release(conn)
+
+
+_JOINED: ContextVar[JoinedTransaction | None] = ContextVar("joined_transaction", default=None)
+
+
+@asynccontextmanager
+async def joined_transaction(pool: asyncpg.Pool, tenant: str) -> AsyncIterator[None]:
+    """Everything the block writes through `tenant_transaction` commits at once when it ends
+    (each of them a savepoint), or not at all if it raises: a request and its bookkeeping
+    (customer_service.idempotency) cannot be split by a crash. Not for work run concurrently
+    within the block (one connection)."""
+    joined = JoinedTransaction(pool, tenant)
+    token = _JOINED.set(joined)
+    try:
+        yield
+    except BaseException:
+        await joined.end(commit=False)
+        raise
+    else:
+        await joined.end(commit=True)
+    finally:
+        _JOINED.reset(token)
+
+
+@contextmanager
+def separate_transactions() -> Iterator[None]:
+    """Inside `joined_transaction`: transactions of this block commit on their own (a read that
+    must not hold the joined connection while a long upload is received)."""
+    token = _JOINED.set(None)
+    try:
+        yield
+    finally:
+        _JOINED.reset(token)
 
 
 async def ping(pool: asyncpg.Pool) -> None:

@@ -15,9 +15,9 @@ from customer_service.collection.params import (
     search_of,
     sort_of,
 )
-from customer_service.imports.representation import render_page
-from customer_service.representation import render_customer
+from shared.customers.representation import render_customer
 from shared.db import tenant_transaction
+from shared.imports.representation import render_page
 
 
 class CollectionService:

@@ -6,12 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
-from customer_service.imports.representation import batch_location
 from customer_service.imports.service import MAX_FILE_BYTES
 from customer_service.imports.uploads import spooled
 from customer_service.keys import IMPORTS, UPLOAD_SLOTS
 from shared.authz import claims_of
 from shared.db import separate_transactions
+from shared.imports.representation import batch_location
 from shared.keys import SETTINGS
 from shared.web import json_response, read_json
 

@@ -14,24 +14,22 @@ from typing import Any
 
 import asyncpg
 
-from customer_service.imports import inputs, repository
-from customer_service.imports.representation import (
+from customer_service.imports import inputs
+from shared.db import tenant_transaction
+from shared.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
+from shared.imports import batches as repository
+from shared.imports.lifecycle import end_batch, queue_batch
+from shared.imports.representation import (
     ABORTED,
     BATCH_STATES,
     CREATED,
     ENDED_STATES,
     PROCESSING,
     READY,
-    batch_event,
-    import_message,
     render_batch,
     render_page,
     render_row_error,
 )
-from shared.amqp import CUSTOMERS_IMPORT, IMPEX_BATCH_FAILED, IMPEX_EVENTS_EXCHANGE, IMPEX_EXCHANGE
-from shared.db import tenant_transaction
-from shared.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
-from shared.log import current_request_id
 from shared.timefmt import utcnow
 
 FORMAT_BY_MEDIA_TYPE = {
@@ -44,38 +42,6 @@ MAX_FILE_BYTES = 1024 * 1024 * 1024
 # Pieces of this size are written as the upload arrives: memory stays at about one piece.
 FILE_PIECE_BYTES = 1024 * 1024
 ABORTED_MESSAGE = "Aborted by the client."
-
-
-async def end_batch(
-    conn: asyncpg.Connection,
-    tenant: str,
-    batch_id: uuid.UUID,
-    state: str,
-    now: datetime,
-    *,
-    error_message: str | None = None,
-    event_type: str = IMPEX_BATCH_FAILED,
-) -> asyncpg.Record:
-    """Move a batch to an end state, drop its stored content, and announce it (outbox)."""
-    record = await repository.set_state(
-        conn, tenant, batch_id, state, now, error_message=error_message
-    )
-    await repository.delete_file(conn, tenant, batch_id)
-    event = batch_event(event_type, tenant=tenant, record=record, now=now)
-    await repository.add_outbox_message(
-        conn, tenant, exchange=IMPEX_EVENTS_EXCHANGE, routing_key=event_type, payload=event,
-        request_id=current_request_id(),
-    )  # fmt: skip
-    return record
-
-
-async def queue_batch(conn: asyncpg.Connection, tenant: str, batch_id: uuid.UUID) -> None:
-    """The worker's message for the batch, published by the outbox relay once this commits."""
-    await repository.add_outbox_message(
-        conn, tenant, exchange=IMPEX_EXCHANGE, routing_key=CUSTOMERS_IMPORT,
-        payload=import_message(tenant=tenant, batch_id=batch_id),
-        request_id=current_request_id(),
-    )  # fmt: skip
 
 
 def _file_format(media_type: str) -> str:

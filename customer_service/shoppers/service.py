@@ -18,7 +18,6 @@ import asyncpg
 
 from customer_service import repository as customers_repository
 from customer_service.orders import service as orders
-from customer_service.representation import render_customer
 from customer_service.service import CustomerService, Identifier, validate_customer
 from customer_service.shoppers import repository
 from customer_service.shoppers.limits import ShopperLimits
@@ -34,6 +33,7 @@ from customer_service.shoppers.rules import (
 )
 from customer_service.shoppers.tokens import code_hash, new_code, new_token, same_hash, token_hash
 from shared.amqp import SHOPPER_NOTIFICATIONS_EXCHANGE, SHOPPER_OTP_REQUESTED
+from shared.customers.representation import render_customer
 from shared.db import tenant_transaction
 from shared.errors import (
     Conflict,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from customer_service.imports.representation import batch_location
 from customer_service.keys import V1_CUSTOMERS
 from shared.authz import claims_of
+from shared.imports.representation import batch_location
 from shared.web import json_response, read_json
 
 

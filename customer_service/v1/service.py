@@ -10,7 +10,6 @@ import asyncpg
 
 from customer_service.imports.service import ImportService
 from customer_service.orders.service import totals_of
-from customer_service.representation import state_from_record
 from customer_service.service import CustomerService, Identifier, validate_customer
 from customer_service.v1.translate import (
     IMPORT_KEY,
@@ -20,6 +19,7 @@ from customer_service.v1.translate import (
     v1_errors,
     v1_ref,
 )
+from shared.customers.representation import state_from_record
 from shared.errors import InvalidInput
 
 

@@ -9,8 +9,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from customer_service.representation import render_address
-from customer_service.rules import default_address, effective_customer
+from shared.customers.representation import render_address
+from shared.customers.rules import default_address, effective_customer
 from shared.timefmt import iso_ms
 
 # v1 name -> v2 name, for the fields both versions have.

@@ -13,6 +13,7 @@ from typing import Any
 
 from customer_service.v1.translate import IMPORT_KEY, hidden_fields
 from impex_worker.imports.formats import Record
+from shared.imports.chunks import RowError
 from shared.schemas import MAX_STRING_LENGTH, CustomerValidationError, load_customer
 from shared.schemas.compiled import load_plain_customer
 
@@ -23,16 +24,6 @@ class Valid:
 
     row: int
     changes: dict[str, Any]
-
-
-@dataclass(slots=True)
-class RowError:
-    """A record that was not imported, and why (`errors` maps field paths to messages)."""
-
-    row: int
-    customer_ref: str | None
-    email: str | None
-    errors: dict[str, list[str]]
 
 
 @dataclass(slots=True)

@@ -17,6 +17,8 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from shared.schemas.customer import MAX_ADDRESSES
+
 TAX_EXEMPTIONS_SEPARATOR = "|"
 # The boolean fields of the customer schema, by path with list indexes and map keys as "*".
 # (tests/unit/test_import_csv.py checks this list against shared.schemas.)
@@ -132,6 +134,14 @@ def _path(name: str) -> list[str | int]:
     if steps[0] == "attributeGroups" and len(steps) > 2:
         return ["attributeGroups", steps[1], "attributes", ".".join(map(str, steps[2:]))]
     if steps[0] == "addresses" and len(steps) > 2 and str(steps[1]).isdigit():
+        # Checked on the digits: the index sizes the list every row builds (a header naming
+        # address 2,000,000,000 would build that many dicts per row).
+        if len(str(steps[1])) > 3 or int(steps[1]) >= MAX_ADDRESSES:
+            raise HeaderError(
+                f"The CSV column {name[:80]!r} names address {str(steps[1])[:20]}: a customer "
+                f"has at most {MAX_ADDRESSES} addresses (addresses.0 to "
+                f"addresses.{MAX_ADDRESSES - 1})."
+            )
         steps[1] = int(steps[1])
     return steps
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -320,10 +321,25 @@ class _JsonArray:
             if exc.pos >= len(self.text.rstrip()):
                 raise _not_closed() from None
             self._broken(exc.msg)
+        except (ValueError, RecursionError) as exc:
+            # Well-formed JSON Python will not build: an integer past its digit limit
+            # (ValueError) or nesting past the recursion limit. The element is a row error.
+            return self._unbuildable(exc, eof)
         if end == len(self.text) and not eof and not isinstance(value, dict | list | str):
             return _INCOMPLETE  # a number or literal may go on in the next block
         self.pos = end
         return value
+
+    def _unbuildable(self, exc: ValueError | RecursionError, eof: bool) -> Any:
+        end = _element_end(self.text, self.pos)
+        if end is None:
+            if not eof and len(self.text) - self.pos < MAX_RECORD_CHARS:
+                return _INCOMPLETE
+            raise _not_closed()
+        self.pos = end
+        if isinstance(exc, RecursionError):
+            return Unbuildable(f"The record is nested deeper than {_MAX_DEPTH} levels.")
+        return Unbuildable("The record holds a number with too many digits.")
 
     def _skip_whitespace(self) -> None:
         text, pos = self.text, self.pos
@@ -338,6 +354,45 @@ class _JsonArray:
 
 
 _INCOMPLETE = object()
+# About where the decoder's recursion gives up (the interpreter's recursion limit).
+_MAX_DEPTH = 900
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_SCALAR_END = re.compile(r"[,\]}\s]")
+
+
+@dataclass(frozen=True, slots=True)
+class Unbuildable:
+    """An array element that is valid JSON but cannot be built (why, for its row error)."""
+
+    reason: str
+
+
+def _element_end(text: str, pos: int) -> int | None:
+    """Where the JSON value starting at `pos` ends, found without recursion; None if the text
+    ends first. Only called on values the decoder scanned (and found well-formed but
+    unbuildable), so only brackets and strings need following."""
+    depth = 0
+    while pos < len(text):
+        char = text[pos]
+        if char == '"':
+            match = _STRING.match(text, pos)
+            if match is None:
+                return None
+            pos = match.end()
+        elif char in "[{":
+            depth += 1
+            pos += 1
+        elif char in "]}":
+            depth -= 1
+            pos += 1
+        elif depth == 0:
+            match = _SCALAR_END.search(text, pos)
+            return match.start() if match else None
+        else:
+            pos += 1
+        if depth == 0:
+            return pos
+    return None
 
 
 def _not_closed() -> FileUnreadable:
@@ -357,6 +412,8 @@ async def _json_array_records(blocks: Blocks, skip: int) -> AsyncIterator[list[R
                 continue
             if isinstance(value, dict):
                 records.append(Record(row, value))
+            elif isinstance(value, Unbuildable):
+                records.append(Record(row, problem=_problem(value.reason)))
             else:
                 records.append(Record(row, problem=_problem("Expected a JSON object.")))
         yield records

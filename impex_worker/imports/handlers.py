@@ -3,7 +3,6 @@ message the queue gave up on."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -12,14 +11,13 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from customer_service.imports import repository as batches
-from customer_service.imports.representation import ENDED_STATES, ERROR
-from customer_service.imports.service import end_batch, queue_batch
 from impex_worker.consumer import Handler, PoisonMessage
+from impex_worker.imports.fair import FairSlots
 from impex_worker.imports.intake import KnownTenants, UnknownTenant, accept_drop
 from impex_worker.imports.messages import (
     DELIVERY_LIMIT_REACHED,
     ImportBatch,
+    ImportMessage,
     dead_letter_reason,
     death_cause,
     parse_import_message,
@@ -28,30 +26,40 @@ from impex_worker.imports.runner import BatchRunner
 from impex_worker.messages import InvalidMessage
 from shared import metrics
 from shared.db import tenant_transaction
+from shared.imports import batches
+from shared.imports.lifecycle import end_batch, queue_batch
+from shared.imports.representation import ENDED_STATES, ERROR
 from shared.timefmt import utcnow
 
 log = structlog.get_logger("imports")
 
 # Batches one worker imports at once: more would only share its CPU (and pool); the other
-# messages wait unacknowledged, for this worker or another.
+# messages wait unacknowledged, for this worker or another, and are served fairly between
+# tenants (FairSlots).
 IMPORTS_AT_ONCE = 2
 
 
-def import_handler(runner: BatchRunner, pool: asyncpg.Pool, *, drop_dir: str) -> Handler:
+def import_handler(
+    runner: BatchRunner,
+    pool: asyncpg.Pool,
+    *,
+    drop_dir: str,
+    slots: FairSlots | None = None,
+) -> Handler:
     """A batch to import: run it to its end (or resume it). The message stays unacked until
     then, so a worker that dies hands it, and the batch, to the next one."""
-    slots = asyncio.Semaphore(IMPORTS_AT_ONCE)
+    slots = slots or FairSlots(IMPORTS_AT_ONCE)
     tenants = KnownTenants(pool)
 
     async def handle(message: AbstractIncomingMessage) -> None:
-        async with slots:
-            await _handle(message)
-
-    async def _handle(message: AbstractIncomingMessage) -> None:
         try:
             request = parse_import_message(message.body)
         except InvalidMessage as exc:
             raise PoisonMessage(str(exc)) from exc
+        async with slots.slot(request.tenant):
+            await _handle(message, request)
+
+    async def _handle(message: AbstractIncomingMessage, request: ImportMessage) -> None:
         structlog.contextvars.bind_contextvars(tenant=request.tenant)
         if isinstance(request, ImportBatch):
             batch_id = request.batch_id

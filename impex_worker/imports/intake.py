@@ -22,20 +22,22 @@ import orjson
 import structlog
 from prometheus_client import Counter
 
-from customer_service.imports import repository as batches
-from customer_service.imports.representation import (
+from impex_worker.imports.messages import DropFile, DropRecords, DropRefused
+from impex_worker.imports.sources import PathRefused, resolve_drop_path
+from shared import db, metrics
+from shared.amqp import IMPEX_BATCH_FAILED, IMPEX_EVENTS_EXCHANGE
+from shared.db import tenant_transaction
+from shared.imports import batches
+from shared.imports.lifecycle import end_batch
+from shared.imports.representation import (
     CREATED,
     ENDED_STATES,
     ERROR,
     READY,
     batch_event,
 )
-from customer_service.imports.service import end_batch
-from impex_worker.imports.messages import DropFile, DropRecords, DropRefused
-from impex_worker.imports.sources import PathRefused, resolve_drop_path
-from shared import db, metrics
-from shared.amqp import IMPEX_BATCH_FAILED, IMPEX_EVENTS_EXCHANGE
-from shared.db import tenant_transaction
+from shared.outbox import add_outbox_message
+from shared.tenants import tenant_exists
 from shared.timefmt import utcnow
 
 log = structlog.get_logger("imports")
@@ -56,9 +58,6 @@ for _reason in (INVALID, UNKNOWN_TENANT, BATCH_ENDED):
 # Tenants are created, never deleted, so a known one can be remembered; a minute bounds the
 # lag should one ever be removed by hand.
 KNOWN_TENANT_SECONDS = 60.0
-# auth.tenants belongs to auth_service; the worker's login (the app role, 0008) may read its ids
-# and nothing else of the auth schema.
-TENANT_EXISTS = "SELECT EXISTS (SELECT 1 FROM auth.tenants WHERE id = $1)"
 
 
 class UnknownTenant(Exception):
@@ -87,7 +86,7 @@ class KnownTenants:
         if self._known_until.get(tenant, 0.0) > now:
             return True
         async with db.connection(self._pool) as conn:
-            exists = bool(await conn.fetchval(TENANT_EXISTS, tenant))
+            exists = await tenant_exists(conn, tenant)
         if exists:
             self._known_until[tenant] = now + self._ttl
         else:
@@ -153,7 +152,7 @@ async def _refuse_ended(
     log.warning("queue drop refused", reason="batch already ended", batch_state=batch["state"])
     event = batch_event(IMPEX_BATCH_FAILED, tenant=drop.tenant, record=batch, now=now)
     event["reason"] = reason
-    await batches.add_outbox_message(
+    await add_outbox_message(
         conn, drop.tenant, exchange=IMPEX_EVENTS_EXCHANGE, routing_key=IMPEX_BATCH_FAILED,
         payload=event,
     )  # fmt: skip
@@ -184,7 +183,7 @@ def _refusal(drop: Drop, drop_dir: str) -> str | None:
         return drop.reason
     if isinstance(drop, DropFile):
         try:
-            resolve_drop_path(drop.path, drop_dir)
+            resolve_drop_path(drop.path, drop_dir, drop.tenant)
         except PathRefused as exc:
             return str(exc)
     return None

@@ -2,7 +2,7 @@
 
 Records apply in file order, exactly as a client sending them one by one would see it: a record
 matches a customer by customerRef, else by email (case-insensitively); a match is merged (the
-PUT rules of `customer_service.rules`), otherwise a customer is created. Several records naming
+PUT rules of `shared.customers.rules`), otherwise a customer is created. Several records naming
 one customer therefore end as the last one says (last one wins); the chunk writes each customer
 once, in its final state, and only if it changed (so re-running a file changes nothing). An
 identifier that would collide with another customer's is a row error, as the API's 409 is.
@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from customer_service.events import customer_event
-from customer_service.limits import limit_errors
-from customer_service.representation import split_state, state_from_record
-from customer_service.rules import merge_customer
-from impex_worker.imports.checks import RowError, Valid, row_error
-from shared.amqp import CUSTOMER_CREATED, CUSTOMER_UPDATED
+from impex_worker.imports.checks import Valid, row_error
+from shared.customers.limits import limit_errors
+from shared.customers.representation import split_state, state_from_record
+from shared.customers.rules import merge_customer
+from shared.imports.chunks import Row, RowError
 
 # The unique identifiers, each with how uniqueness compares it (email case-insensitively).
 IDENTIFIERS = (("customerRef", str), ("email", str.lower), ("alternateCustomerRef", str))
@@ -37,19 +36,14 @@ class _Customer:
 
 
 @dataclass(slots=True)
-class Row:
-    """A customer row to write: its id, column values and jsonb profile."""
-
-    id: uuid.UUID
-    columns: dict[str, Any]
-    profile: dict[str, Any]
-
-
-@dataclass(slots=True)
 class ChunkPlan:
+    """A chunk's writes; `created` / `updated` name the customers (ids and refs only) for the
+    chunk's `customer.imported` event: a record that changed nothing is in neither."""
+
     inserts: list[Row] = field(default_factory=list)
     updates: list[Row] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    created: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[dict[str, Any]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     imported: int = 0
 
@@ -71,9 +65,9 @@ def lookup_keys(valid: Sequence[Valid]) -> tuple[list[str], list[str], list[str]
 
 
 def plan_chunk(
-    valid: Sequence[Valid], stored: Sequence[Mapping[str, Any]], *, tenant: str, now: datetime
+    valid: Sequence[Valid], stored: Sequence[Mapping[str, Any]], *, now: datetime
 ) -> ChunkPlan:
-    """The writes, events and row errors of `valid` records (in file order), given the stored
+    """The writes, announcements and row errors of `valid` records (in file order), given the stored
     customers `lookup_keys` found."""
     customers: dict[uuid.UUID, _Customer] = {}
     index: dict[str, dict[str, uuid.UUID]] = {name: {} for name, _ in IDENTIFIERS}
@@ -109,10 +103,10 @@ def plan_chunk(
     for customer in customers.values():
         if customer.before is None:
             plan.inserts.append(_row(customer))
-            plan.events.append(_event(CUSTOMER_CREATED, customer, tenant, now))
+            plan.created.append(_ids(customer))
         elif customer.state != customer.before:
             plan.updates.append(_row(customer))
-            plan.events.append(_event(CUSTOMER_UPDATED, customer, tenant, now))
+            plan.updated.append(_ids(customer))
     return plan
 
 
@@ -157,10 +151,9 @@ def _row(customer: _Customer) -> Row:
     return Row(customer.id, columns, profile)
 
 
-def _event(event_type: str, customer: _Customer, tenant: str, now: datetime) -> dict[str, Any]:
-    ids = {
-        "id": customer.id,
-        "customer_ref": customer.state.get("customerRef"),
-        "alternate_customer_ref": customer.state.get("alternateCustomerRef"),
+def _ids(customer: _Customer) -> dict[str, Any]:
+    return {
+        "id": str(customer.id),
+        "customerRef": customer.state.get("customerRef"),
+        "alternateCustomerRef": customer.state.get("alternateCustomerRef"),
     }
-    return customer_event(event_type, tenant=tenant, record=ids, now=now)

@@ -23,17 +23,7 @@ from datetime import datetime
 import asyncpg
 import structlog
 
-from customer_service.imports import repository as batches
-from customer_service.imports.representation import (
-    ABORTED,
-    COMPLETED,
-    ERROR,
-    PROCESSING,
-    READY,
-)
-from customer_service.imports.service import end_batch
 from customer_service.orders.service import attach_waiting_facts
-from impex_worker.imports import repository
 from impex_worker.imports.checks import Checked, Valid, row_error
 from impex_worker.imports.formats import FileUnreadable, Record, count_records, read_records
 from impex_worker.imports.plan import IN_USE, ChunkPlan, lookup_keys, plan_chunk
@@ -41,8 +31,20 @@ from impex_worker.imports.sources import blocks_of
 from impex_worker.imports.validation import Validator
 from shared import db, metrics
 from shared.amqp import IMPEX_BATCH_COMPLETED, IMPEX_BATCH_FAILED
+from shared.customers.columns import unique_field
 from shared.db import tenant_transaction
 from shared.errors import Unavailable
+from shared.events import imported_events
+from shared.imports import batches
+from shared.imports import chunks as repository
+from shared.imports.lifecycle import end_batch
+from shared.imports.representation import (
+    ABORTED,
+    COMPLETED,
+    ERROR,
+    PROCESSING,
+    READY,
+)
 from shared.timefmt import utcnow
 
 log = structlog.get_logger("imports")
@@ -191,7 +193,7 @@ class BatchRunner:
                 if item.first_row != done + 1:  # the reader and the checkpoint disagree
                     raise LostBatch(f"chunk starts at {item.first_row}, checkpoint at {done}")
                 checked = await item.checked
-                done = await self._write(tenant, batch["id"], done, item.count, checked)
+                done = await self._write(tenant, batch, done, item.count, checked)
                 written += 1
                 if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8, …
                     await repository.refresh_statistics(self._pool)
@@ -230,10 +232,12 @@ class BatchRunner:
             yield pending
 
     async def _write(
-        self, tenant: str, batch_id: uuid.UUID, start: int, count: int, checked: Checked
+        self, tenant: str, batch: asyncpg.Record, start: int, count: int, checked: Checked
     ) -> int:
-        """One chunk in one transaction, checkpoint included. Raises _Stopped (writing nothing)
-        if the batch is no longer PROCESSING."""
+        """One chunk in one transaction, checkpoint included: its customers, row errors,
+        `customer.imported` events and counters. Raises _Stopped (writing nothing) if the batch
+        is no longer PROCESSING."""
+        batch_id = batch["id"]
         now = self._clock()
         async with tenant_transaction(self._pool, tenant, timeout=CHUNK_TIMEOUT_SECONDS) as conn:
             status = await repository.lock_batch(conn, tenant, batch_id)
@@ -248,7 +252,10 @@ class BatchRunner:
             await attach_waiting_facts(conn, tenant, refs, emails)
             errors = sorted([*checked.errors, *plan.errors], key=lambda error: error.row)
             await repository.add_row_errors(conn, tenant, batch_id, errors)
-            await repository.add_events(conn, tenant, plan.events)
+            events = imported_events(
+                tenant=tenant, batch=batch, created=plan.created, updated=plan.updated, now=now
+            )
+            await repository.add_events(conn, tenant, events)
             advanced = await repository.advance(
                 conn, tenant, batch_id, start=start, processed=count,
                 imported=plan.imported, failed=len(errors), now=now,
@@ -276,8 +283,8 @@ class BatchRunner:
     ) -> ChunkPlan:
         refs, emails, alternates = lookup_keys(valid)
         stored = await repository.fetch_matches(conn, tenant, refs, emails, alternates)
-        plan = plan_chunk(valid, stored, tenant=tenant, now=now)
-        await repository.write_customers(conn, tenant, plan, now)
+        plan = plan_chunk(valid, stored, now=now)
+        await repository.write_customers(conn, tenant, plan.inserts, plan.updates, now)
         return plan
 
     async def _apply_one_by_one(
@@ -289,12 +296,13 @@ class BatchRunner:
                 async with db.savepoint(conn):
                     one = await self._apply_set(conn, tenant, [record], now)
             except asyncpg.UniqueViolationError as exc:
-                field = repository.UNIQUE_INDEX_FIELDS.get(exc.constraint_name or "", "id")
+                field = unique_field(exc.constraint_name)
                 plan.errors.append(row_error(record.row, record.changes, {field: [IN_USE]}))
                 continue
             plan.imported += one.imported
             plan.errors.extend(one.errors)
-            plan.events.extend(one.events)
+            plan.created.extend(one.created)
+            plan.updated.extend(one.updated)
         return plan
 
     async def _finish(

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from customer_service.rules import merge_customer
 from shared.amqp import CUSTOMER_UPDATED
+from shared.customers.rules import merge_customer
 
 API = "/api/v2"
 # API.md §3, Address, in the documented order.

@@ -11,11 +11,11 @@ from datetime import timedelta
 import asyncpg
 
 from customer_service.app import create_app
-from customer_service.imports import repository as batches
 from customer_service.retention import EXPIRED_MESSAGE, RetentionSweeper
 from impex_worker.imports.checks import RowError
-from impex_worker.imports.repository import add_row_errors
 from shared.db import tenant_transaction
+from shared.imports import batches
+from shared.imports.chunks import add_row_errors
 from shared.timefmt import utcnow
 from tests.support.imports import row_errors
 from tests.support.waiting import eventually

@@ -209,16 +209,18 @@ async def test_a_fresh_drop_for_a_running_batch_says_its_content_is_ignored(
 async def test_dropped_file_under_the_drop_dir_is_imported(
     worker, publisher, pool, drop_dir, unique_tenant
 ):
-    """A path relative to IMPEX_DROP_DIR (or absolute inside it) is read from there."""
-    (drop_dir / "in").mkdir()
-    (drop_dir / "in" / "a.csv").write_bytes(
+    """A path relative to the tenant's folder IMPEX_DROP_DIR/<tenant> (or absolute inside it)
+    is read from there."""
+    folder = drop_dir / unique_tenant
+    (folder / "in").mkdir(parents=True)
+    (folder / "in" / "a.csv").write_bytes(
         csv_bytes(["customerRef", "email"], [["F-1", "f1@example.com"], ["F-2", "f2@example.com"]])
     )
-    (drop_dir / "b.ndjson").write_bytes(ndjson_bytes([{"email": "f3@example.com"}]))
+    (folder / "b.ndjson").write_bytes(ndjson_bytes([{"email": "f3@example.com"}]))
     await drop(publisher, {"tenant": unique_tenant, "batchRef": "file-a", "format": "csv",
                            "path": "in/a.csv"})  # fmt: skip
     await drop(publisher, {"tenant": unique_tenant, "batchRef": "file-b", "format": "ndjson",
-                           "path": str(drop_dir / "b.ndjson")})  # fmt: skip
+                           "path": str(folder / "b.ndjson")})  # fmt: skip
     first = await batch_by_ref(pool, unique_tenant, "file-a")
     second = await batch_by_ref(pool, unique_tenant, "file-b")
     assert (first["state"], first["imported"]) == ("COMPLETED", 2)
@@ -237,18 +239,28 @@ async def test_dropped_file_under_the_drop_dir_is_imported(
         ("/etc/passwd", "outside IMPEX_DROP_DIR"),
         ("link.csv", "leads outside IMPEX_DROP_DIR"),
         ("missing.csv", "cannot be read"),
+        ("{drop}/other-tenant/theirs.csv", "outside IMPEX_DROP_DIR"),
+        ("fifo.csv", "not a regular file"),
+        ("folder", "not a regular file"),
     ],
 )
 async def test_paths_outside_the_drop_dir_are_refused_and_reported(
     worker, publisher, pool, drop_dir, unique_tenant, path, reason
 ):
-    """`..`, absolute paths elsewhere and symbolic links out are refused: the batch ends ERROR
-    with the reason and impex.batch.failed is announced. A missing file is unreadable."""
+    """`..`, absolute paths elsewhere (another tenant's folder too) and symbolic links out are
+    refused: the batch ends ERROR with the reason and impex.batch.failed is announced. A
+    missing file is unreadable; a FIFO (no writer: opening it for reading would wait forever,
+    on the event loop) or a folder is refused without being read."""
+    folder = drop_dir / unique_tenant
+    (folder / "folder").mkdir(parents=True)
+    os.mkfifo(folder / "fifo.csv")
+    (drop_dir / "other-tenant").mkdir()
+    (drop_dir / "other-tenant" / "theirs.csv").write_bytes(b"email\ntheirs@example.com\n")
     outside = drop_dir.parent / "outside.csv"
     outside.write_bytes(b"email\nsecret@example.com\n")
-    os.symlink(outside, drop_dir / "link.csv")
+    os.symlink(outside, folder / "link.csv")
     await drop(publisher, {"tenant": unique_tenant, "batchRef": "refused", "format": "csv",
-                           "path": path})  # fmt: skip
+                           "path": path.format(drop=drop_dir)})  # fmt: skip
     batch = await batch_by_ref(pool, unique_tenant, "refused")
     assert batch["state"] == "ERROR"
     assert reason in batch["error_message"]
@@ -275,14 +287,14 @@ async def test_a_drop_without_content_is_refused_and_a_malformed_one_dead_letter
 async def test_batch_and_customer_events_are_published(
     customer_client, worker, publisher, pool, unique_tenant, test_settings
 ):
-    """Through the outbox relay: customer.created for each imported customer on
+    """Through the outbox relay: one customer.imported naming both imported customers on
     customer.events, and impex.batch.completed on impex.events, ids only."""
     connection = await aio_pika.connect(test_settings.amqp_url)
     try:
         channel = await connection.channel()
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(await channel.get_exchange(IMPEX_EVENTS_EXCHANGE), "impex.batch.*")
-        await queue.bind(await channel.get_exchange("customer.events"), "customer.created")
+        await queue.bind(await channel.get_exchange("customer.events"), "customer.*")
         records = [{"email": "e1@example.com"}, {"email": "e2@example.com"}]
         await drop(publisher, {"tenant": unique_tenant, "batchRef": "evented", "records": records})
         seen: list[dict] = []
@@ -293,14 +305,18 @@ async def test_batch_and_customer_events_are_published(
                 body = orjson.loads(message.body)
                 if body.get("tenant") == unique_tenant:
                     seen.append(body)
-            return any(body["type"] == IMPEX_BATCH_COMPLETED for body in seen) and (
-                sum(body["type"] == "customer.created" for body in seen) == 2
+            return any(body["type"] == IMPEX_BATCH_COMPLETED for body in seen) and any(
+                body["type"] == "customer.imported" for body in seen
             )
 
         await eventually(collect, timeout=DEADLINE)
     finally:
         await connection.close()
     (completed,) = [body for body in seen if body["type"] == IMPEX_BATCH_COMPLETED]
+    (imported,) = [body for body in seen if body["type"].startswith("customer.")]
+    assert imported["type"] == "customer.imported" and imported["batchRef"] == "evented"
+    assert len(imported["created"]) == 2 and imported["updated"] == []
+    assert "email" not in orjson.dumps(imported).decode()
     assert completed["batch"]["batchRef"] == "evented"
     assert completed["batch"]["state"] == "COMPLETED" and completed["batch"]["imported"] == 2
 

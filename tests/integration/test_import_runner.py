@@ -16,6 +16,7 @@ from impex_worker.imports.runner import BatchRunner
 from impex_worker.imports.validation import Validator
 from shared.amqp import (
     CUSTOMER_CREATED,
+    CUSTOMER_IMPORTED,
     CUSTOMER_UPDATED,
     IMPEX_BATCH_COMPLETED,
     IMPEX_BATCH_FAILED,
@@ -27,6 +28,7 @@ from tests.support.imports import (
     csv_bytes,
     customers_of,
     events_of,
+    imported_of,
     json_bytes,
     ndjson_bytes,
     row_errors,
@@ -203,11 +205,12 @@ async def test_rerunning_a_file_changes_nothing(runner, pool, unique_tenant):
     assert (second["state"], second["imported"], second["failed"]) == ("COMPLETED", 2, 0)
     async with pool.acquire() as conn:
         after = await customers_of(conn, unique_tenant)
-        created = await events_of(conn, unique_tenant, CUSTOMER_CREATED)
-        updated = await events_of(conn, unique_tenant, CUSTOMER_UPDATED)
+        created, updated = await imported_of(conn, unique_tenant)
+        chunks = await events_of(conn, unique_tenant, CUSTOMER_IMPORTED)
         completed = await events_of(conn, unique_tenant, IMPEX_BATCH_COMPLETED)
     assert after == before
-    assert (len(created), len(updated), len(completed)) == (2, 0, 2)
+    # The first run's one chunk announced both; the second run changed nothing, said nothing.
+    assert (len(chunks), len(created), len(updated), len(completed)) == (1, 2, 0, 2)
 
 
 async def test_records_match_by_customer_ref_then_email_and_merge(runner, pool, unique_tenant):
@@ -236,7 +239,7 @@ async def test_records_match_by_customer_ref_then_email_and_merge(runner, pool, 
     assert (batch["imported"], batch["failed"]) == (4, 0)
     async with pool.acquire() as conn:
         customers = await customers_of(conn, unique_tenant)
-        updated = await events_of(conn, unique_tenant, CUSTOMER_UPDATED)
+        _, updated = await imported_of(conn, unique_tenant)
     assert len(customers) == 4
     uno = customers["m1.new@example.com"]
     assert (uno["id"], uno["first_name"], uno["phone"]) == (ids["m1@example.com"], "Uno", "1")
@@ -247,7 +250,7 @@ async def test_records_match_by_customer_ref_then_email_and_merge(runner, pool, 
     assert (tres["id"], tres["first_name"], tres["last_name"]) == (
         ids["m3@example.com"], "Three", "Tres",
     )  # fmt: skip
-    assert {e["customer"]["id"] for e in updated} == {
+    assert {e["id"] for e in updated} == {
         str(ids[e]) for e in ("m1@example.com", "m2@example.com", "m3@example.com")
     }
 
@@ -267,11 +270,12 @@ async def test_duplicates_in_one_file_end_as_the_last_one_says(runner, pool, uni
     assert (batch["imported"], batch["failed"]) == (6, 0)
     async with pool.acquire() as conn:
         customers = await customers_of(conn, unique_tenant)
-        created = await events_of(conn, unique_tenant, CUSTOMER_CREATED)
+        created, updated = await imported_of(conn, unique_tenant)
     assert {k: v["first_name"] for k, v in customers.items()} == {
         "d1@example.com": "last", "d2@example.com": "b", "d3@example.com": None,
     }  # fmt: skip
-    assert len(created) == 3
+    # Chunk 2 updates D-2 (made by chunk 1); chunk 2 then updates D-1 by email.
+    assert len(created) == 3 and sorted(u["customerRef"] for u in updated) == ["D-1", "D-2"]
 
 
 async def test_identifier_taken_by_another_customer_is_a_row_error(runner, pool, unique_tenant):
@@ -305,19 +309,31 @@ async def test_identifier_taken_by_another_customer_is_a_row_error(runner, pool,
     assert set(customers) == {"u1@example.com", "u2@example.com", "u4@example.com"}
 
 
-async def test_events_name_the_customers_by_ids_only(runner, pool, unique_tenant):
-    """Every imported customer is announced once through the outbox, ids only."""
-    await import_file(runner, pool, unique_tenant, csv_bytes(CSV_HEADER, CSV_ROWS))
+async def test_each_chunk_announces_its_customers_by_ids_only(runner, pool, unique_tenant):
+    """One customer.imported per committed chunk (3 records each here), naming every created
+    customer once, ids only; no per-row customer.created / customer.updated."""
+    records = [{"customerRef": f"E-{n}", "email": f"e{n}@example.com"} for n in range(7)]
+    batch = await import_file(runner, pool, unique_tenant, ndjson_bytes(records), "ndjson")
     async with pool.acquire() as conn:
         customers = await customers_of(conn, unique_tenant)
-        created = await events_of(conn, unique_tenant, CUSTOMER_CREATED)
-    assert sorted(e["customer"]["id"] for e in created) == sorted(
+        events = await events_of(conn, unique_tenant, CUSTOMER_IMPORTED)
+        per_row = [
+            *await events_of(conn, unique_tenant, CUSTOMER_CREATED),
+            *await events_of(conn, unique_tenant, CUSTOMER_UPDATED),
+        ]
+    assert per_row == []
+    assert [len(e["created"]) for e in events] == [3, 3, 1]
+    assert sorted(c["id"] for e in events for c in e["created"]) == sorted(
         str(c["id"]) for c in customers.values()
     )
-    event = created[0]
-    assert set(event) == {"eventId", "type", "tenant", "occurredAt", "customer"}
-    assert set(event["customer"]) == {"id", "customerRef", "alternateCustomerRef"}
-    assert event["type"] == CUSTOMER_CREATED and event["tenant"] == unique_tenant
+    event = events[0]
+    assert set(event) == {
+        "eventId", "type", "tenant", "occurredAt", "batchId", "batchRef", "created", "updated",
+    }  # fmt: skip
+    assert (event["tenant"], event["batchId"], event["updated"]) == (
+        unique_tenant, str(batch["id"]), [],
+    )  # fmt: skip
+    assert set(event["created"][0]) == {"id", "customerRef", "alternateCustomerRef"}
 
 
 class CrashingRunner(BatchRunner):
@@ -359,7 +375,7 @@ async def test_a_crashed_import_resumes_from_its_checkpoint_without_loss_or_dupl
     async with pool.acquire() as conn:
         batch = await batch_row(conn, unique_tenant, batch_id)
         customers = await customers_of(conn, unique_tenant)
-        created = await events_of(conn, unique_tenant, CUSTOMER_CREATED)
+        created, _ = await imported_of(conn, unique_tenant)
         errors = await row_errors(conn, unique_tenant, batch_id)
     assert (batch["processed"], batch["imported"], batch["failed"]) == (23, 19, 4)
     assert sorted(c["customer_ref"] for c in customers.values()) == sorted(
@@ -385,7 +401,7 @@ async def test_two_workers_never_import_the_same_batch_at_once(
     async with pool.acquire() as conn:
         batch = await batch_row(conn, unique_tenant, batch_id)
         customers = await customers_of(conn, unique_tenant)
-        created = await events_of(conn, unique_tenant, CUSTOMER_CREATED)
+        created, _ = await imported_of(conn, unique_tenant)
         completed = await events_of(conn, unique_tenant, IMPEX_BATCH_COMPLETED)
     assert (batch["processed"], batch["imported"]) == (40, 40)
     assert len(customers) == 40 and len(created) == 40 and len(completed) == 1
@@ -402,7 +418,7 @@ async def test_a_worker_that_finds_the_batch_locked_too_long_leaves_it(
     impatient = BatchRunner(
         pool, drop_dir=str(tmp_path), validator=validator, chunk_records=4, lock_wait=0.2
     )
-    from impex_worker.imports.repository import batch_lock_key
+    from shared.imports.chunks import batch_lock_key
 
     async with pool.acquire() as holder:
         await holder.execute("SELECT pg_advisory_lock($1)", batch_lock_key(unique_tenant, batch_id))
@@ -533,3 +549,23 @@ async def test_statistics_are_refreshed_as_the_tenant_grows(runner, pool, unique
         return await analyze_count() >= before + 3
 
     await eventually(analyzed_three_times, timeout=5.0)
+
+
+async def test_json_elements_python_cannot_build_are_row_errors_not_a_failed_batch(
+    runner, pool, unique_tenant
+):
+    """A 5,000-digit number and 2,000-deep nesting in a JSON-array upload are row errors of
+    their records; the batch completes with the others imported (it used to raise, be retried
+    five times and end ERROR)."""
+    deep = "[" * 2_000 + "]" * 2_000
+    data = (
+        f'[{{"email": "j1@example.com"}}, {{"email": "j2@example.com", "n": {"9" * 5_000}}},'
+        f' {{"email": "j3@example.com", "deep": {deep}}}, {{"email": "j4@example.com"}}]'
+    ).encode()
+    batch = await import_file(runner, pool, unique_tenant, data, "json")
+    assert (batch["state"], batch["imported"], batch["failed"]) == ("COMPLETED", 2, 2)
+    async with pool.acquire() as conn:
+        errors = await row_errors(conn, unique_tenant, batch["id"])
+        customers = await customers_of(conn, unique_tenant)
+    assert [e["record_no"] for e in errors] == [2, 3]
+    assert set(customers) == {"j1@example.com", "j4@example.com"}

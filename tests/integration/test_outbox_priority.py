@@ -15,10 +15,8 @@ from aiohttp import web
 from prometheus_client import REGISTRY
 
 from customer_service import repository
-from customer_service.events import customer_event
 from customer_service.outbox_metrics import sample_outbox
 from customer_service.outbox_relay import CLAIM_UNSENT, relay_once
-from impex_worker.imports import repository as import_repository
 from shared.amqp import (
     CUSTOMER_CREATED,
     CUSTOMER_DELETED,
@@ -26,7 +24,9 @@ from shared.amqp import (
     Publisher,
     declare_topology,
 )
+from shared.customers.events import customer_event
 from shared.db import create_pool
+from shared.imports import chunks as import_repository
 from shared.keys import DB_POOL
 from shared.settings import Settings
 

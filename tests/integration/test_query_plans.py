@@ -25,8 +25,8 @@ import shared.migrations
 from customer_service import repository
 from customer_service.collection import params
 from customer_service.collection import repository as collection_repository
-from impex_worker.imports import repository as import_repository
 from shared.db import create_pool, tenant_fetchrow, tenant_transaction
+from shared.imports import chunks as import_repository
 from shared.settings import Settings
 
 ROWS = 5_000

@@ -48,6 +48,14 @@ async def events_of(conn: asyncpg.Connection, tenant: str, routing_key: str) -> 
     return [row["payload"] for row in rows]
 
 
+async def imported_of(conn: asyncpg.Connection, tenant: str) -> tuple[list[dict], list[dict]]:
+    """The customers the tenant's `customer.imported` events name: (created, updated)."""
+    events = await events_of(conn, tenant, "customer.imported")
+    created = [entry for event in events for entry in event["created"]]
+    updated = [entry for event in events for entry in event["updated"]]
+    return created, updated
+
+
 async def batch_row(conn: asyncpg.Connection, tenant: str, batch_id: uuid.UUID) -> asyncpg.Record:
     return await conn.fetchrow(
         "SELECT * FROM impex.batches WHERE tenant_id = $1 AND id = $2", tenant, batch_id

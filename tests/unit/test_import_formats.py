@@ -218,3 +218,40 @@ def test_csv_records_are_those_of_setting_every_column_in_header_order(header_an
     value wins over a nested column on its key, in either order), rows short or long."""
     header, row = header_and_row
     assert record_builder(header)(row) == _built_column_by_column(header, row)
+
+
+@pytest.mark.parametrize("size", [1_000, 7_000, 1 << 20])
+async def test_json_elements_python_cannot_build_are_row_errors(size):
+    """Well-formed JSON that the decoder refuses to build (an integer of 5,000 digits, nesting
+    2,000 deep) is that element's row error; the elements after it are read as usual, and
+    the count agrees (it reads the same way)."""
+    deep = "[" * 2_000 + '"x"' + "]" * 2_000
+    data = (
+        f'[{{"email": "a@x.com"}}, {{"n": {"9" * 5_000}}}, {{"deep": {deep}}}, {deep},'
+        f' {{"email": "b@x.com", "s": "]}}\\""}}]'
+    ).encode()
+    records = await read("json", data, size)
+    assert records == [
+        (1, {"email": "a@x.com"}, None),
+        (2, None, {"_record": ["The record holds a number with too many digits."]}),
+        (3, None, {"_record": ["The record is nested deeper than 900 levels."]}),
+        (4, None, {"_record": ["The record is nested deeper than 900 levels."]}),
+        (5, {"email": "b@x.com", "s": ']}"'}, None),
+    ]
+    assert await count_records("json", blocks(data, size)) == 5
+
+
+def test_csv_address_indexes_stop_at_the_apis_cap():
+    """addresses.49 is the 50th address; addresses.50 and addresses.2000000000 make the header
+    unreadable at once (no list of that size is built)."""
+    build = record_builder(["email", "addresses.49.city"])
+    assert len(build(["a@x.com", "Leeds"])["addresses"]) == 50
+    for column in ("addresses.50.city", "addresses.2000000000.city", "addresses.0007.city"):
+        with pytest.raises(csv_columns.HeaderError, match="at most 50 addresses"):
+            record_builder(["email", column])
+
+
+async def test_a_csv_header_naming_address_two_billion_makes_the_file_unreadable():
+    data = b"email,addresses.2000000000.city\na@x.com,Leeds\n"
+    with pytest.raises(FileUnreadable, match=r"addresses.2000000000.city.*at most 50 addresses"):
+        await read("csv", data, 1 << 20)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from impex_worker.imports.intake import TENANT_EXISTS, KnownTenants
+from impex_worker.imports.intake import KnownTenants
+from shared.tenants import TENANT_EXISTS
 
 
 class FakeConnection:

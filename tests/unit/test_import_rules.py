@@ -46,7 +46,7 @@ def test_a_record_matches_by_customer_ref_before_email():
     by_email = stored(customer_ref="R-2", email="two@example.com")
     plan = plan_chunk(
         valid({"customerRef": "R-1", "email": "one@example.com", "firstName": "A"}),
-        [by_ref, by_email], tenant="t", now=NOW,
+        [by_ref, by_email], now=NOW,
     )  # fmt: skip
     assert [row.id for row in plan.updates] == [by_ref["id"]] and plan.inserts == []
 
@@ -55,7 +55,7 @@ def test_an_unknown_ref_falls_back_to_the_email_case_insensitively():
     customer = stored(customer_ref="OLD", email="Mixed@Example.com")
     plan = plan_chunk(
         valid({"customerRef": "NEW", "email": "mixed@example.COM"}),
-        [customer], tenant="t", now=NOW,
+        [customer], now=NOW,
     )  # fmt: skip
     (update,) = plan.updates
     assert update.id == customer["id"] and update.columns["customer_ref"] == "NEW"
@@ -65,9 +65,11 @@ def test_unchanged_customers_are_not_written_or_announced():
     customer = stored(customer_ref="R", email="r@example.com", first_name="Same")
     plan = plan_chunk(
         valid({"customerRef": "R", "email": "r@example.com", "firstName": "Same"}),
-        [customer], tenant="t", now=NOW,
+        [customer], now=NOW,
     )  # fmt: skip
-    assert (plan.inserts, plan.updates, plan.events, plan.imported) == ([], [], [], 1)
+    assert (plan.inserts, plan.updates, plan.created, plan.updated, plan.imported) == (
+        [], [], [], [], 1,
+    )  # fmt: skip
 
 
 def test_repeated_records_collapse_into_one_customer_last_one_winning():
@@ -77,11 +79,13 @@ def test_repeated_records_collapse_into_one_customer_last_one_winning():
             {"email": "D@example.com", "lastName": "middle"},
             {"customerRef": "D", "email": "d@example.com", "firstName": "last"},
         ),
-        [], tenant="t", now=NOW,
+        [], now=NOW,
     )  # fmt: skip
     (insert,) = plan.inserts
     assert (insert.columns["first_name"], insert.columns["last_name"]) == ("last", "middle")
-    assert [e["type"] for e in plan.events] == ["customer.created"] and plan.imported == 3
+    created = {"id": str(insert.id), "customerRef": "D", "alternateCustomerRef": None}
+    assert plan.created == [created]
+    assert plan.updated == [] and plan.imported == 3
 
 
 def test_taking_another_customers_identifier_is_a_row_error():
@@ -94,7 +98,7 @@ def test_taking_another_customers_identifier_is_a_row_error():
             {"customerRef": "Y", "email": "x@example.com"},
             {"customerRef": "X", "email": "z@example.com"},
         ),
-        [holder], tenant="t", now=NOW,
+        [holder], now=NOW,
     )  # fmt: skip
     # 1 matches the holder by email and renames its ref; 2 wants the holder's alternate ref;
     # 4 matches customer X by email and renames it Y, so 5 makes a new X... with a fresh email.
@@ -113,7 +117,7 @@ def test_a_record_taking_an_email_held_by_another_ref_is_a_row_error():
             {"customerRef": "B", "email": "b@example.com"},
             {"customerRef": "B", "email": "a@example.com"},
         ),
-        [], tenant="t", now=NOW,
+        [], now=NOW,
     )  # fmt: skip
     assert [(e.row, e.customer_ref, e.errors) for e in plan.errors] == [
         (3, "B", {"email": ["already in use"]}),
@@ -128,7 +132,7 @@ def test_an_email_given_up_in_the_chunk_can_be_taken_by_a_later_record():
             {"customerRef": "L", "email": "new@example.com"},
             {"customerRef": "T", "email": "shared@example.com"},
         ),
-        [leaver], tenant="t", now=NOW,
+        [leaver], now=NOW,
     )  # fmt: skip
     assert plan.errors == [] and len(plan.inserts) == 1 and len(plan.updates) == 1
 
@@ -159,19 +163,26 @@ def test_row_errors_keep_storable_identifiers_only():
 
 @pytest.fixture
 def drop_dir(tmp_path):
+    """IMPEX_DROP_DIR with tenant t1's folder (and tenant t2's, which t1 may not read)."""
     root = tmp_path / "drop"
-    (root / "in").mkdir(parents=True)
-    (root / "in" / "a.csv").write_text("email\n")
+    mine = root / "t1"
+    (mine / "in").mkdir(parents=True)
+    (mine / "in" / "a.csv").write_text("email\n")
+    (root / "t2").mkdir()
+    (root / "t2" / "b.csv").write_text("email\n")
     (tmp_path / "secret.csv").write_text("email\n")
-    os.symlink(tmp_path / "secret.csv", root / "out.csv")
-    os.symlink(root / "in" / "a.csv", root / "inside.csv")
+    os.symlink(tmp_path / "secret.csv", mine / "out.csv")
+    os.symlink(root / "t2" / "b.csv", mine / "theirs.csv")
+    os.symlink(mine / "in" / "a.csv", mine / "inside.csv")
     return root
 
 
-def test_drop_paths_inside_the_drop_dir_resolve(drop_dir):
-    assert resolve_drop_path("in/a.csv", drop_dir) == (drop_dir / "in" / "a.csv").resolve()
-    assert resolve_drop_path(str(drop_dir / "in" / "a.csv"), drop_dir).name == "a.csv"
-    assert resolve_drop_path("inside.csv", drop_dir).name == "a.csv"  # a link that stays in
+def test_drop_paths_inside_the_tenants_folder_resolve(drop_dir):
+    mine = drop_dir / "t1"
+    assert resolve_drop_path("in/a.csv", drop_dir, "t1") == (mine / "in" / "a.csv").resolve()
+    assert resolve_drop_path(str(mine / "in" / "a.csv"), drop_dir, "t1").name == "a.csv"
+    assert resolve_drop_path("inside.csv", drop_dir, "t1").name == "a.csv"  # a link that stays in
+    assert resolve_drop_path("b.csv", drop_dir, "t2").name == "b.csv"
 
 
 @pytest.mark.parametrize(
@@ -179,15 +190,20 @@ def test_drop_paths_inside_the_drop_dir_resolve(drop_dir):
     [
         ("../secret.csv", "'..'"),
         ("in/../in/a.csv", "'..'"),
-        ("/etc/passwd", "outside IMPEX_DROP_DIR"),
+        ("../t2/b.csv", "'..'"),
+        ("/etc/passwd", "outside IMPEX_DROP_DIR/t1"),
+        ("{drop}/t2/b.csv", "outside IMPEX_DROP_DIR/t1"),
+        ("{drop}/t1/../t2/b.csv", "'..'"),
         ("out.csv", "leads outside"),
+        ("theirs.csv", "leads outside"),
         ("", "empty"),
         (".", "leads outside"),
     ],
 )
-def test_drop_paths_leaving_the_drop_dir_are_refused(drop_dir, path, reason):
+def test_drop_paths_leaving_the_tenants_folder_are_refused(drop_dir, path, reason):
+    """Another tenant's folder is as far out of reach as the rest of the machine."""
     with pytest.raises(PathRefused, match=reason):
-        resolve_drop_path(path, drop_dir)
+        resolve_drop_path(path.format(drop=drop_dir), drop_dir, "t1")
 
 
 def test_import_messages_are_parsed_by_shape():

@@ -8,13 +8,13 @@ import base64
 
 import pytest
 
-from customer_service.rules import update_address
 from customer_service.shoppers.limits import _key
 from customer_service.shoppers.passwords import PasswordHasher
 from customer_service.shoppers.rules import RETAILER_OWNED_FIELDS, shopper_fields
 from customer_service.shoppers.tokens import code_hash, new_code, new_token, token_hash
 from gateway.openapi import build_document
 from shared.authz import ALL_SCOPES, DEFAULT_SCOPES, required_scope
+from shared.customers.rules import update_address
 from shared.settings import Settings
 
 V2 = "/api/v2/shoppers"

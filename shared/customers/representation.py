@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from customer_service.orders.spend import NO_SPEND
-from customer_service.rules import (
+from shared.customers.rules import (
     ADDRESS_FIELDS,
     COLUMN_FIELDS,
     default_address,

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from customer_service.representation import split_state
+from shared.customers.representation import split_state
 from shared.errors import InvalidInput
 from shared.schemas import MAX_ATTRIBUTE_GROUPS, MAX_PROFILE_BYTES
 

@@ -1,4 +1,4 @@
-"""`python -m impex_worker import FILE --tenant T`: import a file the way the API does, with a
+"""`python -m customer_service import FILE --tenant T`: import a file the way the API does, with a
 live progress bar, then the counters and the first row errors.
 
 The file is uploaded into the batch store (PostgreSQL, so any worker can read it) and the batch
@@ -29,10 +29,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from customer_service.imports.representation import COMPLETED, ENDED_STATES, READY
 from customer_service.imports.service import ImportService
-from impex_worker.messages import TENANT_PATTERN
 from shared import db
+from shared.authz import TENANT_ID_RE as TENANT_PATTERN
+from shared.imports.representation import COMPLETED, ENDED_STATES, READY
 from shared.settings import load_settings
 
 MEDIA_TYPES = {"csv": "text/csv", "ndjson": "application/x-ndjson", "json": "application/json"}

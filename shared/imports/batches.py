@@ -4,7 +4,6 @@ parameter; connections come from `shared.db.tenant_transaction`, so row-level se
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -97,11 +96,6 @@ DELETE_FILE = "DELETE FROM impex.batch_files WHERE tenant_id = $1 AND batch_id =
 # lower(email) index under row-level security; the listing, because it spans tenants.
 SCRUB_ROW_ERRORS = "SELECT impex.scrub_row_errors($1, $2, $3::text[])"
 STALE_CREATED_BATCHES = "SELECT tenant_id, id FROM impex.stale_created_batches($1, $2)"
-
-INSERT_OUTBOX = """
-INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload, request_id)
-VALUES ($1, $2, $3, $4, $5, $6)
-"""
 
 
 async def insert_batch(
@@ -221,23 +215,6 @@ async def fetch_file_pieces(
 
 async def delete_file(conn: asyncpg.Connection, tenant: str, batch_id: uuid.UUID) -> None:
     await conn.execute(DELETE_FILE, tenant, batch_id)
-
-
-async def add_outbox_message(
-    conn: asyncpg.Connection,
-    tenant: str,
-    *,
-    exchange: str,
-    routing_key: str,
-    payload: Mapping[str, Any],
-    request_id: str | None = None,
-) -> None:
-    """A message the outbox relay publishes once this transaction commits (with `request_id`
-    as a header, when given)."""
-    await conn.execute(
-        INSERT_OUTBOX, uuid.UUID(payload["eventId"]), tenant, exchange, routing_key, payload,
-        request_id,
-    )  # fmt: skip
 
 
 async def scrub_row_errors(

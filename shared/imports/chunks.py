@@ -1,4 +1,5 @@
-"""The importer's SQL: set-based, a handful of statements per chunk whatever its size.
+"""An import chunk's SQL: set-based, a handful of statements per chunk whatever its size; the
+checkpoint (the batch's counters) moves in the same transaction.
 
 Every statement takes the tenant as a parameter and runs in `shared.db.tenant_transaction`
 (row-level security applies). Customers go through a temporary staging table filled with COPY:
@@ -10,19 +11,35 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from impex_worker.imports.checks import RowError
-from impex_worker.imports.plan import ChunkPlan, Row
 from shared.amqp import CUSTOMER_EVENTS_EXCHANGE
+from shared.customers.columns import CUSTOMER_COLUMNS as _CUSTOMER_COLUMNS
 
-_CUSTOMER_COLUMNS = """
-    id, customer_ref, alternate_customer_ref, email, first_name, last_name, mobile, phone,
-    profile, deleted, created_at, last_modified_at
-"""
+
+@dataclass(slots=True)
+class Row:
+    """A customer row to write: its id, column values and jsonb profile."""
+
+    id: uuid.UUID
+    columns: dict[str, Any]
+    profile: dict[str, Any]
+
+
+@dataclass(slots=True)
+class RowError:
+    """A record that was not imported, and why (`errors` maps field paths to messages)."""
+
+    row: int
+    customer_ref: str | None
+    email: str | None
+    errors: dict[str, list[str]]
+
+
 _STAGED_COLUMNS = (
     "id", "customer_ref", "alternate_customer_ref", "email", "first_name", "last_name",
     "mobile", "phone", "profile",
@@ -104,16 +121,9 @@ UPDATE impex.batches SET total = $3, modified_at = $4
 WHERE tenant_id = $1 AND id = $2 AND state = 'PROCESSING'
 """
 
-# Which unique index means which field (a row error names it, as the API's 409 does).
-UNIQUE_INDEX_FIELDS = {
-    "customers_email_key": "email",
-    "customers_customer_ref_key": "customerRef",
-    "customers_alternate_customer_ref_key": "alternateCustomerRef",
-}
-
 _LOCK_NAMESPACE = b"customer-suite:impex-batch:"
 
-# An import writes an event per row, tens of thousands at once: the relay publishes them after
+# An import writes an event per chunk, still many for a big file: the relay publishes them after
 # every priority-0 event (interactive changes, queued batches, batch events), which would
 # otherwise wait behind the whole backlog (0005_outbox_priority.sql).
 BULK_EVENT_PRIORITY = 1
@@ -155,10 +165,14 @@ async def fetch_matches(
 
 
 async def write_customers(
-    conn: asyncpg.Connection, tenant: str, plan: ChunkPlan, now: datetime
+    conn: asyncpg.Connection,
+    tenant: str,
+    inserts: Sequence[Row],
+    updates: Sequence[Row],
+    now: datetime,
 ) -> None:
-    """Stage the plan's rows with one COPY, then one UPDATE and one INSERT."""
-    if not plan.inserts and not plan.updates:
+    """Stage the rows with one COPY, then one UPDATE and one INSERT."""
+    if not inserts and not updates:
         return
     await conn.execute(CREATE_STAGE)
     await conn.execute(CLEAR_STAGE)
@@ -167,13 +181,13 @@ async def write_customers(
         schema_name="pg_temp",
         columns=[*_STAGED_COLUMNS, "is_new"],
         records=[
-            *(_staged(row, True) for row in plan.inserts),
-            *(_staged(row, False) for row in plan.updates),
+            *(_staged(row, True) for row in inserts),
+            *(_staged(row, False) for row in updates),
         ],
     )
-    if plan.updates:
+    if updates:
         await conn.execute(UPDATE_FROM_STAGE, tenant, now)
-    if plan.inserts:
+    if inserts:
         await conn.execute(INSERT_FROM_STAGE, tenant, now)
 
 
@@ -188,7 +202,7 @@ def _staged(row: Row, is_new: bool) -> tuple[Any, ...]:
 async def add_events(
     conn: asyncpg.Connection, tenant: str, events: Sequence[dict[str, Any]]
 ) -> None:
-    """The chunk's customer events into the outbox with one COPY (it has no row-level
+    """The chunk's `customer.imported` events into the outbox with one COPY (it has no row-level
     security); the relay publishes them once the chunk commits, after every waiting event of
     priority 0 (BULK_EVENT_PRIORITY)."""
     if not events:
