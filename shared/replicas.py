@@ -126,6 +126,10 @@ class ReplicatedSuite:
         for suite in self.suites:
             suite.wait_ready(timeout=max(1.0, deadline - time.monotonic()))
 
+    def run_module(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """`python -m <args>` as replica 1 runs (a CLI: every replica shares the datastores)."""
+        return self.suites[0].run_module(*args, timeout=timeout)
+
     def process(self, service: str, replica: int) -> subprocess.Popen:
         return self.suites[replica - 1].processes[service]
 
