@@ -15,9 +15,11 @@ from customer_service.collection.params import (
     search_of,
     sort_of,
 )
+from customer_service.orders import service as orders
 from shared.customers.representation import render_customer
 from shared.db import tenant_transaction
 from shared.imports.representation import render_page
+from shared.timefmt import utcnow
 
 
 class CollectionService:
@@ -29,7 +31,8 @@ class CollectionService:
         page, sort, conditions = page_of(query), sort_of(query), filters_of(query)
         async with tenant_transaction(self._pool, tenant) as conn:
             records, total = await repository.list_page(conn, tenant, conditions, sort, page)
-        return _render(records, page.number, page.size, total)
+            spend = await _spend(conn, tenant, records)
+        return _render(records, spend, page.number, page.size, total)
 
     async def count(self, tenant: str, query: Mapping[str, str]) -> dict[str, int]:
         """GET /customers/count: how many live customers the filters select."""
@@ -49,10 +52,19 @@ class CollectionService:
                 records, total = await repository.search_page(
                     conn, tenant, search.pattern, search.conditions, sort, page
                 )
-        return _render(records, page.number, page.size, total)
+            spend = await _spend(conn, tenant, records)
+        return _render(records, spend, page.number, page.size, total)
 
 
-def _render(records: list[Any], page: int, size: int, total: int) -> dict[str, Any]:
-    return render_page(
-        [render_customer(record) for record in records], page=page, page_size=size, total=total
-    )
+async def _spend(
+    conn: asyncpg.Connection, tenant: str, records: list[Any]
+) -> dict[Any, dict[str, Any]]:
+    """The computed spend fields of a page's customers (API.md §11), in the page's transaction."""
+    return await orders.spend_of(conn, tenant, [record["id"] for record in records], utcnow())
+
+
+def _render(
+    records: list[Any], spend: dict[Any, dict[str, Any]], page: int, size: int, total: int
+) -> dict[str, Any]:
+    customers = [render_customer(record, spend[record["id"]]) for record in records]
+    return render_page(customers, page=page, page_size=size, total=total)

@@ -14,6 +14,7 @@ from customer_service import repository as customers
 from customer_service.export import repository
 from customer_service.export.document import render_export
 from customer_service.export.sources import ExportSources
+from customer_service.orders.service import spend_of
 from customer_service.service import Identifier
 from shared.customers.representation import render_customer
 from shared.db import CONNECTION_ERRORS, connection, tenant_transaction
@@ -48,11 +49,12 @@ class ExportService:
             )
             orders = await self._sources.orders(conn, tenant, customer_id)
             account = await self._sources.account(conn, tenant, customer_id)
+            spend = await spend_of(conn, tenant, [record["id"]], self._clock())
         wishlists, items = await self._wishlists(tenant, customer_id)
         return render_export(
             tenant=tenant,
             now=self._clock(),
-            customer=render_customer(record),
+            customer=render_customer(record, spend[record["id"]]),
             notes=notes,
             wishlists=wishlists,
             items=items,

@@ -224,3 +224,35 @@ async def test_one_tenants_facts_never_reach_another_tenants_customer(
         [fact("T-1", customerId=customer["id"]), fact("T-2", customerRef="ISO")],
     )
     assert (await get(customer_client, mine, customer["id"]))["totalOrders"] is None
+
+
+async def test_list_search_and_export_show_the_same_computed_fields_as_a_read(
+    customer_client, mint, unique_tenant
+):
+    """Every v2 read carries the spend fields (§11): a list page, the query search and the
+    data-subject export agree with GET /customers/{id}."""
+    headers = mint.headers(unique_tenant)
+    customer = await create(customer_client, headers, email="lister@example.com")
+    await create(customer_client, headers, email="nobody@example.com")
+    status, _ = await post(
+        customer_client, headers, [fact("L-1", customerId=customer["id"], total="42.50")]
+    )
+    assert status == 202
+    read = await get(customer_client, headers, customer["id"])
+    assert read["totalOrders"] == "1"
+
+    listed = await customer_client.get(CUSTOMERS, headers=headers)
+    assert listed.status == 200
+    by_id = {c["id"]: c for c in (await listed.json())["results"]}
+    searched = await customer_client.post(
+        f"{CUSTOMERS}/search", json={"query": "lister"}, headers=headers
+    )
+    assert searched.status == 200
+    (found,) = (await searched.json())["results"]
+    exported = await customer_client.get(f"{CUSTOMERS}/{customer['id']}/export", headers=headers)
+    assert exported.status == 200
+    spend_keys = ("totalOrders", "totalSpend", "lastOrderRef", "running12monthSpend")
+    for view in (by_id[customer["id"]], found, (await exported.json())["customer"]):
+        assert {k: view[k] for k in spend_keys} == {k: read[k] for k in spend_keys}
+    other = next(c for c in by_id.values() if c["id"] != customer["id"])
+    assert other["totalOrders"] is None
