@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m impex_worker import",
+        prog="python -m customer_service import",
         description="Import customers from a CSV, NDJSON or JSON-array file, showing progress.",
     )
     parser.add_argument("file", type=Path, help="the file to import")

@@ -27,7 +27,7 @@ COMPILERS = {"cc", "c++", "gcc", "g++", "clang", "clang++", "ld", "as", "make", 
 CLI_HELP = (
     ("auth_service", "--help"),
     ("gateway", "rate-limit", "--help"),
-    ("impex_worker", "import", "--help"),
+    ("customer_service", "import", "--help"),
 )
 
 
