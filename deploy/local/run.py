@@ -12,7 +12,7 @@ from pathlib import Path
 
 from shared.insecure_defaults import FLAG as INSECURE_DEV_DEFAULTS_FLAG
 from shared.insecure_defaults import insecure_settings
-from shared.replicas import ReplicatedSuite
+from shared.replicas import ReplicatedSuite, replica_port
 from shared.settings import Settings, load_settings
 from shared.suite import Suite
 
@@ -60,7 +60,7 @@ def main() -> int:
     try:
         suite.start()
         suite.wait_ready(timeout=90)
-        print(_banner(settings, credentials, suite.log_dir), flush=True)
+        print(_banner(settings, credentials, suite.log_dir, replicas), flush=True)
         signal.pause()
     except KeyboardInterrupt:
         pass
@@ -70,16 +70,27 @@ def main() -> int:
     return 0
 
 
-def _banner(settings: Settings, credentials: dict[str, str], log_dir: Path) -> str:
+def admin_addresses(settings: Settings, replicas: int) -> list[str]:
+    """Each gateway's internal port (metrics, detailed readiness): replica i's at +100 * i."""
+    port = settings.gateway_admin_port
+    ports = [port] if replicas < 2 else [replica_port(port, i) for i in range(1, replicas + 1)]
+    return [f"http://127.0.0.1:{p}" for p in ports]
+
+
+def _banner(
+    settings: Settings, credentials: dict[str, str], log_dir: Path, replicas: int = 1
+) -> str:
     base = settings.public_base_url
+    admin = "\n".join(f"  {url}/metrics   /readyz" for url in admin_addresses(settings, replicas))
+    served = f"{replicas} replicas of every service behind HAProxy, " if replicas >= 2 else ""
     tenant = credentials["tenant"]
     client_id = credentials["client_id"]
     secret = credentials["client_secret"]
     api = f"{base}/services/customerservice/api/v2"
     return f"""
-The customer suite is running: gateway {base}   (logs: {log_dir})
-Gateway metrics and detailed readiness (internal port):
-  http://127.0.0.1:{settings.gateway_admin_port}/metrics   /readyz
+The customer suite is running: {served}gateway {base}   (logs: {log_dir})
+Gateway metrics and detailed readiness (internal port{"s" if replicas >= 2 else ""}):
+{admin}
 
 Demo tenant: {tenant}
   client_id:     {client_id}
