@@ -63,7 +63,7 @@ def _given_pool(pool: asyncpg.Pool) -> Context:
 def _given_redis(redis: Redis) -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
         app[REDIS] = redis
-        add_readiness_check(app, "redis", redis.ping)
+        add_readiness_check(app, "redis", redis.ping, required=False)
         yield
 
     return context

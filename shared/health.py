@@ -23,23 +23,28 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    failed = await _failed_checks(request.app)
+    """200 while every required dependency answers (`degraded` names optional ones that do
+    not); a 503 problem naming the failing ones otherwise."""
+    failed, degraded = await _failed_checks(request.app)
     if failed:
         return problem_response(
             503,
             "Service Unavailable",
             "A dependency does not answer.",
             type_slug="unavailable",
-            errors=failed,
+            errors={**failed, **degraded},
             request_id=request.get(REQUEST_ID_KEY),
         )
+    if degraded:
+        return json_response({"status": "ready", "degraded": degraded})
     return json_response({"status": "ready"})
 
 
 async def public_readyz(request: web.Request) -> web.Response:
     """Readiness for anyone who can reach the port: the status only, no dependency named (a
     map of what is down is for operators, on the admin port)."""
-    if await _failed_checks(request.app):
+    failed, _degraded = await _failed_checks(request.app)
+    if failed:
         return problem_response(
             503,
             "Service Unavailable",
@@ -50,15 +55,19 @@ async def public_readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ready"})
 
 
-async def _failed_checks(app: web.Application) -> dict[str, list[str]]:
+async def _failed_checks(
+    app: web.Application,
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The failing checks: (required ones, optional ones), each name → the error's kind."""
     timeout = app[SETTINGS].dependency_timeout
     failed: dict[str, list[str]] = {}
+    degraded: dict[str, list[str]] = {}
     for check in app.get(READINESS_CHECKS, []):
         try:
             await asyncio.wait_for(check.probe(), timeout)
         except Exception as exc:  # any failure means "not ready"; the reason is for operators
-            failed[check.name] = [type(exc).__name__]
-    return failed
+            (failed if check.required else degraded)[check.name] = [type(exc).__name__]
+    return failed, degraded
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:

@@ -6,7 +6,10 @@ Keys (each expires when every token it concerns is dead anyway):
 Channel `token-revocations` carries the same facts as JSON, so a verifier learns of a revocation
 within milliseconds, and `{"keys": "changed"}` (a signing key was retired or revoked: refetch
 the JWKS now). Verifiers never ask Redis per request: they keep a local copy, loaded by SCAN at
-start and kept in sync from the channel, and go on using it while Redis is down.
+start and kept in sync from the channel, and go on using it while Redis is down. A verifier that
+has never loaded it (started while Redis is down) knows no revocation at all: it refuses tokens
+with a 503 rather than accept a revoked one (`wait_synced`), and is not ready (`/readyz`) until
+the first load.
 
 PostgreSQL is the source of truth (auth.revoked_tokens, auth.clients.revoked_at): Redis is a view
 that auth_service rebuilds from it at start and re-checks on a schedule (a flushed or restarted
@@ -24,6 +27,8 @@ from typing import Any
 import orjson
 import structlog
 from redis.asyncio import Redis
+
+from shared.errors import Unavailable
 
 log = structlog.get_logger("revocations")
 
@@ -81,6 +86,25 @@ class RevocationList:
         self.synced = asyncio.Event()
         # Called on a "the signing keys changed" message (the token verifier's refresh).
         self.on_keys_changed: Callable[[], None] | None = None
+
+    async def wait_synced(self, timeout: float) -> None:
+        """Return once the list has been loaded from Redis at least once (at once, after the
+        first load); Unavailable after `timeout` seconds: a process that started while Redis
+        was down does not know which tokens are revoked, so it fails closed."""
+        if self.synced.is_set():
+            return
+        try:
+            await asyncio.wait_for(self.synced.wait(), timeout)
+        except TimeoutError:
+            raise Unavailable(
+                "The token revocation list is not loaded yet; retry later.",
+                headers={"Retry-After": "1"},
+            ) from None
+
+    async def check_synced(self) -> None:
+        """Readiness probe: raises until the first load."""
+        if not self.synced.is_set():
+            raise ConnectionError("the revocation list has not been loaded from Redis yet")
 
     def is_revoked(self, *, jti: str, tenant: str, client_id: str, issued_at: float) -> bool:
         if jti in self._tokens:

@@ -78,8 +78,11 @@ async def _name_the_server(_request: web.Request, response: web.StreamResponse) 
     response.headers["Server"] = "customer-suite"
 
 
-def add_readiness_check(app: web.Application, name: str, probe: Callable) -> None:
-    app[READINESS_CHECKS].append(ReadinessCheck(name, probe))
+def add_readiness_check(
+    app: web.Application, name: str, probe: Callable, *, required: bool = True
+) -> None:
+    """`required=False`: a dependency the service works without (reported, still ready)."""
+    app[READINESS_CHECKS].append(ReadinessCheck(name, probe, required))
 
 
 def db_pool_context(dsn: str | None = None) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -101,7 +104,9 @@ def db_pool_context(dsn: str | None = None) -> Callable[[web.Application], Async
 
 
 async def redis_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: a Redis client at `app[REDIS]` (connects lazily), checked by /readyz."""
+    """cleanup_ctx: a Redis client at `app[REDIS]` (connects lazily), reported by /readyz but
+    not required: every user of it (auth_service's failure counters and revocation
+    announcements) goes on without it, degraded (README, Operations: Redis down)."""
     settings = app[SETTINGS]
     client = Redis.from_url(
         settings.redis_url,
@@ -109,7 +114,7 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
         socket_timeout=settings.dependency_timeout,
     )
     app[REDIS] = client
-    add_readiness_check(app, "redis", client.ping)
+    add_readiness_check(app, "redis", client.ping, required=False)
     yield
     await client.aclose()
 
@@ -126,6 +131,7 @@ def build_token_verifier(
         refresh_seconds=settings.jwks_refresh_seconds,
         max_lifetime_seconds=settings.token_ttl_seconds,
         revocations=revocations,
+        revocations_wait_seconds=settings.dependency_timeout,
     )
 
 
@@ -138,6 +144,9 @@ def install_token_verifier(app: web.Application, verifier: TokenVerifier | None)
         verifier = build_token_verifier(app[SETTINGS], revocations)
         revocations.on_keys_changed = verifier.request_refresh
         app.cleanup_ctx.append(_revocations_context(revocations))
+        # Not ready before the first load (then never again for want of Redis: the local copy
+        # keeps protecting while Redis is down).
+        add_readiness_check(app, "revocations", revocations.check_synced)
     app[TOKEN_VERIFIER] = verifier
     app.cleanup_ctx.append(_token_verifier_context)
     return verifier

@@ -97,6 +97,7 @@ class TokenVerifier:
         max_lifetime_seconds: float | None = None,
         revocations: RevocationList | None = None,
         cache_size: int = VERIFIED_CACHE_SIZE,
+        revocations_wait_seconds: float = 2.0,
     ) -> None:
         self._jwks_url = jwks_url
         self._audience = audience
@@ -108,6 +109,8 @@ class TokenVerifier:
         self._max_lifetime = max_lifetime_seconds
         self._refresh_requested = asyncio.Event()
         self._revocations = revocations
+        # How long a request waits for the revocation list's first load before a 503.
+        self._revocations_wait = revocations_wait_seconds
         self._keys: dict[str, object] = {}
         self._last_fetch = float("-inf")
         self._lock = asyncio.Lock()
@@ -136,6 +139,8 @@ class TokenVerifier:
             verified = await self._verify_in_full(token)
             self._remember(token, verified)
         claims = verified.claims
+        if self._revocations is not None and not self._revocations.synced.is_set():
+            await self._revocations.wait_synced(self._revocations_wait)
         # Never cached: a revocation must take effect on the very next request.
         if self._revocations is not None and self._revocations.is_revoked(
             jti=claims.jti,

@@ -13,15 +13,21 @@ import pytest
 
 from shared.replicas import ReplicatedSuite
 from shared.settings import Settings
-from shared.suite import Suite
+from shared.suite import Suite, admin_port, service_port
 from tests.conftest import E2E_PORT_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
-GATEWAY_PORT = E2E_PORT_BASE
+# E2E_REPLICAS=2: the same tests against two processes of every service behind HAProxy
+# (`make run REPLICAS=2`'s topology, shared/replicas.py), on the slot's ports moved up by 10000:
+# replica i listens at +100 * i, and the plain ports' +100 and +200 are the benchmarks'
+# (18200-18204) and the image test's (18300-18304). tests/replicas uses the same base, never at
+# the same time (each package stops its suite before the next starts).
+REPLICAS = int(os.environ.get("E2E_REPLICAS") or 1)
+GATEWAY_PORT = E2E_PORT_BASE + (10000 if REPLICAS >= 2 else 0)
 # Seconds an upload may stay silent: low, so a test of a stalled upload ends soon.
 UPLOAD_READ_TIMEOUT = 5
 # +5 is the second suite's (test_security_hardening.py, +6…+9) gateway admin port.
-GATEWAY_ADMIN_PORT = E2E_PORT_BASE + 4
+GATEWAY_ADMIN_PORT = GATEWAY_PORT + 4
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,21 @@ class RunningSuite:
     base_url: str
     env: dict[str, str]
     suite: Suite | ReplicatedSuite
+
+    def process_envs(self) -> list[dict[str, str]]:
+        """Each process's own environment: one, or one per replica (its own ports)."""
+        if isinstance(self.suite, ReplicatedSuite):
+            return [suite.env for suite in self.suite.suites]
+        return [self.env]
+
+    def admin_urls(self, service: str) -> list[str]:
+        """Where each process of `service` serves /metrics and the detailed /readyz (the
+        gateway's admin port, the others' own port): one URL per replica."""
+        return [f"http://127.0.0.1:{admin_port(env, service)}" for env in self.process_envs()]
+
+    def own_urls(self, service: str) -> list[str]:
+        """Each process's own port (not the balancer's)."""
+        return [f"http://127.0.0.1:{service_port(env, service)}" for env in self.process_envs()]
 
     def provision(self, tenant: str, *, scopes: str | None = None) -> dict[str, str]:
         """`python -m auth_service tenants create [--scopes …]`, as an operator runs it."""
@@ -62,12 +83,9 @@ def suite_env(settings: Settings) -> dict[str, str]:
 def running_suite(test_settings: Settings, tmp_path_factory) -> Iterator[RunningSuite]:
     env = suite_env(test_settings)
     log_dir = tmp_path_factory.mktemp("suite-logs")
-    # E2E_REPLICAS=2: the same tests against two processes of every service behind HAProxy
-    # (`make run REPLICAS=2`'s topology, shared/replicas.py).
-    replicas = int(os.environ.get("E2E_REPLICAS") or 1)
     suite: Suite | ReplicatedSuite = (
-        ReplicatedSuite(env=env, log_dir=log_dir, replicas=replicas)
-        if replicas >= 2
+        ReplicatedSuite(env=env, log_dir=log_dir, replicas=REPLICAS)
+        if REPLICAS >= 2
         else Suite(env=env, log_dir=log_dir)
     )
     try:

@@ -44,25 +44,39 @@ async def test_stalled_uploads_cost_only_their_tenant(running_suite, http, clien
     ) as response:
         customer = await response.json()
     released = asyncio.Event()
-    stalled = [
-        asyncio.create_task(
-            post_file(
-                http, base, client.headers, await new_batch(http, base, client.headers),
-                stalled_body(released),
-            )
+    # The limit is per customer_service process (README: with replicas it multiplies), so every
+    # process's slots are filled, one stalled upload at a time, until each reports the limit.
+    # With replicas, an upload balanced onto a process already full is refused at once.
+    metrics_urls = [f"{url}/metrics" for url in running_suite.admin_urls("customer_service")]
+
+    async def in_progress() -> list[float]:
+        counts = []
+        for url in metrics_urls:
+            async with http.get(url) as response:
+                text = await response.text()
+            found = re.search(r"^import_uploads_in_progress (\S+)$", text, re.M)
+            counts.append(float(found[1]) if found else 0.0)
+        return counts
+
+    async def stall_one() -> asyncio.Task:
+        """Start a stalled upload; return once a process holds it (or refused it)."""
+        before = sum(await in_progress())
+        batch_id = await new_batch(http, base, client.headers)
+        task = asyncio.create_task(
+            post_file(http, base, client.headers, batch_id, stalled_body(released))
         )
-        for _ in range(UPLOADS_PER_TENANT)
-    ]  # fmt: skip
-    metrics_url = f"http://127.0.0.1:{running_suite.env['CUSTOMER_SERVICE_PORT']}/metrics"
 
-    async def both_in_progress() -> bool:
-        async with http.get(metrics_url) as response:
-            text = await response.text()
-        found = re.search(r"^import_uploads_in_progress (\S+)$", text, re.M)
-        return found is not None and float(found[1]) >= UPLOADS_PER_TENANT
+        async def held_or_refused() -> bool:
+            return task.done() or sum(await in_progress()) > before
 
+        await eventually(held_or_refused, timeout=30)
+        return task
+
+    stalled: list[asyncio.Task] = []
     try:
-        await eventually(both_in_progress, timeout=30)
+        while min(await in_progress()) < UPLOADS_PER_TENANT:
+            assert len(stalled) < 4 * UPLOADS_PER_TENANT * len(metrics_urls)
+            stalled.append(await stall_one())
         status, headers, problem = await post_file(
             http, base, client.headers, await new_batch(http, base, client.headers),
             b"email\nthird@example.com\n",
@@ -82,4 +96,5 @@ async def test_stalled_uploads_cost_only_their_tenant(running_suite, http, clien
         results = await asyncio.wait_for(asyncio.gather(*stalled), UPLOAD_READ_TIMEOUT + 60)
     finally:
         released.set()
-    assert [(status, body["status"]) for status, _, body in results] == [(408, 408)] * len(results)
+    held = [(status, body["status"]) for status, _, body in results if status != 429]
+    assert held == [(408, 408)] * UPLOADS_PER_TENANT * len(metrics_urls)

@@ -6,7 +6,7 @@ import uuid
 
 import asyncpg
 
-from shared.suite import SERVICES, admin_port, service_port
+from shared.suite import SERVICES
 from tests.e2e.conftest import obtain_client
 from tests.support.wishlists import IDENTITY_COLUMNS, seed_wishlist, wait_deidentified
 
@@ -106,13 +106,14 @@ async def test_every_service_serves_health_readiness_and_metrics(running_suite, 
     """/healthz, /readyz and /metrics answer on each service's own port (the gateway's
     /metrics on its admin port: its own port is public)."""
     for service in SERVICES:
-        own, admin = (
-            service_port(running_suite.env, service),
-            admin_port(running_suite.env, service),
+        # One pair per process: each replica's own ports, with E2E_REPLICAS.
+        processes = zip(
+            running_suite.own_urls(service), running_suite.admin_urls(service), strict=True
         )
-        for port, path, marker in (
-            (own, "/healthz", "ok"), (own, "/readyz", "ready"), (admin, "/metrics", "# HELP")
-        ):  # fmt: skip
-            async with http.get(f"http://127.0.0.1:{port}{path}") as r:
-                assert r.status == 200, (service, port, path)
-                assert marker in await r.text()
+        for own, admin in processes:
+            for url, path, marker in (
+                (own, "/healthz", "ok"), (own, "/readyz", "ready"), (admin, "/metrics", "# HELP")
+            ):  # fmt: skip
+                async with http.get(f"{url}{path}") as r:
+                    assert r.status == 200, (service, url, path)
+                    assert marker in await r.text()

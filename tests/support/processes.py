@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 
 def free_port() -> int:
@@ -26,23 +27,50 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on {port} after {timeout} s")
 
 
+@dataclass
+class PrivateRedis:
+    """A redis-server of a test's own on a fixed port, stopped and started again by PID (an
+    outage and a restart that comes back empty, as an unpersisted Redis does)."""
+
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (make test installs it)")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@contextmanager
+def private_redis() -> Iterator[PrivateRedis]:
+    """A private redis-server on a free port, started; stopped at the end in any case."""
+    redis = PrivateRedis(free_port())
+    try:
+        redis.start()
+        yield redis
+    finally:
+        redis.stop()
+
+
 @contextmanager
 def throwaway_redis() -> Iterator[tuple[str, subprocess.Popen]]:
     """A private redis-server on a free port: (url, process). Stop it early to simulate an
     outage with `process.terminate()`; it is stopped at the end in any case."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed (make test installs it)")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
-        yield f"redis://127.0.0.1:{port}/0", process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
+    with private_redis() as redis:
+        yield redis.url, redis.process

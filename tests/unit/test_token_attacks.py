@@ -83,8 +83,10 @@ def mint(jwks: Jwks) -> TokenMint:
 
 @pytest.fixture
 def revocations() -> RevocationList:
-    # Never run: filled by hand below, exactly as its Redis sync fills it.
-    return RevocationList("redis://127.0.0.1:9/0")
+    # Never run: filled by hand below, exactly as its Redis sync fills it (and marked loaded).
+    revocations = RevocationList("redis://127.0.0.1:9/0")
+    revocations.synced.set()
+    return revocations
 
 
 def _verifier(mint: TokenMint, revocations: RevocationList, **kwargs: Any) -> TokenVerifier:
