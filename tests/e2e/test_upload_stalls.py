@@ -77,6 +77,13 @@ async def test_stalled_uploads_cost_only_their_tenant(running_suite, http, clien
         while min(await in_progress()) < UPLOADS_PER_TENANT:
             assert len(stalled) < 4 * UPLOADS_PER_TENANT * len(metrics_urls)
             stalled.append(await stall_one())
+            if stalled[-1].done():
+                # Refused by a full process. Round robin sends each stall_one's two requests
+                # to the same two processes in turn: one more request shifts the turn.
+                async with http.get(
+                    f"{base}{CUSTOMERS}/customers/{customer['id']}", headers=other.headers
+                ) as response:
+                    assert response.status == 200
         status, headers, problem = await post_file(
             http, base, client.headers, await new_batch(http, base, client.headers),
             b"email\nthird@example.com\n",
