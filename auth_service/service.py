@@ -21,7 +21,7 @@ from auth_service.client_secrets import verify_secret_async
 from auth_service.credentials import ClientCredentials
 from auth_service.errors import InvalidClient, TemporarilyUnavailable, UnauthorizedClient
 from auth_service.repository import Client
-from auth_service.revocations import RevocationStore
+from auth_service.revocation_sync import RevocationStore
 from auth_service.scopes import grant_scopes
 from auth_service.signing import KeyRing
 from shared import db, metrics

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.suite import SERVICES, Suite, service_port
+from deploy.local.suite import SERVICES, Suite, service_port
 
 BALANCED = ("gateway", "customer_service", "auth_service")
 REPLICA_PORT_STEP = 100
