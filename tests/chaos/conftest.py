@@ -10,8 +10,8 @@ import aiohttp
 import asyncpg
 import pytest
 
+from deploy.local.suite import Suite
 from shared.settings import Settings
-from shared.suite import Suite
 from tests.conftest import E2E_PORT_BASE
 from tests.e2e.conftest import Client, RunningSuite, obtain_client, suite_env
 from tests.support.private_rabbitmq import PrivateBroker, private_broker

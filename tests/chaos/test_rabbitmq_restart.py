@@ -15,6 +15,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 
+from deploy.local.suite import admin_port
 from shared.amqp import (
     CUSTOMER_DELETED,
     CUSTOMER_EVENTS_EXCHANGE,
@@ -23,7 +24,6 @@ from shared.amqp import (
     IMPEX_EXCHANGE,
     declare_topology,
 )
-from shared.suite import admin_port
 from tests.chaos.conftest import connect
 from tests.e2e.conftest import Client, RunningSuite
 from tests.support.imports import ENDED, csv_bytes, events_of

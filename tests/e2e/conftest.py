@@ -11,15 +11,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from shared.replicas import ReplicatedSuite
+from deploy.local.replicas import ReplicatedSuite
+from deploy.local.suite import Suite, admin_port, service_port
 from shared.settings import Settings
-from shared.suite import Suite, admin_port, service_port
 from tests.conftest import E2E_PORT_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
 # E2E_REPLICAS=2: the same tests against two processes of every service behind HAProxy
-# (`make run REPLICAS=2`'s topology, shared/replicas.py), on the slot's ports moved up by 10000:
-# replica i listens at +100 * i, and the plain ports' +100 and +200 are the benchmarks'
+# (`make run REPLICAS=2`'s topology, deploy/local/replicas.py), on the slot's ports moved up by
+# 10000: replica i listens at +100 * i, and the plain ports' +100 and +200 are the benchmarks'
 # (18200-18204) and the image test's (18300-18304). tests/replicas uses the same base, never at
 # the same time (each package stops its suite before the next starts).
 REPLICAS = int(os.environ.get("E2E_REPLICAS") or 1)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from shared.suite import SERVICES
+from deploy.local.suite import SERVICES
 
 API = "/services/customerservice/api/v2"
 EVERY_SERVICE = (

@@ -30,7 +30,7 @@ from auth_service import provisioning
 from auth_service.brute_force import FailureLimits
 from gateway.app import create_app as create_gateway
 from shared import db
-from shared.keys import READINESS_CHECKS
+from shared.app_keys import READINESS_CHECKS
 from shared.revocations import RevocationList, publish_token_revocation
 from shared.settings import Settings
 from tests.integration.test_auth_service import (
