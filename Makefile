@@ -15,7 +15,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 IMAGE ?= localhost/customer-suite:$(VERSION)
 IMAGE_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/customer_suite_image
 
-.PHONY: run test chaos test-fast fuzz bench lint format prepare services venv lock clean
+.PHONY: run test test-replicas chaos test-fast fuzz bench lint format prepare services venv lock clean
 .PHONY: image image-test image-name
 
 # `make run REPLICAS=3`: three processes of every service behind HAProxy (deploy/local/replicas.py).
@@ -34,10 +34,13 @@ test: prepare
 CHAOS_TESTS := tests/replicas tests/chaos tests/integration/test_postgres_restart.py \
 	tests/integration/test_redis_outage.py
 
-chaos: prepare
+# CI runs test-replicas after `make test` (which has the fault tests already).
+test-replicas: prepare
 	AMQP_URL=$(TEST_AMQP_URL) WITH_HAPROXY=1 bash deploy/local/bootstrap.sh
 	bash deploy/local/test_tools.sh
 	E2E_REPLICAS=2 $(PY) -m pytest tests/e2e
+
+chaos: test-replicas
 	$(PY) -m pytest $(CHAOS_TESTS)
 
 # Schemathesis against /openapi.json and the live suite (own database, see deploy/local/fuzz.py):
