@@ -26,6 +26,7 @@ from customer_service.export.service import ExportService
 from customer_service.idempotency import idempotency_middleware
 from customer_service.imports.service import ImportService
 from customer_service.imports.uploads import UploadSlots
+from customer_service.metrics import SERVICE_METRICS
 from customer_service.notes_service import NoteService
 from customer_service.orders.service import OrderService
 from customer_service.outbox_metrics import sample_outbox
@@ -55,7 +56,7 @@ def create_app(
     settings: Settings, *, verifier: TokenVerifier | None = None, run_relay: bool = True
 ) -> web.Application:
     """customer_service; `run_relay` runs its background work (outbox relay, retention sweep)."""
-    app = create_base_app(settings, "customer_service")
+    app = create_base_app(settings, "customer_service", metrics=SERVICE_METRICS)
     verifier = install_token_verifier(app, verifier)
     app.middlewares.append(auth_middleware(verifier, is_public=is_public))
     # The app login: row-level security binds every statement of this pool (0008).

@@ -23,7 +23,7 @@ import asyncpg
 import structlog
 from aiormq.exceptions import AMQPChannelError, DeliveryError
 
-from shared import metrics
+from customer_service import metrics
 from shared.amqp import SHOPPER_OTP_REQUESTED, Publisher
 from shared.db import connection
 from shared.retry import Backoff

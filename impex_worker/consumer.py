@@ -24,10 +24,10 @@ from aio_pika.abc import (
     ConsumerTag,
 )
 
+from impex_worker.metrics import MESSAGES_CONSUMED, MESSAGES_REDELIVERED
 from shared.amqp import connect, declare_topology
 from shared.db import CONNECTION_ERRORS
 from shared.errors import Unavailable
-from shared.metrics import MESSAGES_CONSUMED, MESSAGES_REDELIVERED
 from shared.retry import Backoff, jittered_delay
 from shared.web import REQUEST_ID_HEADER
 

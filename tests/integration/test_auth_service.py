@@ -21,7 +21,6 @@ import asyncpg
 import jwt
 import pytest
 from aiohttp.test_utils import TestClient
-from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
@@ -30,6 +29,7 @@ from auth_service.app import create_app
 from auth_service.app_keys import KEYRING
 from auth_service.brute_force import FailureLimits
 from auth_service.client_secrets import verify_secret
+from auth_service.metrics import REGISTRY
 from auth_service.provisioning import NewCredentials
 from auth_service.revocation_sync import RevocationSync
 from auth_service.signing import KeyRing

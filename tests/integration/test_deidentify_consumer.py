@@ -15,11 +15,11 @@ import aio_pika
 import asyncpg
 import pytest
 import structlog
-from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from impex_worker.app import create_app
 from impex_worker.consumer import Consumer, Subscription
+from impex_worker.metrics import REGISTRY
 from shared import db
 from shared.amqp import (
     CUSTOMER_DELETED,

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from prometheus_client import REGISTRY
 
 from customer_service.imports.service import ImportService
 from impex_worker.imports.runner import BatchRunner
 from impex_worker.imports.validation import Validator
+from impex_worker.metrics import REGISTRY
 from shared.amqp import (
     CUSTOMER_CREATED,
     CUSTOMER_IMPORTED,

@@ -13,14 +13,15 @@ import aio_pika
 import asyncpg
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from customer_service.app import create_app
+from customer_service.metrics import REGISTRY
 from customer_service.outbox_relay import relay_once
 from shared.amqp import CUSTOMER_DELETED, CUSTOMER_EVENTS_EXCHANGE, Publisher, declare_topology
 from shared.db import create_pool
 from tests.support.events import events_of
+from tests.support.metrics import sample_total
 from tests.support.waiting import eventually
 
 MAX_ATTEMPTS = 3
@@ -125,8 +126,7 @@ async def test_a_poison_row_is_parked_and_later_rows_keep_flowing(
         metrics = await (await client.get("/metrics")).text()
 
     assert _parked_total() == parked_before + 1
-    gauge = [line for line in metrics.splitlines() if line.startswith("outbox_parked_events ")]
-    assert gauge and float(gauge[0].split()[1]) >= 1
+    assert sample_total(metrics, "outbox_parked_events") >= 1
     (parked_line,) = [entry for entry in logs if entry["event"] == "outbox event parked"]
     assert parked_line["outbox_id"] == poison_row
     assert parked_line["type"] == CUSTOMER_DELETED

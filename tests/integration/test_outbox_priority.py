@@ -12,9 +12,9 @@ import asyncpg
 import orjson
 import pytest
 from aiohttp import web
-from prometheus_client import REGISTRY
 
 from customer_service import repository
+from customer_service.metrics import REGISTRY
 from customer_service.outbox_metrics import sample_outbox
 from customer_service.outbox_relay import CLAIM_UNSENT, relay_once
 from shared.amqp import (

@@ -12,9 +12,9 @@ from datetime import datetime
 import asyncpg
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 
 from customer_service.app import create_app
+from customer_service.metrics import REGISTRY
 from shared.amqp import SHOPPER_OTP_REQUESTED
 from shared.authz import DEFAULT_SCOPES, SHOPPERS_ADMIN, SHOPPERS_AUTH
 from tests.support.shoppers import PASSWORD, Storefront, cheap_hashing, next_otp, otp_events
