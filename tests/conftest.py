@@ -13,6 +13,7 @@ import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -29,6 +30,25 @@ TEST_DATABASE_NAME = f"customer_suite_test{_SUFFIX}"
 TEST_WISHLIST_DATABASE_NAME = f"customer_suite_test{_SUFFIX}_wishlist"
 TEST_VHOST = f"customer_suite_test{_SUFFIX}"
 E2E_PORT_BASE = 18080 + 10 * TEST_SLOT
+
+
+# The marker each test directory's tests carry (`pytest -m "not e2e"` and the like): applied
+# here by path, never per file. Unit and deploy tests carry none.
+TESTS_ROOT = Path(__file__).resolve().parent
+MARKER_BY_DIRECTORY = {
+    "integration": "integration",
+    "e2e": "e2e",
+    "replicas": "e2e",
+    "image": "e2e",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        relative = item.path.resolve().relative_to(TESTS_ROOT)
+        marker = MARKER_BY_DIRECTORY.get(relative.parts[0])
+        if marker is not None:
+            item.add_marker(marker)
 
 
 def _with_database(url: str, name: str) -> str:

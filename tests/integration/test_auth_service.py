@@ -40,8 +40,6 @@ from shared.settings import Settings
 from shared.tokens import InvalidToken, TokenVerifier
 from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.integration
-
 ROOT = Path(__file__).resolve().parents[2]
 OIDC = "/auth/realms/{tenant}/protocol/openid-connect"
 FORM = "application/x-www-form-urlencoded"

@@ -20,8 +20,6 @@ from shared.authz import DEFAULT_SCOPES, SHOPPERS_ADMIN, SHOPPERS_AUTH
 from tests.support.shoppers import PASSWORD, Storefront, cheap_hashing, next_otp, otp_events
 from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 async def shop_app(aiohttp_client, jwks_settings):

@@ -27,8 +27,6 @@ from shared.errors import TooManyRequests, Unavailable
 from shared.timefmt import utcnow
 from tests.support.shoppers import PASSWORD, Storefront, cheap_hashing
 
-pytestmark = pytest.mark.integration
-
 
 class CountingHasher(PasswordHasher):
     """Counts argon2 verifications, and can hold each one until `gate` opens."""
