@@ -12,6 +12,7 @@ from aiohttp import web
 from customer_service.app import create_app
 from shared.db import create_pool
 from shared.settings import Settings
+from tests.support.clock import SteppedClock
 from tests.support.customer_calls import CustomerCalls
 from tests.support.tokens import TokenMint
 
@@ -40,10 +41,16 @@ def mint(jwks_settings: tuple[Settings, TokenMint]) -> TokenMint:
 
 
 @pytest.fixture
-async def customer_client(aiohttp_client, jwks_settings):
-    """customer_service with its outbox relay, served in-process."""
+def clock() -> SteppedClock:
+    """customer_service's clock: a test moves it (`clock.advance(...)`) instead of sleeping."""
+    return SteppedClock()
+
+
+@pytest.fixture
+async def customer_client(aiohttp_client, jwks_settings, clock: SteppedClock):
+    """customer_service with its outbox relay, served in-process, on the test's `clock`."""
     settings, _ = jwks_settings
-    return await aiohttp_client(create_app(settings))
+    return await aiohttp_client(create_app(settings, clock=clock))
 
 
 @pytest.fixture

@@ -620,12 +620,14 @@ async def test_revoked_token_is_inactive_marked_in_redis_and_announced(
         response = await revoke(client, creds, token)
         assert response.status == 200
         assert await response.read() == b""
-        announced = None
-        deadline = time.monotonic() + 3
-        while announced is None and time.monotonic() < deadline:
+
+        async def announcement() -> dict | None:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
             if message and json.loads(message["data"]).get("jti") == claims["jti"]:
-                announced = json.loads(message["data"])
+                return json.loads(message["data"])
+            return None
+
+        announced = await eventually(announcement, timeout=3, what="the revocation message")
     finally:
         await pubsub.aclose()
     assert announced == {"jti": claims["jti"], "exp": claims["exp"]}

@@ -238,7 +238,7 @@ async def test_at_most_fifty_addresses(api):
     assert status == 400 and problem["errors"] == {"addresses": ["At most 50 addresses."]}
 
 
-async def test_optin_and_marketing_timestamps_are_the_servers(api):
+async def test_optin_and_marketing_timestamps_are_the_servers(api, clock):
     """opted_in_at on first activation, opt_in_updated_at on every change, client values ignored."""
     created = await api.create(
         email="opt@example.com",
@@ -251,7 +251,7 @@ async def test_optin_and_marketing_timestamps_are_the_servers(api):
     sms = on["optin_preferences"]["sms"]
     assert sms["opt_in_active"] is True
     assert sms["opted_in_at"] == sms["opt_in_updated_at"] == on["lastModifiedDate"]
-    await asyncio.sleep(0.002)  # distinct millisecond timestamps
+    clock.advance(milliseconds=2)  # distinct millisecond timestamps
     _, off = await api.call("PUT", path, {"optin_preferences": {"sms": {"opt_in_active": False}}})
     assert off["optin_preferences"]["sms"]["opted_in_at"] == sms["opted_in_at"]
     assert off["optin_preferences"]["sms"]["opt_in_updated_at"] > sms["opt_in_updated_at"]

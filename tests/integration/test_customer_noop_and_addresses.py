@@ -3,7 +3,6 @@ every change, and only then); addresses render every field of API.md §3, in its
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -39,11 +38,16 @@ DEFAULT_VALUE_PUTS = [
 
 
 @pytest.fixture
-def api(customer_client, mint, unique_tenant, test_settings):
+def api(customer_client, mint, unique_tenant, test_settings, clock):
     """Calls as the test tenant returning (status, body), and the tenant's outbox events."""
     headers = mint.headers(unique_tenant)
 
     class Api:
+        def tick(self) -> None:
+            """Move the service's clock a few milliseconds, so a wrongly moved
+            lastModifiedDate shows."""
+            clock.advance(milliseconds=3)
+
         async def call(self, method: str, path: str, body=None):
             response = await customer_client.request(method, API + path, json=body, headers=headers)
             text = await response.text()
@@ -75,16 +79,11 @@ def api(customer_client, mint, unique_tenant, test_settings):
     return Api()
 
 
-async def _tick() -> None:
-    """Let the clock pass a millisecond, so a wrongly moved lastModifiedDate shows."""
-    await asyncio.sleep(0.003)
-
-
 async def test_get_body_put_back_changes_nothing(api):
     """The audit's case: a minimal customer's GET body PUT back is 200 and no change."""
     created = await api.create(email="noop2@x.com")
     fetched = await api.get(created["id"])
-    await _tick()
+    api.tick()
     status, body = await api.call("PUT", "/customers", fetched)
     assert (status, body) == (200, fetched)
     assert await api.get(created["id"]) == fetched
@@ -95,7 +94,7 @@ async def test_get_body_put_back_changes_nothing(api):
 async def test_put_of_default_values_changes_nothing(api, change):
     """Defaults are not stored, yet sending them explicitly is still no change."""
     created = await api.create(email="defaults@example.com")
-    await _tick()
+    api.tick()
     status, body = await api.call("PUT", "/customers", {"id": created["id"], **change})
     assert (status, body) == (200, created)
     assert await api.get(created["id"]) == created
@@ -106,7 +105,7 @@ async def test_real_change_moves_last_modified_and_emits_one_event(api):
     """A change bumps lastModifiedDate and writes exactly one customer.updated; repeating it
     (or PUTting its result back) is then no change."""
     created = await api.create(email="change@example.com")
-    await _tick()
+    api.tick()
     status, changed = await api.call(
         "PUT", "/customers", {"id": created["id"], "firstName": "Ann", "active": False}
     )
@@ -115,7 +114,7 @@ async def test_real_change_moves_last_modified_and_emits_one_event(api):
     assert changed["lastModifiedDate"] > created["lastModifiedDate"]
     assert changed["createdDate"] == created["createdDate"]
     assert await api.updated_events() == 1
-    await _tick()
+    api.tick()
     for again in ({"id": created["id"], "firstName": "Ann", "active": False}, changed):
         assert await api.call("PUT", "/customers", again) == (200, changed)
     assert await api.updated_events() == 1
@@ -135,7 +134,7 @@ async def test_server_timestamps_stay_when_opt_ins_and_marketing_do(api):
     )
     assert created["optin_preferences"]["email"]["opted_in_at"] is not None
     assert created["marketing_preferences_updated_at"] is not None
-    await _tick()
+    api.tick()
     for change in (
         created,
         {"optin_preferences": {"email": {"opt_in_active": True}, "sms": {"opt_in_active": False}}},
@@ -206,7 +205,7 @@ async def test_get_body_with_null_address_fields_validates_and_puts_back_unchang
     )
     fetched = await api.get(created["id"])
     assert await api.call("POST", "/customers/validate", fetched) == (200, {"valid": True})
-    await _tick()
+    api.tick()
     assert await api.call("PUT", f"/customers/id={created['id']}", fetched) == (200, fetched)
     without_ids = [{k: v for k, v in a.items() if k != "id"} for a in fetched["addresses"]]
     status, body = await api.call(

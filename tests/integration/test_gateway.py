@@ -272,7 +272,7 @@ async def test_redis_outage_keeps_revocations_and_skips_rate_limits(
 ):
     """With Redis gone: revoked tokens stay refused (local copy), requests pass unlimited and
     the outage is logged."""
-    with throwaway_redis() as (url, process):
+    async with throwaway_redis() as (url, process):
         settings = dataclasses.replace(
             gateway_settings, redis_url=url, rate_limit_tenant_burst=2,
             rate_limit_tenant_per_second=0.1,
@@ -292,7 +292,7 @@ async def test_redis_outage_keeps_revocations_and_skips_rate_limits(
 
         await eventually(refused, timeout=2.0)
         process.terminate()
-        process.wait(timeout=10)
+        await asyncio.wait_for(process.wait(), 10)
         with capture_logs() as logs:
             statuses = [
                 (await client.get(f"{API}/ping", headers=mint.headers(unique_tenant))).status

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from tests.support.waiting import eventually
 
 
 def free_port() -> int:
@@ -16,33 +18,37 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on {port} after {timeout} s")
+async def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    """Until something listens on `port` (polled with a deadline, never blocking the loop)."""
+
+    async def listening() -> bool:
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        return True
+
+    await eventually(listening, timeout=timeout, interval=0.02, what=f"a listener on {port}")
 
 
-@contextmanager
-def throwaway_redis() -> Iterator[tuple[str, subprocess.Popen]]:
+@asynccontextmanager
+async def throwaway_redis() -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     """A private redis-server on a free port: (url, process). Stop it early to simulate an
     outage with `process.terminate()`; it is stopped at the end in any case."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (make test installs it)")
     port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    process = await asyncio.create_subprocess_exec(
+        *(binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_port(port)
+        await wait_for_port(port)
         yield f"redis://127.0.0.1:{port}/0", process
     finally:
-        if process.poll() is None:
+        if process.returncode is None:
             process.terminate()
-            process.wait(timeout=10)
+            await asyncio.wait_for(process.wait(), 10)
