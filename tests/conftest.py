@@ -12,10 +12,11 @@ import asyncio
 import dataclasses
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -102,3 +103,10 @@ def test_settings() -> Iterator[Settings]:
 def unique_tenant() -> str:
     """A tenant id no other test uses."""
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client session (for suites running as processes: e2e, replicas)."""
+    async with aiohttp.ClientSession() as session:
+        yield session

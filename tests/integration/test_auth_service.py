@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -55,20 +54,6 @@ def fresh_address() -> str:
 
 def basic(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
-
-@pytest.fixture
-async def pool(test_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(test_settings.database_url, min_size=0, max_size=2)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
-async def redis(test_settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(test_settings.redis_url)
-    yield client
-    await client.aclose()
 
 
 async def new_client(aiohttp_client: Any, settings: Settings, **kwargs: Any) -> TestClient:

@@ -3,14 +3,13 @@ every change, and only then); addresses render every field of API.md §3, in its
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
-import asyncpg
 import pytest
 
 from shared.amqp import CUSTOMER_UPDATED
 from shared.customers.rules import merge_customer
+from tests.support.customer_calls import CustomerCalls
 
 API = "/api/v2"
 # API.md §3, Address, in the documented order.
@@ -38,45 +37,24 @@ DEFAULT_VALUE_PUTS = [
 
 
 @pytest.fixture
-def api(customer_client, mint, unique_tenant, test_settings, clock):
+def api(customer_client, headers, unique_tenant, pool, clock):
     """Calls as the test tenant returning (status, body), and the tenant's outbox events."""
-    headers = mint.headers(unique_tenant)
 
-    class Api:
+    class Api(CustomerCalls):
         def tick(self) -> None:
             """Move the service's clock a few milliseconds, so a wrongly moved
             lastModifiedDate shows."""
             clock.advance(milliseconds=3)
 
-        async def call(self, method: str, path: str, body=None):
-            response = await customer_client.request(method, API + path, json=body, headers=headers)
-            text = await response.text()
-            return response.status, (json.loads(text) if text else None)
-
-        async def create(self, **fields):
-            status, body = await self.call("POST", "/customers", fields)
-            assert status == 201, body
-            return body
-
-        async def get(self, customer_id: str):
-            status, body = await self.call("GET", f"/customers/{customer_id}")
-            assert status == 200, body
-            return body
-
         async def updated_events(self) -> int:
             """customer.updated rows in the outbox for this tenant (sent or not)."""
-            conn = await asyncpg.connect(test_settings.database_url)
-            try:
-                return await conn.fetchval(
-                    "SELECT count(*) FROM customer.outbox WHERE tenant_id = $1"
-                    " AND routing_key = $2",
-                    unique_tenant,
-                    CUSTOMER_UPDATED,
-                )
-            finally:
-                await conn.close()
+            return await pool.fetchval(
+                "SELECT count(*) FROM customer.outbox WHERE tenant_id = $1 AND routing_key = $2",
+                unique_tenant,
+                CUSTOMER_UPDATED,
+            )
 
-    return Api()
+    return Api(customer_client, headers)
 
 
 async def test_get_body_put_back_changes_nothing(api):

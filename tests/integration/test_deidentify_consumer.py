@@ -12,8 +12,6 @@ from typing import Any
 import aio_pika
 import asyncpg
 import pytest
-import structlog
-from structlog.testing import capture_logs
 
 from impex_worker.app import create_app
 from impex_worker.consumer import Consumer, Subscription
@@ -139,38 +137,6 @@ async def wishlist_db(test_settings: Settings):
     conn = await asyncpg.connect(test_settings.wishlist_database_url)
     yield conn
     await conn.close()
-
-
-@pytest.fixture
-async def publisher(test_settings: Settings):
-    publisher = Publisher(test_settings.amqp_url)
-    yield publisher
-    await publisher.close()
-
-
-@pytest.fixture
-async def amqp_channel(test_settings: Settings):
-    """A plain channel in the test vhost, for raw publishes and reading the dead-letter queue."""
-    connection = await aio_pika.connect(test_settings.amqp_url)
-    yield await connection.channel()
-    await connection.close()
-
-
-@pytest.fixture
-def logs():
-    """Structured log lines, with the fields bound per message."""
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
-        yield entries
-
-
-@pytest.fixture
-async def worker(aiohttp_client, test_settings: Settings, logs):
-    """impex_worker in-process, consuming from the test vhost."""
-    client = await aiohttp_client(create_app(test_settings))
-    await eventually(
-        lambda: is_ready(client), timeout=DEADLINE_SECONDS, what="the worker to be ready"
-    )
-    return client
 
 
 async def publish_deleted(publisher: Publisher, event: dict[str, Any]) -> None:

@@ -83,13 +83,6 @@ async def gateway(aiohttp_client, gateway_settings):
     return await aiohttp_client(create_app(gateway_settings))
 
 
-@pytest.fixture
-async def redis(test_settings):
-    client = Redis.from_url(test_settings.redis_url)
-    yield client
-    await client.aclose()
-
-
 async def test_request_is_forwarded_with_prefix_stripped_and_headers_sanitised(
     aiohttp_client, gateway_settings, mint, unique_tenant
 ):

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import aiohttp
 import asyncpg
 import pytest
 
@@ -55,12 +54,6 @@ def replicated(test_settings: Settings, tmp_path_factory) -> Iterator[RunningSui
         yield RunningSuite(env["PUBLIC_BASE_URL"], env, suite)
     finally:
         suite.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
