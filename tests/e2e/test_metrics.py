@@ -17,6 +17,8 @@ EVERY_SERVICE = (
     "http_request_duration_seconds",
     "http_requests_in_flight",
     "tokens_refused_total",
+    "process_resident_memory_bytes",
+    "python_info",
 )
 # What each service declares beside EVERY_SERVICE; no other service declares these.
 OWN = {

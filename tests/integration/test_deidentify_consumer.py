@@ -262,7 +262,9 @@ async def test_a_poison_message_is_dead_lettered_without_blocking_the_next_good_
     assert dead.body == b"not json"
     assert dead.headers["x-first-death-queue"] == CUSTOMER_DELETED_QUEUE
     assert dead.headers["x-first-death-reason"] == "rejected"
-    [line] = handled(logs, message_id=poison_id)
+    [line] = await eventually(
+        lambda: handled(logs, message_id=poison_id), timeout=DEADLINE_SECONDS, what="its log line"
+    )
     assert line["outcome"] == "poison"
     assert line["reason"] == "body is not JSON"
     assert consumed("poison") == poison_before + 1
@@ -306,7 +308,12 @@ async def test_a_database_outage_is_retried_until_the_message_succeeds(
             what="the retry",
         )
 
-        lines = handled(logs, event_id=event["eventId"])
+        # The outcome is logged once the handler has returned: just after its commit shows.
+        lines = await eventually(
+            lambda: len(found := handled(logs, event_id=event["eventId"])) == 2 and found,
+            timeout=DEADLINE_SECONDS,
+            what="both deliveries logged",
+        )
         assert [line["outcome"] for line in lines] == ["retry", "processed"]
         assert lines[0]["error"] == "Unavailable"
         assert lines[1]["rows_deidentified"] == 1
