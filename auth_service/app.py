@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from auth_service.app_keys import KEYRING, TOKENS
 from auth_service.brute_force import FailureLimiter, FailureLimits
+from auth_service.metrics import SERVICE_METRICS
 from auth_service.revocation_sync import RevocationStore, RevocationSync
 from auth_service.routes import add_routes
 from auth_service.service import TokenService
@@ -42,7 +43,7 @@ def create_app(
     failure_limits: FailureLimits | None = None,
 ) -> web.Application:
     """The auth service. A `pool` or `redis` passed in is used as is and left open at shutdown."""
-    app = create_base_app(settings, "auth_service")
+    app = create_base_app(settings, "auth_service", metrics=SERVICE_METRICS)
     app.cleanup_ctx.append(db_pool_context() if pool is None else _given_pool(pool))
     app.cleanup_ctx.append(redis_context if redis is None else _given_redis(redis))
     app.cleanup_ctx.append(_keyring_context)

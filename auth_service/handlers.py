@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from auth_service import metrics
 from auth_service.app_keys import KEYRING, TOKENS
 from auth_service.credentials import basic_challenge, client_credentials
 from auth_service.errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType
 from auth_service.repository import Client
-from shared import metrics
 from shared.app_keys import SETTINGS
 from shared.authz import ALL_SCOPES
 from shared.errors import NotFound

@@ -15,7 +15,7 @@ import asyncpg
 import jwt
 import structlog
 
-from auth_service import repository
+from auth_service import metrics, repository
 from auth_service.brute_force import FailureLimiter
 from auth_service.client_secrets import verify_secret_async
 from auth_service.credentials import ClientCredentials
@@ -24,7 +24,7 @@ from auth_service.repository import Client
 from auth_service.revocation_sync import RevocationStore
 from auth_service.scopes import grant_scopes
 from auth_service.signing import KeyRing
-from shared import db, metrics
+from shared import db
 from shared.errors import Unavailable
 from shared.identifiers import is_tenant_id
 from shared.log import fingerprint

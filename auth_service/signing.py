@@ -27,6 +27,7 @@ from auth_service import repository
 from auth_service.repository import StoredKey
 from shared import db
 from shared.errors import NotFound, Unavailable
+from shared.retry import Backoff
 from shared.tokens import ALGORITHM
 
 log = structlog.get_logger("signing")
@@ -227,13 +228,15 @@ class KeyRing:
         return {"keys": keys}
 
     async def run(self, refresh_seconds: float) -> None:
-        """Background: reload every `refresh_seconds`; retry sooner while the database is down."""
-        delay = 1.0
+        """Background: reload every `refresh_seconds`; retry sooner (backing off, jittered)
+        while the database is down and no keys are loaded yet."""
+        backoff = Backoff(base=min(2.0, refresh_seconds), cap=refresh_seconds)
         while True:
             try:
                 await self.reload()
+                backoff.reset()
                 delay = refresh_seconds
             except Exception as exc:  # keep trying: the service becomes ready when the DB answers
                 log.warning("signing keys not loaded", error=type(exc).__name__)
-                delay = refresh_seconds if self._current_kid else min(delay * 2, refresh_seconds)
+                delay = refresh_seconds if self._current_kid else backoff.next_delay()
             await asyncio.sleep(delay)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
 from customer_service.app_keys import (
     BATCH,
+    CLOCK,
     COLLECTION,
     CUSTOMERS,
     EXPORT,
@@ -26,6 +27,7 @@ from customer_service.export.service import ExportService
 from customer_service.idempotency import idempotency_middleware
 from customer_service.imports.service import ImportService
 from customer_service.imports.uploads import UploadSlots
+from customer_service.metrics import SERVICE_METRICS
 from customer_service.notes_service import NoteService
 from customer_service.orders.service import OrderService
 from customer_service.outbox_metrics import sample_outbox
@@ -48,14 +50,21 @@ from shared.app_keys import DB_POOL, SETTINGS, WISHLIST_POOL
 from shared.authz import auth_middleware
 from shared.health import add_metrics_hook
 from shared.settings import Settings
+from shared.timefmt import utcnow
 from shared.tokens import TokenVerifier
 
 
 def create_app(
-    settings: Settings, *, verifier: TokenVerifier | None = None, run_relay: bool = True
+    settings: Settings,
+    *,
+    verifier: TokenVerifier | None = None,
+    run_relay: bool = True,
+    clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
-    """customer_service; `run_relay` runs its background work (outbox relay, retention sweep)."""
-    app = create_base_app(settings, "customer_service")
+    """customer_service; `run_relay` runs its background work (outbox relay, retention sweep);
+    `clock` stamps what the services write (tests move it instead of sleeping)."""
+    app = create_base_app(settings, "customer_service", metrics=SERVICE_METRICS)
+    app[CLOCK] = clock
     verifier = install_token_verifier(app, verifier)
     app.middlewares.append(auth_middleware(verifier, is_public=is_public))
     # The app login: row-level security binds every statement of this pool (0008).
@@ -73,15 +82,16 @@ def create_app(
 
 
 async def _services_context(app: web.Application) -> AsyncIterator[None]:
-    app[CUSTOMERS] = CustomerService(app[DB_POOL])
-    app[NOTES] = NoteService(app[DB_POOL])
-    app[IMPORTS] = ImportService(app[DB_POOL])
+    clock = app[CLOCK]
+    app[CUSTOMERS] = CustomerService(app[DB_POOL], clock=clock)
+    app[NOTES] = NoteService(app[DB_POOL], clock=clock)
+    app[IMPORTS] = ImportService(app[DB_POOL], clock=clock)
     app[UPLOAD_SLOTS] = UploadSlots(app[SETTINGS].upload_concurrency_per_tenant)
-    app[ORDERS] = OrderService(app[DB_POOL])
+    app[ORDERS] = OrderService(app[DB_POOL], clock=clock)
     app[V1_CUSTOMERS] = V1CustomerService(app[CUSTOMERS], app[IMPORTS])
     app[COLLECTION] = CollectionService(app[DB_POOL])
     app[BATCH] = BatchService(app[CUSTOMERS])
-    app[EXPORT] = ExportService(app[DB_POOL], app[WISHLIST_POOL])
+    app[EXPORT] = ExportService(app[DB_POOL], app[WISHLIST_POOL], clock=clock)
     yield
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from aiohttp import web
 
 from customer_service.batch.service import BatchService
@@ -23,3 +26,5 @@ V1_CUSTOMERS = web.AppKey("v1_customers", V1CustomerService)
 COLLECTION = web.AppKey("collection", CollectionService)
 BATCH = web.AppKey("batch", BatchService)
 EXPORT = web.AppKey("export", ExportService)
+# What the services stamp their writes with (create_app's `clock`: tests move it, never sleep).
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

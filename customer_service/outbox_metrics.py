@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from shared import metrics
+from customer_service import metrics
 from shared.app_keys import DB_POOL
 
 # The partial index on unsent rows keeps this cheap however large the sent history grows.

@@ -23,9 +23,10 @@ import asyncpg
 import structlog
 from aiormq.exceptions import AMQPChannelError, DeliveryError
 
-from shared import metrics
+from customer_service import metrics
 from shared.amqp import SHOPPER_OTP_REQUESTED, Publisher
 from shared.db import connection
+from shared.retry import Backoff
 from shared.web import REQUEST_ID_HEADER
 
 log = structlog.get_logger("outbox")
@@ -180,27 +181,25 @@ class OutboxRelay:
         self._publisher = publisher
         self._dsn = dsn
         self._poll_interval = poll_interval
-        self._max_backoff = max_backoff
+        self._backoff = Backoff(base=0.5, cap=max_backoff)
         self._max_attempts = max_attempts
         self._suspects: set[int] = set()  # see relay_once
         self._wakeup = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
 
     async def run(self) -> None:
-        backoff = 0.5
         while True:
             try:
                 await self._ensure_listener()
                 while await self._relay_once() > 0:
                     pass
-                backoff = 0.5
+                self._backoff.reset()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a dependency is down: retry with backoff, never die
                 log.warning("outbox relay failed, retrying", error=type(exc).__name__)
                 await self._drop_listener()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+                await self._backoff.wait()
                 continue
             self._wakeup.clear()
             with contextlib.suppress(TimeoutError):

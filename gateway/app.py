@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from gateway import public_api
 from gateway.app_keys import RATE_LIMITER, ROUTES, UPSTREAM_SESSION
+from gateway.metrics import SERVICE_METRICS
 from gateway.paths import refuse_dot_segments
 from gateway.proxy import forward
 from gateway.rate_limit import Limits, RateLimiter
@@ -31,7 +32,13 @@ def create_app(settings: Settings, *, verifier: TokenVerifier | None = None) -> 
     # the proxy enforces the per-endpoint limits from Content-Length.
     # Public: no /metrics (every tenant's traffic) and no dependency names on /readyz; those are
     # on the admin port (`shared.app_factory.admin_app`, served by `python -m gateway`).
-    app = create_base_app(settings, "gateway", middlewares=[refuse_dot_segments], public=True)
+    app = create_base_app(
+        settings,
+        "gateway",
+        metrics=SERVICE_METRICS,
+        middlewares=[refuse_dot_segments],
+        public=True,
+    )
     install_token_verifier(app, verifier)
     app[ROUTES] = build_routes(settings)
     app.cleanup_ctx.append(_upstream_session_context)

@@ -17,7 +17,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared import metrics
+from gateway import metrics
 from shared.errors import TooManyRequests
 
 log = structlog.get_logger("rate_limit")

@@ -17,6 +17,7 @@ from impex_worker.app_keys import CONSUMER, CUSTOMER_POOL
 from impex_worker.consumer import Consumer, Subscription
 from impex_worker.handlers import customer_deleted_handler
 from impex_worker.imports.setup import import_subscriptions, imports_context
+from impex_worker.metrics import SERVICE_METRICS
 from impex_worker.orders import order_upserted_handler
 from shared import db
 from shared.amqp import CUSTOMER_DELETED_QUEUE, ORDERS_QUEUE
@@ -44,7 +45,7 @@ def create_app(
 ) -> web.Application:
     """The worker app. A pool or connection handed in is used instead of opening one (and
     is left open on shutdown: it belongs to the caller)."""
-    app = create_base_app(settings, SERVICE_NAME)
+    app = create_base_app(settings, SERVICE_NAME, metrics=SERVICE_METRICS)
     if wishlist_pool is None:
         app.cleanup_ctx.append(db_pool_context(settings.wishlist_database_url, WISHLIST_POOL))
     else:

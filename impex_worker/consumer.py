@@ -23,11 +23,12 @@ from aio_pika.abc import (
     ConsumerTag,
 )
 
+from impex_worker.metrics import MESSAGES_CONSUMED, MESSAGES_REDELIVERED
 from shared.amqp import connect, declare_topology
 from shared.db import CONNECTION_ERRORS
 from shared.errors import Unavailable
 from shared.identifiers import is_request_id
-from shared.metrics import MESSAGES_CONSUMED, MESSAGES_REDELIVERED
+from shared.retry import Backoff, jittered_delay
 from shared.web import REQUEST_ID_HEADER
 
 log = structlog.get_logger("consumer")
@@ -84,8 +85,7 @@ class Consumer:
         # A connection handed in belongs to the caller: used, never closed here.
         self._own_connection = connection is None
         self._connection = connection
-        self._min_backoff = min_backoff
-        self._max_backoff = max_backoff
+        self._connect_backoff = Backoff(base=min_backoff, cap=max_backoff)
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
         self._channel: AbstractRobustChannel | None = None
@@ -124,17 +124,19 @@ class Consumer:
         await self._close()
 
     async def _connect_with_backoff(self) -> None:
-        backoff = self._min_backoff
+        self._connect_backoff.reset()
         while not self._stopping.is_set():
             try:
                 await self._open()
             except Exception as exc:  # RabbitMQ down or refusing: keep trying, never die
+                delay = self._connect_backoff.next_delay()
                 log.warning(
-                    "rabbitmq unavailable, retrying", error=type(exc).__name__, retry_in=backoff
+                    "rabbitmq unavailable, retrying",
+                    error=type(exc).__name__,
+                    retry_in=round(delay, 3),
                 )
                 await self._close()
-                await self._sleep_unless_stopping(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+                await self._sleep_unless_stopping(delay)
                 continue
             log.info("consuming", queues=[s.queue for s in self._subscriptions])
             return
@@ -229,8 +231,9 @@ class Consumer:
     async def _pause_before_retry(self, message: AbstractIncomingMessage) -> None:
         # Requeueing at once would spend the delivery limit in milliseconds during a short
         # outage; pausing (longer each delivery) spreads the attempts over several seconds.
-        attempt = _delivery_count(message)
-        delay = min(self._retry_delay * 2**attempt, self._max_retry_delay)
+        delay = jittered_delay(
+            _delivery_count(message), base=self._retry_delay, cap=self._max_retry_delay
+        )
         await self._sleep_unless_stopping(delay)
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from shared import db
 from shared.app_keys import (
     DB_POOL,
+    METRICS,
     METRICS_HOOKS,
     READINESS_CHECKS,
     REDIS,
@@ -21,6 +22,7 @@ from shared.app_keys import (
 )
 from shared.health import add_health_routes, add_public_health_routes
 from shared.log import configure_logging
+from shared.metrics import ServiceMetrics
 from shared.readiness import ReadinessCheck
 from shared.revocations import RevocationList
 from shared.serving import serve
@@ -36,11 +38,13 @@ def create_base_app(
     settings: Settings,
     service_name: str,
     *,
+    metrics: ServiceMetrics,
     middlewares: list | None = None,
     client_max_size: int = JSON_BODY_LIMIT,
     public: bool = False,
 ) -> web.Application:
-    """An app with the shared middlewares, settings and the health/readiness/metrics routes.
+    """An app with the shared middlewares, settings and the health/readiness/metrics routes;
+    `metrics` is the service's own (its `metrics.SERVICE_METRICS`), served on its `/metrics`.
 
     `public`: the app serves the public internet (the gateway): `/healthz` and a status-only
     `/readyz` only; `admin_app` serves the rest on an internal port."""
@@ -48,6 +52,7 @@ def create_base_app(
         middlewares=[*base_middlewares(), *(middlewares or [])], client_max_size=client_max_size
     )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
     app[READINESS_CHECKS] = []
     app[METRICS_HOOKS] = []
     app.on_response_prepare.append(_name_the_server)
@@ -60,10 +65,11 @@ def create_base_app(
 
 def admin_app(app: web.Application) -> web.Application:
     """The operational routes of a public `app` (`/metrics`, the detailed `/readyz`) as an app
-    of their own, for an internal port. It shares `app`'s settings, readiness checks and
-    metrics hooks (the lists themselves: checks added while `app` starts are seen here)."""
+    of their own, for an internal port. It shares `app`'s settings, metrics, readiness checks
+    and metrics hooks (the lists themselves: checks added while `app` starts are seen here)."""
     admin = web.Application(middlewares=base_middlewares())
     admin[SETTINGS] = app[SETTINGS]
+    admin[METRICS] = app[METRICS]
     admin[READINESS_CHECKS] = app[READINESS_CHECKS]
     admin[METRICS_HOOKS] = app[METRICS_HOOKS]
     admin.on_response_prepare.append(_name_the_server)

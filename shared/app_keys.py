@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
+from shared.metrics import ServiceMetrics
 from shared.readiness import ReadinessCheck
 from shared.settings import Settings
 from shared.tokens import TokenVerifier
@@ -19,5 +20,7 @@ WISHLIST_POOL = web.AppKey("wishlist_pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", Redis)
 TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
 READINESS_CHECKS = web.AppKey("readiness_checks", list[ReadinessCheck])
+# The service's own Prometheus registry and common families (shared.metrics).
+METRICS = web.AppKey("metrics", ServiceMetrics)
 # Callables sampling gauges before each /metrics scrape (shared.health.add_metrics_hook).
 METRICS_HOOKS = web.AppKey("metrics_hooks", list[Callable[[web.Application], Awaitable[None]]])

@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from shared import metrics
+from shared.app_keys import METRICS
 from shared.errors import Forbidden
 from shared.tokens import TokenClaims, TokenVerifier, bearer_token
 from shared.web import TENANT_KEY
@@ -58,7 +58,7 @@ async def authorize(request: web.Request, verifier: TokenVerifier, path: str) ->
     try:
         claims = await verifier.verify(bearer_token(request.headers.get("Authorization")))
     except Exception as exc:
-        metrics.TOKENS_REFUSED.labels(type(exc).__name__).inc()
+        request.config_dict[METRICS].tokens_refused.labels(type(exc).__name__).inc()
         raise
     if request.headers.get(TENANT_HEADER) != claims.tenant:
         raise Forbidden(f"The {TENANT_HEADER} header must name the tenant of the access token.")

@@ -9,8 +9,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.app_keys import DB_POOL, METRICS_HOOKS, READINESS_CHECKS, SETTINGS
-from shared.metrics import DB_POOL_IDLE, DB_POOL_IN_USE, DB_POOL_MAX, DB_POOL_SIZE
+from shared.app_keys import DB_POOL, METRICS, METRICS_HOOKS, READINESS_CHECKS, SETTINGS
 from shared.web import REQUEST_ID_KEY, json_response, problem_response
 
 log = structlog.get_logger("metrics")
@@ -72,20 +71,23 @@ async def _failed_checks(
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
     app = request.app
+    metrics = app[METRICS]
     pool = app.get(DB_POOL)
     if pool is not None:
         size, idle = pool.get_size(), pool.get_idle_size()
-        DB_POOL_SIZE.set(size)
-        DB_POOL_IDLE.set(idle)
-        DB_POOL_IN_USE.set(size - idle)
-        DB_POOL_MAX.set(pool.get_max_size())
+        metrics.db_pool_size.set(size)
+        metrics.db_pool_idle.set(idle)
+        metrics.db_pool_in_use.set(size - idle)
+        metrics.db_pool_max.set(pool.get_max_size())
     timeout = app[SETTINGS].dependency_timeout
     for hook in app.get(METRICS_HOOKS, []):
         try:
             await asyncio.wait_for(hook(app), timeout)
         except Exception as exc:  # a dependency is down: serve the other metrics anyway
             log.warning("metrics sample failed", hook=hook.__name__, error=type(exc).__name__)
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(
+        body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
 
 
 def add_metrics_hook(app: web.Application, hook: MetricsHook) -> None:

@@ -29,6 +29,7 @@ import structlog
 from redis.asyncio import Redis
 
 from shared.errors import Unavailable
+from shared.retry import Backoff
 
 log = structlog.get_logger("revocations")
 
@@ -156,7 +157,7 @@ class RevocationList:
     async def run(self) -> None:
         """Subscribe, then load (so nothing falls between), then follow the channel. On any
         failure keep the local copy and retry with backoff."""
-        backoff = 0.5
+        backoff = Backoff(base=0.5, cap=10.0)
         while True:
             redis = Redis.from_url(self._redis_url, socket_connect_timeout=2)
             try:
@@ -164,7 +165,7 @@ class RevocationList:
                     await pubsub.subscribe(REVOCATIONS_CHANNEL)
                     await self._load(redis)
                     self.synced.set()
-                    backoff = 0.5
+                    backoff.reset()
                     last_purge = time.monotonic()
                     while True:
                         # Short reads, not one per resync interval: a cancellation that the
@@ -187,8 +188,7 @@ class RevocationList:
                 # …unless the error is how a cancellation came out of redis-py: stop then.
                 _raise_if_cancelling()
                 log.error("revocation sync lost, using the local copy", error=type(exc).__name__)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                await backoff.wait()
             finally:
                 with contextlib.suppress(Exception):
                     await redis.aclose()

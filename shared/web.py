@@ -13,7 +13,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from shared import metrics
+from shared.app_keys import METRICS
 from shared.errors import DomainError, InvalidInput, UnsupportedMediaType
 from shared.identifiers import is_request_id
 
@@ -179,7 +179,8 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
-    metrics.HTTP_IN_FLIGHT.inc()
+    metrics = request.config_dict[METRICS]  # the service's own registry
+    metrics.http_in_flight.inc()
     status = 500
     try:
         response = await handler(request)
@@ -191,7 +192,7 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
         exc.headers[REQUEST_ID_HEADER] = request_id
         raise
     finally:
-        metrics.HTTP_IN_FLIGHT.dec()
+        metrics.http_in_flight.dec()
         elapsed = time.perf_counter() - started
         route = route_template(request)
         metrics.observe_request(request.method, route, status, elapsed)

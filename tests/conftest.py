@@ -12,9 +12,11 @@ import asyncio
 import dataclasses
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -29,6 +31,25 @@ TEST_DATABASE_NAME = f"customer_suite_test{_SUFFIX}"
 TEST_WISHLIST_DATABASE_NAME = f"customer_suite_test{_SUFFIX}_wishlist"
 TEST_VHOST = f"customer_suite_test{_SUFFIX}"
 E2E_PORT_BASE = 18080 + 10 * TEST_SLOT
+
+
+# The marker each test directory's tests carry (`pytest -m "not e2e"` and the like): applied
+# here by path, never per file. Unit and deploy tests carry none.
+TESTS_ROOT = Path(__file__).resolve().parent
+MARKER_BY_DIRECTORY = {
+    "integration": "integration",
+    "e2e": "e2e",
+    "replicas": "e2e",
+    "image": "e2e",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        relative = item.path.resolve().relative_to(TESTS_ROOT)
+        marker = MARKER_BY_DIRECTORY.get(relative.parts[0])
+        if marker is not None:
+            item.add_marker(marker)
 
 
 def _with_database(url: str, name: str) -> str:
@@ -82,3 +103,10 @@ def test_settings() -> Iterator[Settings]:
 def unique_tenant() -> str:
     """A tenant id no other test uses."""
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client session (for suites running as processes: e2e, replicas)."""
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -19,7 +19,7 @@ from typing import IO
 
 from aiohttp import StreamReader
 
-from shared import metrics
+from customer_service import metrics
 from shared.errors import InvalidInput, PayloadTooLarge, RequestTimeout, TooManyRequests
 
 # The temporary file is written and read in pieces of this size (in a thread: a slow disk must

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from shared import metrics
+from customer_service import metrics
 from shared.errors import DomainError, InvalidInput, Unauthorized
 from shared.schemas import CustomerValidationError
 from shared.schemas.shoppers import load_body

@@ -11,6 +11,7 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
+from impex_worker import metrics
 from impex_worker.consumer import Handler, PoisonMessage
 from impex_worker.imports.fair import FairSlots
 from impex_worker.imports.intake import KnownTenants, UnknownTenant, accept_drop
@@ -24,7 +25,6 @@ from impex_worker.imports.messages import (
 )
 from impex_worker.imports.runner import BatchRunner
 from impex_worker.messages import InvalidMessage
-from shared import metrics
 from shared.db import tenant_transaction
 from shared.imports import batches
 from shared.imports.lifecycle import end_batch, queue_batch

@@ -22,9 +22,10 @@ import orjson
 import structlog
 from prometheus_client import Counter
 
+from impex_worker import metrics
 from impex_worker.imports.messages import DropFile, DropRecords, DropRefused
 from impex_worker.imports.sources import PathRefused, resolve_drop_path
-from shared import db, metrics
+from shared import db
 from shared.amqp import IMPEX_BATCH_FAILED, IMPEX_EVENTS_EXCHANGE
 from shared.db import tenant_transaction
 from shared.imports import batches
@@ -45,11 +46,12 @@ log = structlog.get_logger("imports")
 Drop = DropFile | DropRecords | DropRefused
 
 # Why drops were refused; bounded labels, never a tenant or batch. (Here rather than in
-# shared.metrics because only this module counts them.)
+# impex_worker.metrics because only this module counts them.)
 DROPS_REFUSED = Counter(
     "impex_drops_refused_total",
     "Queue drops refused, by reason (invalid, unknown_tenant, batch_ended)",
     ["reason"],
+    registry=metrics.REGISTRY,
 )
 INVALID, UNKNOWN_TENANT, BATCH_ENDED = "invalid", "unknown_tenant", "batch_ended"
 for _reason in (INVALID, UNKNOWN_TENANT, BATCH_ENDED):

@@ -24,12 +24,13 @@ import asyncpg
 import structlog
 
 from customer_service.orders.service import attach_waiting_facts
+from impex_worker import metrics
 from impex_worker.imports.checks import Checked, Valid, row_error
 from impex_worker.imports.formats import FileUnreadable, Record, count_records, read_records
 from impex_worker.imports.plan import IN_USE, ChunkPlan, lookup_keys, plan_chunk
 from impex_worker.imports.sources import blocks_of
 from impex_worker.imports.validation import Validator
-from shared import db, metrics
+from shared import db
 from shared.amqp import IMPEX_BATCH_COMPLETED, IMPEX_BATCH_FAILED
 from shared.customers.columns import unique_field
 from shared.db import tenant_transaction

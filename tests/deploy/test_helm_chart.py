@@ -136,17 +136,22 @@ def test_each_service_runs_as_a_hardened_probed_deployment_with_a_service(object
         assert services[name]["spec"]["ports"][0]["port"] == port
 
 
-def test_every_setting_comes_from_the_configmap_or_the_secret(objects) -> None:
+# The secret settings the chart's own Secret holds: all of them, or none with existingSecret
+# (the operator's Secret provides them then).
+CHART_SECRET_KEYS = {"default": SECRET_SETTINGS, "production": set()}
+
+
+@pytest.mark.parametrize("values", sorted(VALUES))
+def test_every_setting_comes_from_the_configmap_or_the_secret(values: str) -> None:
     """Each variable shared/settings.py reads is set by the chart (secrets in a Secret)."""
+    objects = render(VALUES[values])
     (configmap,) = of_kind(objects, "ConfigMap").values()
     secrets = [
         s for s in of_kind(objects, "Secret").values() if "migrations" not in s["metadata"]["name"]
     ]
     secret_keys = {key for s in secrets for key in s.get("stringData", {})}
-    configured = set(configmap["data"]) | secret_keys
-    if not secrets:  # existingSecret: the operator's Secret provides these
-        configured |= SECRET_SETTINGS
-    assert setting_names() <= configured
+    assert secret_keys == CHART_SECRET_KEYS[values]
+    assert setting_names() <= set(configmap["data"]) | SECRET_SETTINGS
     assert not (set(configmap["data"]) & SECRET_SETTINGS), "secrets belong in a Secret"
 
 
@@ -168,10 +173,19 @@ def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(objects) -> None:
     pod = job["spec"]["template"]["spec"]
     assert pod["containers"][0]["args"] == ["shared.migrations"]
     assert pod["securityContext"]["runAsNonRoot"] is True
-    # Whatever the job reads must exist before the release's own objects do.
-    for hooked in of_kind(objects, "Secret").values():
-        if "migrations" in hooked["metadata"]["name"]:
-            assert int(hooked["metadata"]["annotations"]["helm.sh/hook-weight"]) < 0
+
+
+def test_the_migration_jobs_own_secret_exists_before_the_job() -> None:
+    """Whatever the job reads must exist before the release's own objects do: the chart's
+    Secret for it is a hook of a lower weight (with existingSecret there is none: see
+    test_existing_secret_replaces_the_charts_secret)."""
+    objects = render(None)
+    (secret,) = (
+        s for s in of_kind(objects, "Secret").values() if "migrations" in s["metadata"]["name"]
+    )
+    annotations = secret["metadata"]["annotations"]
+    assert set(annotations["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    assert int(annotations["helm.sh/hook-weight"]) < 0
 
 
 def test_only_the_gateway_is_exposed_by_an_ingress() -> None:
@@ -217,7 +231,8 @@ def test_network_policies_allow_gateway_to_services_and_services_to_data_stores(
     assert _ingress_sources(policies["auth-service"]) == {"gateway", "customer-service", "other"}
     assert _ingress_sources(policies["impex-worker"]) == {"other"}  # metrics scrapers only
     assert policies["migrations"]["spec"]["ingress"] == []
-    data_ports = {5432, 6379, 5671, 53}
+    store_ports = {5432, 6379, 5671}
+    data_ports = {*store_ports, 53}
     for name, policy in policies.items():
         assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
         for rule in policy["spec"]["egress"]:
@@ -225,8 +240,16 @@ def test_network_policies_allow_gateway_to_services_and_services_to_data_stores(
             peers = rule.get("to", [])
             to_services = all("app.kubernetes.io/component" in json.dumps(p) for p in peers)
             assert ports <= data_ports or (peers and to_services), (name, rule)
-            if ports & {5432, 6379, 5671}:
-                assert peers, f"{name}: production data-store egress names its peers"
+    # Every policy reaches some data store, and each such rule names its peers.
+    store_rules = [
+        (name, rule)
+        for name, policy in policies.items()
+        for rule in policy["spec"]["egress"]
+        if {p["port"] for p in rule["ports"]} & store_ports
+    ]
+    assert {name for name, _ in store_rules} == set(policies)
+    unnamed = [(name, rule) for name, rule in store_rules if not rule.get("to")]
+    assert unnamed == [], "production data-store egress names its peers"
 
 
 def test_values_schema_refuses_wrong_values() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,12 +94,6 @@ def running_suite(test_settings: Settings, tmp_path_factory) -> Iterator[Running
         yield RunningSuite(f"http://127.0.0.1:{GATEWAY_PORT}", env, suite)
     finally:
         suite.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,6 @@ import pytest
 
 from tests.support.shoppers import PASSWORD, Storefront, next_otp, otp_events
 
-pytestmark = pytest.mark.e2e
-
 SCOPES = "customers:read customers:write shoppers:auth shoppers:admin"
 
 

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ import asyncpg
 import jwt
 import pytest
 from aiohttp.test_utils import TestClient
-from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
@@ -30,6 +28,7 @@ from auth_service.app import create_app
 from auth_service.app_keys import KEYRING
 from auth_service.brute_force import FailureLimits
 from auth_service.client_secrets import verify_secret
+from auth_service.metrics import REGISTRY
 from auth_service.provisioning import NewCredentials
 from auth_service.revocation_sync import RevocationSync
 from auth_service.signing import KeyRing
@@ -39,8 +38,6 @@ from shared.revocations import REVOCATIONS_CHANNEL, revoked_client_key, revoked_
 from shared.settings import Settings
 from shared.tokens import InvalidToken, TokenVerifier
 from tests.support.waiting import eventually
-
-pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 OIDC = "/auth/realms/{tenant}/protocol/openid-connect"
@@ -57,20 +54,6 @@ def fresh_address() -> str:
 
 def basic(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
-
-@pytest.fixture
-async def pool(test_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(test_settings.database_url, min_size=0, max_size=2)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
-async def redis(test_settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(test_settings.redis_url)
-    yield client
-    await client.aclose()
 
 
 async def new_client(aiohttp_client: Any, settings: Settings, **kwargs: Any) -> TestClient:
@@ -622,12 +605,14 @@ async def test_revoked_token_is_inactive_marked_in_redis_and_announced(
         response = await revoke(client, creds, token)
         assert response.status == 200
         assert await response.read() == b""
-        announced = None
-        deadline = time.monotonic() + 3
-        while announced is None and time.monotonic() < deadline:
+
+        async def announcement() -> dict | None:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
             if message and json.loads(message["data"]).get("jti") == claims["jti"]:
-                announced = json.loads(message["data"])
+                return json.loads(message["data"])
+            return None
+
+        announced = await eventually(announcement, timeout=3, what="the revocation message")
     finally:
         await pubsub.aclose()
     assert announced == {"jti": claims["jti"], "exp": claims["exp"]}

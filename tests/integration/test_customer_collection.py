@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -84,11 +83,10 @@ async def test_email_sort_ignores_case(calls):
     ]  # fmt: skip
 
 
-async def test_modified_since_with_last_modified_sort_is_an_incremental_sync(calls):
+async def test_modified_since_with_last_modified_sort_is_an_incremental_sync(calls, clock):
     first, _second = await _people(calls, PEOPLE[:2])
-    await asyncio.sleep(0.01)
-    since = datetime.now(UTC)
-    await asyncio.sleep(0.01)
+    since = clock.advance(milliseconds=10)
+    clock.advance(milliseconds=10)
     status, changed = await calls.call("PUT", f"/customers/id={first['id']}", {"lastName": "Z"})
     assert status == 200
     query = f"modifiedSince={since.isoformat()}&sortBy=lastModifiedDate"

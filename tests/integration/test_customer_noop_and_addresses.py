@@ -3,15 +3,13 @@ every change, and only then); addresses render every field of API.md §3, in its
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import UTC, datetime
 
-import asyncpg
 import pytest
 
 from shared.amqp import CUSTOMER_UPDATED
 from shared.customers.rules import merge_customer
+from tests.support.customer_calls import CustomerCalls
 
 API = "/api/v2"
 # API.md §3, Address, in the documented order.
@@ -39,52 +37,31 @@ DEFAULT_VALUE_PUTS = [
 
 
 @pytest.fixture
-def api(customer_client, mint, unique_tenant, test_settings):
+def api(customer_client, headers, unique_tenant, pool, clock):
     """Calls as the test tenant returning (status, body), and the tenant's outbox events."""
-    headers = mint.headers(unique_tenant)
 
-    class Api:
-        async def call(self, method: str, path: str, body=None):
-            response = await customer_client.request(method, API + path, json=body, headers=headers)
-            text = await response.text()
-            return response.status, (json.loads(text) if text else None)
-
-        async def create(self, **fields):
-            status, body = await self.call("POST", "/customers", fields)
-            assert status == 201, body
-            return body
-
-        async def get(self, customer_id: str):
-            status, body = await self.call("GET", f"/customers/{customer_id}")
-            assert status == 200, body
-            return body
+    class Api(CustomerCalls):
+        def tick(self) -> None:
+            """Move the service's clock a few milliseconds, so a wrongly moved
+            lastModifiedDate shows."""
+            clock.advance(milliseconds=3)
 
         async def updated_events(self) -> int:
             """customer.updated rows in the outbox for this tenant (sent or not)."""
-            conn = await asyncpg.connect(test_settings.database_url)
-            try:
-                return await conn.fetchval(
-                    "SELECT count(*) FROM customer.outbox WHERE tenant_id = $1"
-                    " AND routing_key = $2",
-                    unique_tenant,
-                    CUSTOMER_UPDATED,
-                )
-            finally:
-                await conn.close()
+            return await pool.fetchval(
+                "SELECT count(*) FROM customer.outbox WHERE tenant_id = $1 AND routing_key = $2",
+                unique_tenant,
+                CUSTOMER_UPDATED,
+            )
 
-    return Api()
-
-
-async def _tick() -> None:
-    """Let the clock pass a millisecond, so a wrongly moved lastModifiedDate shows."""
-    await asyncio.sleep(0.003)
+    return Api(customer_client, headers)
 
 
 async def test_get_body_put_back_changes_nothing(api):
     """The audit's case: a minimal customer's GET body PUT back is 200 and no change."""
     created = await api.create(email="noop2@x.com")
     fetched = await api.get(created["id"])
-    await _tick()
+    api.tick()
     status, body = await api.call("PUT", "/customers", fetched)
     assert (status, body) == (200, fetched)
     assert await api.get(created["id"]) == fetched
@@ -95,7 +72,7 @@ async def test_get_body_put_back_changes_nothing(api):
 async def test_put_of_default_values_changes_nothing(api, change):
     """Defaults are not stored, yet sending them explicitly is still no change."""
     created = await api.create(email="defaults@example.com")
-    await _tick()
+    api.tick()
     status, body = await api.call("PUT", "/customers", {"id": created["id"], **change})
     assert (status, body) == (200, created)
     assert await api.get(created["id"]) == created
@@ -106,7 +83,7 @@ async def test_real_change_moves_last_modified_and_emits_one_event(api):
     """A change bumps lastModifiedDate and writes exactly one customer.updated; repeating it
     (or PUTting its result back) is then no change."""
     created = await api.create(email="change@example.com")
-    await _tick()
+    api.tick()
     status, changed = await api.call(
         "PUT", "/customers", {"id": created["id"], "firstName": "Ann", "active": False}
     )
@@ -115,7 +92,7 @@ async def test_real_change_moves_last_modified_and_emits_one_event(api):
     assert changed["lastModifiedDate"] > created["lastModifiedDate"]
     assert changed["createdDate"] == created["createdDate"]
     assert await api.updated_events() == 1
-    await _tick()
+    api.tick()
     for again in ({"id": created["id"], "firstName": "Ann", "active": False}, changed):
         assert await api.call("PUT", "/customers", again) == (200, changed)
     assert await api.updated_events() == 1
@@ -135,7 +112,7 @@ async def test_server_timestamps_stay_when_opt_ins_and_marketing_do(api):
     )
     assert created["optin_preferences"]["email"]["opted_in_at"] is not None
     assert created["marketing_preferences_updated_at"] is not None
-    await _tick()
+    api.tick()
     for change in (
         created,
         {"optin_preferences": {"email": {"opt_in_active": True}, "sms": {"opt_in_active": False}}},
@@ -206,7 +183,7 @@ async def test_get_body_with_null_address_fields_validates_and_puts_back_unchang
     )
     fetched = await api.get(created["id"])
     assert await api.call("POST", "/customers/validate", fetched) == (200, {"valid": True})
-    await _tick()
+    api.tick()
     assert await api.call("PUT", f"/customers/id={created['id']}", fetched) == (200, fetched)
     without_ids = [{k: v for k, v in a.items() if k != "id"} for a in fetched["addresses"]]
     status, body = await api.call(

@@ -6,20 +6,16 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
-import inspect
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import aio_pika
 import asyncpg
 import pytest
-import structlog
-from prometheus_client import REGISTRY
-from structlog.testing import capture_logs
 
 from impex_worker.app import create_app
 from impex_worker.consumer import Consumer, Subscription
+from impex_worker.metrics import REGISTRY
 from shared import db
 from shared.amqp import (
     CUSTOMER_DELETED,
@@ -29,25 +25,10 @@ from shared.amqp import (
     Publisher,
 )
 from shared.settings import Settings
+from tests.support.waiting import eventually
 
 DEADLINE_SECONDS = 15.0
 PERSONAL_DATA = ("ada@example.com", "Ada", "Lovelace", "C-ADA")
-
-
-async def eventually(probe: Callable[[], Any], what: str) -> Any:
-    """Poll `probe` (plain or async) until it returns something truthy, failing after a
-    deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_SECONDS
-    while True:
-        result = probe()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def expected_pseudonym(settings: Settings, tenant: str, customer_id: uuid.UUID) -> str:
@@ -158,36 +139,6 @@ async def wishlist_db(test_settings: Settings):
     await conn.close()
 
 
-@pytest.fixture
-async def publisher(test_settings: Settings):
-    publisher = Publisher(test_settings.amqp_url)
-    yield publisher
-    await publisher.close()
-
-
-@pytest.fixture
-async def amqp_channel(test_settings: Settings):
-    """A plain channel in the test vhost, for raw publishes and reading the dead-letter queue."""
-    connection = await aio_pika.connect(test_settings.amqp_url)
-    yield await connection.channel()
-    await connection.close()
-
-
-@pytest.fixture
-def logs():
-    """Structured log lines, with the fields bound per message."""
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
-        yield entries
-
-
-@pytest.fixture
-async def worker(aiohttp_client, test_settings: Settings, logs):
-    """impex_worker in-process, consuming from the test vhost."""
-    client = await aiohttp_client(create_app(test_settings))
-    await eventually(lambda: is_ready(client), "the worker to be ready")
-    return client
-
-
 async def publish_deleted(publisher: Publisher, event: dict[str, Any]) -> None:
     await publisher.publish(
         CUSTOMER_EVENTS_EXCHANGE, CUSTOMER_DELETED, event, message_id=event["eventId"]
@@ -220,7 +171,11 @@ async def test_deleted_customers_wishlists_lose_their_identity_and_keep_their_it
 
     event = deleted_event(unique_tenant, customer_id)
     await publish_deleted(publisher, event)
-    await eventually(lambda: all_deidentified(wishlist_db, first, second), "de-identification")
+    await eventually(
+        lambda: all_deidentified(wishlist_db, first, second),
+        timeout=DEADLINE_SECONDS,
+        what="de-identification",
+    )
 
     pseudonym = expected_pseudonym(test_settings, unique_tenant, customer_id)
     for wishlist_id in (first, second):
@@ -238,7 +193,11 @@ async def test_deleted_customers_wishlists_lose_their_identity_and_keep_their_it
     assert await wishlist(wishlist_db, neighbour) == before[neighbour]
     assert await wishlist(wishlist_db, namesake) == before[namesake]
 
-    [line] = await eventually(lambda: handled(logs, event_id=event["eventId"]), "the log line")
+    [line] = await eventually(
+        lambda: handled(logs, event_id=event["eventId"]),
+        timeout=DEADLINE_SECONDS,
+        what="the log line",
+    )
     assert line["outcome"] == "processed"
     assert line["tenant"] == unique_tenant
     assert line["rows_deidentified"] == 2
@@ -255,12 +214,17 @@ async def test_an_event_delivered_twice_changes_nothing_the_second_time(
     event = deleted_event(unique_tenant, customer_id)
 
     await publish_deleted(publisher, event)
-    await eventually(lambda: all_deidentified(wishlist_db, wishlist_id), "de-identification")
+    await eventually(
+        lambda: all_deidentified(wishlist_db, wishlist_id),
+        timeout=DEADLINE_SECONDS,
+        what="de-identification",
+    )
     after_first = await wishlist(wishlist_db, wishlist_id)
     await publish_deleted(publisher, event)
     lines = await eventually(
         lambda: len(found := handled(logs, event_id=event["eventId"])) == 2 and found,
-        "the second delivery to be handled",
+        timeout=DEADLINE_SECONDS,
+        what="the second delivery to be handled",
     )
 
     assert [line["outcome"] for line in lines] == ["processed", "processed"]
@@ -285,14 +249,22 @@ async def test_a_poison_message_is_dead_lettered_without_blocking_the_next_good_
     wishlist_id = await seed_wishlist(wishlist_db, tenant=unique_tenant, customer_id=customer_id)
     await publish_deleted(publisher, deleted_event(unique_tenant, customer_id))
 
-    await eventually(lambda: all_deidentified(wishlist_db, wishlist_id), "the good message")
+    await eventually(
+        lambda: all_deidentified(wishlist_db, wishlist_id),
+        timeout=DEADLINE_SECONDS,
+        what="the good message",
+    )
     dead = await eventually(
-        lambda: take_dead_letter(amqp_channel, poison_id), "the poison in the dead-letter queue"
+        lambda: take_dead_letter(amqp_channel, poison_id),
+        timeout=DEADLINE_SECONDS,
+        what="the poison in the dead-letter queue",
     )
     assert dead.body == b"not json"
     assert dead.headers["x-first-death-queue"] == CUSTOMER_DELETED_QUEUE
     assert dead.headers["x-first-death-reason"] == "rejected"
-    [line] = handled(logs, message_id=poison_id)
+    [line] = await eventually(
+        lambda: handled(logs, message_id=poison_id), timeout=DEADLINE_SECONDS, what="its log line"
+    )
     assert line["outcome"] == "poison"
     assert line["reason"] == "body is not JSON"
     assert consumed("poison") == poison_before + 1
@@ -319,7 +291,9 @@ async def test_a_database_outage_is_retried_until_the_message_succeeds(
     flaky = FlakyPool(pool)
     client = await aiohttp_client(create_app(test_settings, wishlist_pool=flaky))
     try:
-        await eventually(lambda: is_ready(client), "the worker to be ready")
+        await eventually(
+            lambda: is_ready(client), timeout=DEADLINE_SECONDS, what="the worker to be ready"
+        )
         customer_id = uuid.uuid4()
         wishlist_id = await seed_wishlist(
             wishlist_db, tenant=unique_tenant, customer_id=customer_id
@@ -328,9 +302,18 @@ async def test_a_database_outage_is_retried_until_the_message_succeeds(
         flaky.failures = 1
 
         await publish_deleted(publisher, event)
-        await eventually(lambda: all_deidentified(wishlist_db, wishlist_id), "the retry")
+        await eventually(
+            lambda: all_deidentified(wishlist_db, wishlist_id),
+            timeout=DEADLINE_SECONDS,
+            what="the retry",
+        )
 
-        lines = handled(logs, event_id=event["eventId"])
+        # The outcome is logged once the handler has returned: just after its commit shows.
+        lines = await eventually(
+            lambda: len(found := handled(logs, event_id=event["eventId"])) == 2 and found,
+            timeout=DEADLINE_SECONDS,
+            what="both deliveries logged",
+        )
         assert [line["outcome"] for line in lines] == ["retry", "processed"]
         assert lines[0]["error"] == "Unavailable"
         assert lines[1]["rows_deidentified"] == 1
@@ -368,7 +351,9 @@ async def test_stopping_lets_an_in_flight_message_finish_and_acks_it(test_settin
     consumer = Consumer(test_settings.amqp_url, [Subscription(queue_name, slow_handler)])
     consumer.start()
     try:
-        await eventually(lambda: _pings(consumer), "the consumer to connect")
+        await eventually(
+            lambda: _pings(consumer), timeout=DEADLINE_SECONDS, what="the consumer to connect"
+        )
         await amqp_channel.default_exchange.publish(
             aio_pika.Message(b"work"), routing_key=queue_name
         )

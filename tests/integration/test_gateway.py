@@ -83,13 +83,6 @@ async def gateway(aiohttp_client, gateway_settings):
     return await aiohttp_client(create_app(gateway_settings))
 
 
-@pytest.fixture
-async def redis(test_settings):
-    client = Redis.from_url(test_settings.redis_url)
-    yield client
-    await client.aclose()
-
-
 async def test_request_is_forwarded_with_prefix_stripped_and_headers_sanitised(
     aiohttp_client, gateway_settings, mint, unique_tenant
 ):
@@ -272,7 +265,7 @@ async def test_redis_outage_keeps_revocations_and_skips_rate_limits(
 ):
     """With Redis gone: revoked tokens stay refused (local copy), requests pass unlimited and
     the outage is logged."""
-    with throwaway_redis() as (url, process):
+    async with throwaway_redis() as (url, process):
         settings = dataclasses.replace(
             gateway_settings, redis_url=url, rate_limit_tenant_burst=2,
             rate_limit_tenant_per_second=0.1,
@@ -292,7 +285,7 @@ async def test_redis_outage_keeps_revocations_and_skips_rate_limits(
 
         await eventually(refused, timeout=2.0)
         process.terminate()
-        process.wait(timeout=10)
+        await asyncio.wait_for(process.wait(), 10)
         with capture_logs() as logs:
             statuses = [
                 (await client.get(f"{API}/ping", headers=mint.headers(unique_tenant))).status

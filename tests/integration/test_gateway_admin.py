@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway.app import create_app
 from shared.app_factory import admin_app
+from tests.support.metrics import has_sample, sample_total
 from tests.support.waiting import eventually
 
 
@@ -40,6 +41,10 @@ async def test_public_port_has_no_metrics_and_admin_port_has_them(
         jwks_settings[0], customer_service_url=upstream_url, auth_service_url=upstream_url
     )
     public, admin = await _public_and_admin(aiohttp_client, settings)
+    healthz = {"method": "GET", "route": "/healthz", "status": "200"}
+    before = sample_total(
+        await (await admin.get("/metrics")).text(), "http_requests_total", **healthz
+    )
     assert (await public.get("/healthz")).status == 200
     hidden = await public.get("/metrics")
     assert hidden.status == 404
@@ -52,7 +57,12 @@ async def test_public_port_has_no_metrics_and_admin_port_has_them(
     assert await (await public.get("/readyz")).json() == {"status": "ready"}
     scraped = await admin.get("/metrics")
     assert scraped.status == 200
-    assert "rate_limited_requests_total" in await scraped.text()
+    text = await scraped.text()
+    # The gateway's own registry: the public app's requests, its rate limiter, no other's.
+    assert sample_total(text, "http_requests_total", **healthz) == before + 1
+    assert sample_total(text, "http_requests_total", method="GET", route="/readyz") >= 2
+    assert has_sample(text, "rate_limited_requests_total")
+    assert not has_sample(text, "outbox_backlog_events")
     assert (await admin.get("/readyz")).status == 200
     assert (await admin.get("/healthz")).status == 200
 

@@ -3,36 +3,16 @@ PostgreSQL, real RabbitMQ, the outbox relay carrying READY batches to the worker
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 
 import pytest
 
-from impex_worker.app import create_app as create_worker_app
 from shared.authz import READ_CUSTOMERS, READ_IMPEX, WRITE_CUSTOMERS
 from tests.support.imports import ENDED, csv_bytes, ndjson_bytes
 from tests.support.waiting import eventually
 
 IMPORT = "/api/import"
 DEADLINE = 30.0
-
-
-@pytest.fixture
-async def worker(aiohttp_client, jwks_settings, tmp_path):
-    """impex_worker in-process (validating in a thread), consuming the imports queue."""
-    settings = dataclasses.replace(jwks_settings[0], impex_drop_dir=str(tmp_path))
-    client = await aiohttp_client(create_worker_app(settings))
-
-    async def ready() -> bool:
-        return (await client.get("/readyz")).status == 200
-
-    await eventually(ready, timeout=DEADLINE)
-    return client
-
-
-@pytest.fixture
-def headers(mint, unique_tenant):
-    return mint.headers(unique_tenant)
 
 
 async def create_batch(client, headers, body=None) -> dict:

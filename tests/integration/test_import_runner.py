@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from prometheus_client import REGISTRY
 
 from customer_service.imports.service import ImportService
 from impex_worker.imports.runner import BatchRunner
 from impex_worker.imports.validation import Validator
+from impex_worker.metrics import REGISTRY
 from shared.amqp import (
     CUSTOMER_CREATED,
     CUSTOMER_IMPORTED,
@@ -21,8 +21,7 @@ from shared.amqp import (
     IMPEX_BATCH_COMPLETED,
     IMPEX_BATCH_FAILED,
 )
-from shared.db import create_pool, tenant_transaction
-from shared.settings import Settings
+from shared.db import tenant_transaction
 from tests.support.imports import (
     batch_row,
     csv_bytes,
@@ -36,13 +35,6 @@ from tests.support.imports import (
 from tests.support.waiting import eventually
 
 MEDIA_TYPES = {"csv": "text/csv", "ndjson": "application/x-ndjson", "json": "application/json"}
-
-
-@pytest.fixture
-async def pool(test_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(test_settings.database_url, min_size=0)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture

@@ -5,19 +5,14 @@ customers."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import aio_pika
 import asyncpg
 import pytest
-import structlog
-from structlog.testing import capture_logs
 
 from customer_service.imports.service import ImportService
 from customer_service.service import CustomerService, Identifier
 from customer_service.v1.service import V1CustomerService
-from impex_worker.app import create_app as create_worker_app
 from impex_worker.imports.runner import BatchRunner
 from impex_worker.imports.validation import Validator
 from shared.amqp import (
@@ -30,49 +25,9 @@ from shared.amqp import (
     Publisher,
 )
 from shared.errors import NotFound
-from shared.settings import Settings
 from tests.support.waiting import eventually
 
 DEADLINE = 30.0
-
-
-@pytest.fixture
-async def unique_tenant(unique_tenant: str, pool: asyncpg.Pool) -> str:
-    """A tenant auth_service knows: the worker imports drops only for those."""
-    async with pool.acquire() as conn:
-        await conn.execute("INSERT INTO auth.tenants (id) VALUES ($1)", unique_tenant)
-    return unique_tenant
-
-
-@pytest.fixture
-def logs():
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
-        yield entries
-
-
-@pytest.fixture
-async def worker(aiohttp_client, test_settings: Settings, logs):
-    client = await aiohttp_client(create_worker_app(test_settings))
-
-    async def ready() -> bool:
-        return (await client.get("/readyz")).status == 200
-
-    await eventually(ready, timeout=DEADLINE)
-    return client
-
-
-@pytest.fixture
-async def publisher(test_settings: Settings) -> AsyncIterator[Publisher]:
-    publisher = Publisher(test_settings.amqp_url)
-    yield publisher
-    await publisher.close()
-
-
-@pytest.fixture
-async def amqp_channel(test_settings: Settings):
-    connection = await aio_pika.connect(test_settings.amqp_url)
-    yield await connection.channel()
-    await connection.close()
 
 
 def order_event(tenant: str, ref: str, **order) -> dict:
@@ -121,18 +76,18 @@ async def take_dead_letter(channel, message_id: str):
 
 
 async def test_a_fact_on_the_queue_waits_for_its_customer_and_attaches_on_import(
-    worker, publisher, pool, unique_tenant
+    worker, publisher, pool, known_tenant
 ):
     """The fact arrives before the customer; the import chunk that creates the customer
     attaches it; a redelivered copy of the same event changes nothing."""
-    event = order_event(unique_tenant, "Q-ORDER-1", customerRef="Q-CUST", total="40.00")
+    event = order_event(known_tenant, "Q-ORDER-1", customerRef="Q-CUST", total="40.00")
     await publish(publisher, event)
     await publish(publisher, event)  # the same eventId twice
     async with pool.acquire() as conn:
         await eventually(
             lambda: conn.fetchval(
                 "SELECT count(*) FROM customer.order_events_seen WHERE tenant_id = $1",
-                unique_tenant,
+                known_tenant,
             ),
             timeout=DEADLINE,
         )
@@ -140,24 +95,24 @@ async def test_a_fact_on_the_queue_waits_for_its_customer_and_attaches_on_import
     await publisher.publish(
         IMPEX_EXCHANGE,
         CUSTOMERS_IMPORT,
-        {"tenant": unique_tenant, "batchRef": "with-orders", "records": records},
+        {"tenant": known_tenant, "batchRef": "with-orders", "records": records},
     )
-    customer = await eventually(figures_of(pool, unique_tenant, "Q-CUST"), timeout=DEADLINE)
+    customer = await eventually(figures_of(pool, known_tenant, "Q-CUST"), timeout=DEADLINE)
     assert customer["totalOrders"] == "1"
     assert customer["totalSpend"] == "40.00"
     assert customer["lastOrderRef"] == "Q-ORDER-1"
 
 
 async def test_a_poison_order_is_dead_lettered_with_its_reason_and_the_next_one_applied(
-    worker, publisher, pool, amqp_channel, logs, unique_tenant
+    worker, publisher, pool, amqp_channel, logs, known_tenant
 ):
     service = CustomerService(pool)
-    await service.create(unique_tenant, {"email": "p@example.com", "customerRef": "P-CUST"})
-    poison = order_event(unique_tenant, "BAD", customerRef="P-CUST", total="-5", currency="ZZZ")
+    await service.create(known_tenant, {"email": "p@example.com", "customerRef": "P-CUST"})
+    poison = order_event(known_tenant, "BAD", customerRef="P-CUST", total="-5", currency="ZZZ")
     await publish(publisher, poison)
-    await publish(publisher, order_event(unique_tenant, "GOOD", customerRef="P-CUST"))
+    await publish(publisher, order_event(known_tenant, "GOOD", customerRef="P-CUST"))
 
-    customer = await eventually(figures_of(pool, unique_tenant, "P-CUST"), timeout=DEADLINE)
+    customer = await eventually(figures_of(pool, known_tenant, "P-CUST"), timeout=DEADLINE)
     assert customer["lastOrderRef"] == "GOOD"
     dead = await eventually(
         lambda: take_dead_letter(amqp_channel, poison["eventId"]), timeout=DEADLINE
@@ -174,28 +129,28 @@ async def test_a_poison_order_is_dead_lettered_with_its_reason_and_the_next_one_
     assert "p@example.com" not in line["reason"]
 
 
-async def test_a_v1_upload_imports_the_v1_only_fields_too(pool, unique_tenant, tmp_path):
+async def test_a_v1_upload_imports_the_v1_only_fields_too(pool, known_tenant, tmp_path):
     """tags, note and multipass_identifier of a v1 upload reach the stored customer through the
     import runner, which checks them again (API.md §12); a bad one is that row's error."""
     imports = ImportService(pool)
     v1 = V1CustomerService(CustomerService(pool), imports)
     uploaded = await v1.upload(
-        unique_tenant, [{"id": 31, "email": "v1-up@example.com", "tags": "a, b,a", "note": "hi"}]
+        known_tenant, [{"id": 31, "email": "v1-up@example.com", "tags": "a, b,a", "note": "hi"}]
     )
     # The same key sent by anyone else is checked like v1's own fields: a row error.
     forged = await imports.upload_customers(
-        unique_tenant,
+        known_tenant,
         [{"customerRef": "32", "email": "v1-bad@example.com", "twcV1Fields": {"note": 5}}],
     )
     validator = Validator(0)
     try:
         runner = BatchRunner(pool, drop_dir=str(tmp_path), validator=validator)
         for batch in (uploaded, forged):
-            assert await runner.run(unique_tenant, uuid.UUID(batch["id"])) == "COMPLETED"
+            assert await runner.run(known_tenant, uuid.UUID(batch["id"])) == "COMPLETED"
     finally:
         validator.close()
-    customer = await v1.get(unique_tenant, "31")
+    customer = await v1.get(known_tenant, "31")
     assert customer["tags"] == "a, b"
     assert customer["note"] == "hi"
     with pytest.raises(NotFound):
-        await v1.get(unique_tenant, "32")
+        await v1.get(known_tenant, "32")

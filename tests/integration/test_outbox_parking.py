@@ -9,41 +9,22 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 
-import aio_pika
 import asyncpg
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from customer_service.app import create_app
+from customer_service.metrics import REGISTRY
 from customer_service.outbox_relay import relay_once
-from shared.amqp import CUSTOMER_DELETED, CUSTOMER_EVENTS_EXCHANGE, Publisher, declare_topology
-from shared.db import create_pool
+from shared.amqp import CUSTOMER_DELETED, Publisher
 from tests.support.events import events_of
+from tests.support.metrics import sample_total
 from tests.support.waiting import eventually
 
 MAX_ATTEMPTS = 3
 UNSENT_OF_TENANT = "SELECT count(*) FROM customer.outbox WHERE tenant_id = $1 AND sent_at IS NULL"
 API = "/api/v2"
-
-
-@pytest.fixture
-async def pool(test_settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(test_settings.database_url, min_size=0)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
-async def events_queue(test_settings) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
-    connection = await aio_pika.connect_robust(test_settings.amqp_url)
-    channel = await connection.channel()
-    await declare_topology(channel)
-    queue = await channel.declare_queue(exclusive=True)  # read twice: no auto_delete
-    await queue.bind(await channel.get_exchange(CUSTOMER_EVENTS_EXCHANGE), routing_key="customer.*")
-    yield queue
-    await connection.close()
 
 
 @pytest.fixture
@@ -125,8 +106,7 @@ async def test_a_poison_row_is_parked_and_later_rows_keep_flowing(
         metrics = await (await client.get("/metrics")).text()
 
     assert _parked_total() == parked_before + 1
-    gauge = [line for line in metrics.splitlines() if line.startswith("outbox_parked_events ")]
-    assert gauge and float(gauge[0].split()[1]) >= 1
+    assert sample_total(metrics, "outbox_parked_events") >= 1
     (parked_line,) = [entry for entry in logs if entry["event"] == "outbox event parked"]
     assert parked_line["outbox_id"] == poison_row
     assert parked_line["type"] == CUSTOMER_DELETED

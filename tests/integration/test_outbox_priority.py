@@ -4,61 +4,29 @@ deleted customer or a queued batch (priority 0). Real PostgreSQL and RabbitMQ.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aio_pika
 import asyncpg
 import orjson
-import pytest
 from aiohttp import web
-from prometheus_client import REGISTRY
 
 from customer_service import repository
+from customer_service.metrics import REGISTRY
 from customer_service.outbox_metrics import sample_outbox
 from customer_service.outbox_relay import CLAIM_UNSENT, relay_once
 from shared.amqp import (
     CUSTOMER_CREATED,
     CUSTOMER_DELETED,
-    CUSTOMER_EVENTS_EXCHANGE,
     Publisher,
-    declare_topology,
 )
 from shared.app_keys import DB_POOL
 from shared.customers.events import customer_event
-from shared.db import create_pool
 from shared.imports import chunks as import_repository
-from shared.settings import Settings
 
 BACKLOG = 3_000
 BATCH = 500  # smaller than the backlog: the order of claims shows
 NOW = datetime(2024, 5, 19, 3, 48, 22, tzinfo=UTC)
-
-
-@pytest.fixture
-async def pool(test_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(test_settings.database_url, min_size=0)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
-async def publisher(test_settings: Settings) -> AsyncIterator[Publisher]:
-    publisher = Publisher(test_settings.amqp_url)
-    yield publisher
-    await publisher.close()
-
-
-@pytest.fixture
-async def events_queue(test_settings: Settings) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
-    """An exclusive queue bound to every customer event, in the test vhost."""
-    connection = await aio_pika.connect_robust(test_settings.amqp_url)
-    channel = await connection.channel()
-    await declare_topology(channel)
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-    await queue.bind(await channel.get_exchange(CUSTOMER_EVENTS_EXCHANGE), routing_key="customer.*")
-    yield queue
-    await connection.close()
 
 
 def _event(event_type: str, tenant: str, n: int) -> dict:

@@ -4,26 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-import aio_pika
 import asyncpg
 import orjson
-import pytest
 
-from shared.amqp import CUSTOMER_EVENTS_EXCHANGE, declare_topology
 from tests.support.events import events_of
-
-
-@pytest.fixture
-async def events_queue(test_settings):
-    """An exclusive queue bound to every customer event, in the test vhost."""
-    connection = await aio_pika.connect_robust(test_settings.amqp_url)
-    channel = await connection.channel()
-    await declare_topology(channel)
-    exchange = await channel.get_exchange(CUSTOMER_EVENTS_EXCHANGE)
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-    await queue.bind(exchange, routing_key="customer.*")
-    yield queue
-    await connection.close()
 
 
 async def test_create_and_delete_publish_events_without_personal_data(

@@ -4,16 +4,11 @@ PostgreSQL and RabbitMQ."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
-from collections.abc import Iterator
 
 import asyncpg
 import pytest
-import structlog
-from structlog.testing import capture_logs
 
-from impex_worker.app import create_app as create_worker_app
 from shared.amqp import (
     CUSTOMER_DELETED_QUEUE,
     CUSTOMER_EVENTS_EXCHANGE,
@@ -27,24 +22,6 @@ from tests.support.waiting import eventually
 
 DEADLINE = 30.0
 IMPORT = "/api/import"
-
-
-@pytest.fixture
-def logs() -> Iterator[list[dict]]:
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
-        yield entries
-
-
-@pytest.fixture
-async def worker(aiohttp_client, jwks_settings, tmp_path, logs):
-    settings = dataclasses.replace(jwks_settings[0], impex_drop_dir=str(tmp_path))
-    client = await aiohttp_client(create_worker_app(settings))
-
-    async def ready() -> bool:
-        return (await client.get("/readyz")).status == 200
-
-    await eventually(ready, timeout=DEADLINE)
-    return client
 
 
 async def _ended(client, headers, batch_id: str) -> dict:

@@ -12,15 +12,13 @@ from datetime import datetime
 import asyncpg
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 
 from customer_service.app import create_app
+from customer_service.metrics import REGISTRY
 from shared.amqp import SHOPPER_OTP_REQUESTED
 from shared.authz import DEFAULT_SCOPES, SHOPPERS_ADMIN, SHOPPERS_AUTH
 from tests.support.shoppers import PASSWORD, Storefront, cheap_hashing, next_otp, otp_events
 from tests.support.waiting import eventually
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture

@@ -25,11 +25,9 @@ from customer_service.shoppers.service import ShopperService
 from shared import db
 from shared.errors import TooManyRequests, Unavailable
 from shared.timefmt import utcnow
-from tests.support.processes import throwaway_redis
+from tests.support.processes import private_redis
 from tests.support.shoppers import PASSWORD, Storefront, cheap_hashing
 from tests.support.waiting import eventually
-
-pytestmark = pytest.mark.integration
 
 
 class CountingHasher(PasswordHasher):
@@ -325,16 +323,15 @@ async def test_redis_down_through_http_is_a_quick_503_and_sessions_still_work(
     healthy = Storefront(await aiohttp_client(create_app(settings)), mint, unique_tenant)
     await healthy.register("down@example.com")
     token = await healthy.login("down@example.com")
-    with throwaway_redis() as (url, process):
-        broken_settings = dataclasses.replace(settings, redis_url=url)
+    with private_redis() as redis_server:
+        broken_settings = dataclasses.replace(settings, redis_url=redis_server.url)
         broken = Storefront(await aiohttp_client(create_app(broken_settings)), mint, unique_tenant)
 
         async def ready() -> bool:
             return (await broken.client.get("/readyz")).status == 200
 
         await eventually(ready, timeout=30)
-        process.terminate()
-        process.wait(timeout=10)
+        redis_server.stop()
         response = await broken.call(
             "POST", "/login", json={"username": "down@example.com", "password": PASSWORD}
         )

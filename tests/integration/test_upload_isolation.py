@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from customer_service import metrics
 from customer_service.app import create_app
-from shared import metrics
 from tests.support.waiting import eventually
 
 API = "/api/v2"

@@ -4,11 +4,9 @@ ports of the test slot's own (beside the e2e suite's), against the slot's stores
 from __future__ import annotations
 
 import json
-import re
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import aiohttp
 import asyncpg
 import pytest
 
@@ -59,26 +57,8 @@ def replicated(test_settings: Settings, tmp_path_factory) -> Iterator[RunningSui
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 async def tenant_headers(replicated: RunningSuite, http, unique_tenant) -> dict[str, str]:
     return (await obtain_client(replicated, http, unique_tenant)).headers
-
-
-async def metric_total(http: aiohttp.ClientSession, url: str, name: str, **labels: str) -> float:
-    """The sum of a counter's samples matching `labels` on one process's /metrics."""
-    async with http.get(f"{url}/metrics") as response:
-        text = await response.text()
-    total = 0.0
-    for line in text.splitlines():
-        match = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
-        if match and all(f'{k}="{v}"' in match.group(1) for k, v in labels.items()):
-            total += float(match.group(2))
-    return total
 
 
 async def connect(dsn: str) -> asyncpg.Connection:

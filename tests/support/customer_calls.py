@@ -9,6 +9,8 @@ API = "/api/v2"
 
 
 class CustomerCalls:
+    """customer_service's API as one tenant: (status, parsed body) per call."""
+
     def __init__(self, client: Any, headers: dict[str, str]) -> None:
         self.client = client
         self.headers = headers
@@ -27,4 +29,9 @@ class CustomerCalls:
     async def create(self, **fields: Any) -> dict[str, Any]:
         status, body = await self.call("POST", "/customers", fields)
         assert status == 201, body
+        return body
+
+    async def get(self, customer_id: str) -> dict[str, Any]:
+        status, body = await self.call("GET", f"/customers/{customer_id}")
+        assert status == 200, body
         return body

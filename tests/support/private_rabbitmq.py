@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.processes import free_port, wait_for_port
+from tests.support.processes import free_port, wait_for_port_blocking
 
 _SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 # Start-up of a node takes ~5-15 s on a loaded machine (more when it recovers quorum queues).
@@ -176,7 +176,7 @@ def private_broker() -> Iterator[PrivateBroker]:
         start_new_session=True,
     )
     try:
-        wait_for_port(broker.epmd_port)
+        wait_for_port_blocking(broker.epmd_port)
         broker.start()
         yield broker
     finally:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+
+from tests.support.waiting import eventually
 
 
 def free_port() -> int:
@@ -17,7 +20,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
+async def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    """Until something listens on `port` (polled with a deadline, never blocking the loop)."""
+
+    async def listening() -> bool:
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        return True
+
+    await eventually(listening, timeout=timeout, interval=0.02, what=f"a listener on {port}")
+
+
+def wait_for_port_blocking(port: int, timeout: float = 10.0) -> None:
+    """`wait_for_port` for code outside an event loop (servers started by sync fixtures)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as sock:
@@ -49,7 +67,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_for_port(self.port)
+        wait_for_port_blocking(self.port)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -68,9 +86,23 @@ def private_redis() -> Iterator[PrivateRedis]:
         redis.stop()
 
 
-@contextmanager
-def throwaway_redis() -> Iterator[tuple[str, subprocess.Popen]]:
+@asynccontextmanager
+async def throwaway_redis() -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     """A private redis-server on a free port: (url, process). Stop it early to simulate an
     outage with `process.terminate()`; it is stopped at the end in any case."""
-    with private_redis() as redis:
-        yield redis.url, redis.process
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (make test installs it)")
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *(binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_for_port(port)
+        yield f"redis://127.0.0.1:{port}/0", process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), 10)

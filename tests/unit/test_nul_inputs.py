@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
+from shared.app_keys import METRICS
+from shared.metrics import ServiceMetrics
 from shared.web import base_middlewares, json_response, read_json
 
 
@@ -28,6 +30,7 @@ async def _database_refuses(_request: web.Request) -> web.Response:
 @pytest.fixture
 async def client(aiohttp_client):
     app = web.Application(middlewares=base_middlewares())
+    app[METRICS] = ServiceMetrics()
     app.router.add_post("/echo", _echo)
     app.router.add_get("/customers/{ref}/ref", _lookup)
     app.router.add_get("/refuses", _database_refuses)

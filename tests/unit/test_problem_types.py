@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from shared.app_keys import METRICS
+from shared.metrics import ServiceMetrics
 from shared.web import base_middlewares, json_response
 
 
@@ -13,6 +15,7 @@ async def _ok(_request: web.Request) -> web.Response:
 
 async def test_unknown_route_and_wrong_method_use_the_domain_problem_types(aiohttp_client):
     app = web.Application(middlewares=base_middlewares())
+    app[METRICS] = ServiceMetrics()
     app.router.add_get("/things", _ok)
     client = await aiohttp_client(app)
 

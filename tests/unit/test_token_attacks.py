@@ -26,8 +26,10 @@ from jwt.algorithms import RSAAlgorithm
 
 from shared import tokens as tokens_module
 from shared.app_factory import cancel_and_wait
+from shared.app_keys import METRICS
 from shared.authz import auth_middleware
 from shared.errors import Unavailable
+from shared.metrics import ServiceMetrics
 from shared.revocations import RevocationList
 from shared.settings import Settings
 from shared.tokens import InvalidToken, TokenClaims, TokenVerifier
@@ -495,6 +497,7 @@ async def guarded(aiohttp_client, verifier: TokenVerifier):
     app = web.Application(
         middlewares=[*base_middlewares(), auth_middleware(verifier, is_public=lambda _: False)]
     )
+    app[METRICS] = ServiceMetrics()
     app.router.add_get("/api/v2/customers", handler)
     return await aiohttp_client(app)
 
