@@ -51,8 +51,9 @@ def build_routes(settings: Settings) -> tuple[Route, ...]:
 def resolve(routes: tuple[Route, ...], path: str) -> Target | None:
     """The upstream for a public path, prefix swapped and a trailing slash dropped."""
     for route in routes:
-        if path == route.public_prefix or path.startswith(route.public_prefix + "/"):
-            rest = path[len(route.public_prefix) :]
+        prefix = route.public_prefix
+        if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+            rest = path[len(prefix) :]
             upstream_path = (route.upstream_prefix + rest).rstrip("/") or "/"
             return Target(route, upstream_path)
     return None
