@@ -6,7 +6,6 @@ import functools
 import ipaddress
 import itertools
 import os
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,10 +16,10 @@ from aiohttp import web
 
 from shared import metrics
 from shared.errors import DomainError, InvalidInput, UnsupportedMediaType
+from shared.identifiers import is_request_id
 from shared.log import log_access
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 TENANT_KEY = web.RequestKey("tenant", str)
@@ -171,7 +170,7 @@ def route_template(request: web.Request) -> str:
 
 def _request_id_from(request: web.Request) -> str:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    return incoming if _REQUEST_ID_RE.match(incoming) else _new_request_id()
+    return incoming if is_request_id(incoming) else _new_request_id()
 
 
 # Generated request ids: 32 hex digits, a random per-process half and a counter. Unique (the

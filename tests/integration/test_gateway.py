@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from gateway.app import create_app
-from gateway.keys import RATE_LIMITER
+from gateway.app_keys import RATE_LIMITER
 from gateway.rate_limit import config_key
 from shared.revocations import publish_client_revocation, publish_token_revocation
 from tests.support.processes import throwaway_redis
