@@ -22,7 +22,8 @@ import orjson
 import uvloop
 from aiohttp import web
 
-from customer_service.repository import INSERT_OUTBOX, SELECT_BY
+from customer_service.repository import SELECT_BY
+from shared.outbox import INSERT_OUTBOX
 
 _COLUMNS = (
     "customer_ref, alternate_customer_ref, email, first_name, last_name, mobile, phone, profile"

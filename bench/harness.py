@@ -49,7 +49,8 @@ PORTS = {
     "gateway_admin": 18204,
 }
 # The bench's limits are far above what 2 cores can push: the rate limiter still runs its Redis
-# script on every request (that cost is measured), it just never answers 429.
+# script (once per block of up to 64 requests, gateway.rate_limit; that cost is measured), it
+# just never answers 429.
 UNLIMITED = "1000000"
 
 T = TypeVar("T")

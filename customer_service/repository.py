@@ -54,6 +54,9 @@ WHERE tenant_id = $1 AND {condition} AND NOT deleted
 # A live customer by id in one statement that sets its own tenant (0008_app_login_role.sql):
 # for `shared.db.tenant_fetchrow`, outside a tenant transaction.
 SELECT_LIVE_BY_ID = "SELECT * FROM customer.live_customer_by_id($1, $2)"
+# The same with the customer's order figures beside its columns (0017_customer_with_spend.sql:
+# customer.order_totals_of joined; $3-$5 are orders.repository.spend_window's): the v2 read.
+SELECT_LIVE_WITH_SPEND = "SELECT * FROM customer.live_customer_with_spend($1, $2, $3, $4, $5)"
 
 # Search criteria → column expressions; every given criterion must match exactly (email
 # case-insensitively, through email_lower as above).

@@ -29,6 +29,8 @@ def has_dot_segment(raw_path: str) -> bool:
     """True when `raw_path` (a request target, query ignored) has a `.` or `..` segment, as
     written or after percent-decoding it once or several times."""
     path = raw_path.split("?", 1)[0]
+    if "." not in path and "%" not in path:
+        return False  # no dot, and nothing that could decode to one: most requests
     for _ in range(_MAX_DECODES + 1):
         if any(segment in _DOT_SEGMENTS for segment in _SEPARATORS.split(path)):
             return True

@@ -202,17 +202,29 @@ async def tenant_transaction(
 
 
 async def tenant_fetchrow(
-    pool: asyncpg.Pool, query: str, *args: object, timeout: float = 5.0
+    pool: asyncpg.Pool, query: str, tenant: str, *args: object, timeout: float = 5.0
 ) -> asyncpg.Record | None:
-    """One row from one statement that sets its tenant itself, transaction-locally, before it
-    reads (a function such as customer.live_customer_by_id): one round trip instead of a tenant
-    transaction's three. The statement is its own implicit transaction, so its settings end
-    with it and the session needs no reset for the next tenant transaction; nor before: a reset
-    deferred by an earlier tenant transaction is left to the next user that needs one."""
+    """One row from one statement that sets its tenant ($1, `tenant`) itself,
+    transaction-locally, before it reads (a function such as customer.live_customer_by_id): one
+    round trip instead of a tenant transaction's three. The statement is its own implicit
+    transaction, so its settings end with it and the session needs no reset for the next tenant
+    transaction; nor before: a reset deferred by an earlier tenant transaction is left to the
+    next user that needs one.
+
+    Inside `joined_transaction` of the same pool and tenant it runs on the joined connection, in
+    a savepoint like `tenant_transaction` there (it sees what the block wrote)."""
+    joined = _JOINED.get()
+    if joined is not None and joined.pool is pool and joined.tenant == tenant:
+        joined_conn = await joined.connection(timeout)
+        try:
+            async with joined_conn.transaction():
+                return await joined_conn.fetchrow(query, tenant, *args)
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable("The database is not available.") from exc
     conn = await _acquire(pool, timeout, for_tenant=True)
     try:
         try:
-            row = await conn.fetchrow(query, *args)
+            row = await conn.fetchrow(query, tenant, *args)
         except CONNECTION_ERRORS as exc:
             raise Unavailable("The database is not available.") from exc
         _call_if_ours(conn, "tenant_transaction_done")

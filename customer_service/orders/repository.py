@@ -112,20 +112,10 @@ ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
     monthly_spend = EXCLUDED.monthly_spend
 """
 
-# The maintained figures plus the one that depends on the clock: the window ($3 on) is its
-# partial first month, summed from the covering index (order_facts_placed_idx), and the whole
-# months from $4 (the next month's start, $5 its "YYYY-MM" key) on, from monthly_spend.
-SELECT_TOTALS = """
-SELECT t.customer_id, t.total_orders, t.lifetime_value, t.total_spend, t.first_order_date,
-    t.last_order_date, t.last_order_ref, t.last_order_name, t.last_currency,
-    (SELECT coalesce(sum(f.total - f.refunded_amount), 0) FROM customer.order_facts AS f
-     WHERE f.tenant_id = $1 AND f.customer_id = t.customer_id AND f.status = 'placed'
-       AND f.order_date >= $3 AND f.order_date < $4)
-    + (SELECT coalesce(sum(m.value::numeric), 0) FROM jsonb_each_text(t.monthly_spend) AS m
-       WHERE m.key >= $5) AS running_spend
-FROM customer.order_totals AS t
-WHERE t.tenant_id = $1 AND t.customer_id = ANY($2::uuid[])
-"""
+# The maintained figures plus the one that depends on the clock, the running 12-month spend
+# (customer.order_totals_of, 0017: defined once in SQL, inlined into this statement; $3-$5 are
+# `spend_window`).
+SELECT_TOTALS = "SELECT * FROM customer.order_totals_of($1, $2::uuid[], $3, $4, $5)"
 
 DELETE_OF_CUSTOMER = """
 WITH facts AS (
@@ -181,17 +171,22 @@ async def recompute_totals(
     await conn.execute(RECOMPUTE_TOTALS, tenant, ids)
 
 
-async def fetch_totals(
-    conn: asyncpg.Connection, tenant: str, customer_ids: Sequence[uuid.UUID], since: datetime
-) -> dict[uuid.UUID, asyncpg.Record]:
-    """Totals of those customers that have placed orders, with the spend from `since` on."""
+def spend_window(since: datetime) -> tuple[datetime, datetime, str]:
+    """The running spend's window from `since` as customer.order_totals_of takes it: its start
+    (the partial first month is summed from the facts), the next month's start and that month's
+    "YYYY-MM" key (whole months from there on come from monthly_spend)."""
     month = since.astimezone(UTC)
     next_month = (month.replace(day=1) + timedelta(days=32)).replace(
         day=1, hour=0, minute=0, second=0, microsecond=0
     )
-    rows = await conn.fetch(
-        SELECT_TOTALS, tenant, list(customer_ids), since, next_month, next_month.strftime("%Y-%m")
-    )
+    return since, next_month, next_month.strftime("%Y-%m")
+
+
+async def fetch_totals(
+    conn: asyncpg.Connection, tenant: str, customer_ids: Sequence[uuid.UUID], since: datetime
+) -> dict[uuid.UUID, asyncpg.Record]:
+    """Totals of those customers that have placed orders, with the spend from `since` on."""
+    rows = await conn.fetch(SELECT_TOTALS, tenant, list(customer_ids), *spend_window(since))
     return {row["customer_id"]: row for row in rows}
 
 

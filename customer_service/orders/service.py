@@ -7,7 +7,7 @@ Facts never touch the customer row: no `lastModifiedDate`, no `customer.updated`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -70,6 +70,17 @@ async def spend_of(
     """The computed fields of each customer (all null for one without placed orders)."""
     totals = await repository.fetch_totals(conn, tenant, customer_ids, now - RUNNING_WINDOW)
     return {cid: spend_fields(totals.get(cid), now) for cid in customer_ids}
+
+
+def window_since(now: datetime) -> tuple[datetime, datetime, str]:
+    """The running spend's window at `now`, as the statements reading figures take it."""
+    return repository.spend_window(now - RUNNING_WINDOW)
+
+
+def spend_of_row(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The computed fields from a row carrying a customer's figures beside its columns
+    (customer.live_customer_with_spend: all null while it has no placed order)."""
+    return spend_fields(row if row["total_orders"] is not None else None, now)
 
 
 async def totals_of(

@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from gateway.app import create_app
+from gateway.app_keys import RATE_LIMITER
 from gateway.rate_limit import config_key
 from shared.revocations import publish_client_revocation, publish_token_revocation
 from tests.support.processes import throwaway_redis
@@ -226,6 +227,33 @@ async def test_rate_limit_per_client_leaves_other_clients_of_the_tenant_alone(
     assert codes == [200, 200, 429]
     quiet = await gateway.get(f"{API}/ping", headers=mint.headers(unique_tenant))
     assert quiet.status == 200
+
+
+async def test_two_gateways_share_one_tenant_limit(aiohttp_client, gateway_settings, mint,
+                                                   unique_tenant, redis):  # fmt: skip
+    """Two gateway apps (two processes' worth of state) on one Redis: together they admit no
+    more than the tenant's burst of 200, at most two blocks (of 10) fewer, and answer 429 with
+    the RateLimit headers once it is spent."""
+    no_refill = {"rate": 0.001, "client_rate": 0.001, "burst": 200}
+    await redis.hset(config_key(unique_tenant), mapping=no_refill)
+    settings = dataclasses.replace(gateway_settings, rate_limit_client_burst=10_000)
+    gateways = [await aiohttp_client(create_app(settings)) for _ in range(2)]
+    headers = mint.headers(unique_tenant)
+
+    async def one(i: int) -> int:
+        response = await gateways[i % 2].get(f"{API}/ping", headers=headers)
+        if response.status == 429:
+            assert response.headers["RateLimit-Remaining"] == "0"
+            assert int(response.headers["Retry-After"]) >= 1
+        return response.status
+
+    statuses: list[int] = []
+    for start in range(0, 260, 20):
+        statuses += await asyncio.gather(*(one(i) for i in range(start, start + 20)))
+    assert set(statuses) <= {200, 429}
+    assert 200 - 2 * 10 <= statuses.count(200) <= 200
+    reservations = sum(g.server.app[RATE_LIMITER].reservations for g in gateways)
+    assert reservations < statuses.count(200) / 2
 
 
 async def test_revoked_token_is_refused_within_a_second(gateway, mint, unique_tenant, redis):

@@ -15,6 +15,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import shared.migrations
 from customer_service import repository
 from customer_service.collection import params
 from customer_service.collection import repository as collection_repository
+from customer_service.orders import service as orders
 from shared.db import create_pool, tenant_fetchrow, tenant_transaction
 from shared.imports import chunks as import_repository
 from shared.settings import Settings
@@ -281,6 +283,46 @@ async def test_get_by_id_function_uses_the_primary_key(
         await pool.close()
     for plan in plans.values():
         _assert_index_scan(plan, {"customers_pkey"})
+    assert row is not None and row["id"] == sample.id
+    assert other is None
+
+
+async def test_get_with_spend_function_uses_primary_keys(
+    test_settings: Settings, sample: Sample
+) -> None:
+    """customer.live_customer_with_spend (GET /customers/{id} with its figures, one statement):
+    its query, as stored, planned as the app role runs it under row-level security, reads the
+    customer and its totals by primary key (order_totals_of is inlined into it); the call finds
+    the customer of its own tenant only."""
+    window = orders.window_since(datetime.now(UTC))
+    pool = await create_pool(test_settings.app_dsn, min_size=0, max_size=1)
+    try:
+        async with tenant_transaction(pool, sample.tenant) as conn:
+            body = await conn.fetchval(
+                "SELECT prosrc FROM pg_proc WHERE oid = 'customer.live_customer_with_spend"
+                "(text, uuid, timestamptz, timestamptz, text)'::regprocedure"
+            )
+            select = re.search(r"RETURN QUERY\s+(SELECT .*?);", body, re.S)
+            assert select is not None
+            query = select[1]
+            for name, parameter in (("p_tenant", "$1"), ("p_id", "$2::uuid"),
+                                    ("p_since", "$3::timestamptz"),
+                                    ("p_next_month", "$4::timestamptz"),
+                                    ("p_next_month_key", "$5::text")):  # fmt: skip
+                query = re.sub(rf"\b{name}\b", parameter, query)
+            plans = await _plans(conn, query, (sample.tenant, sample.id, *window))
+        row = await tenant_fetchrow(
+            pool, repository.SELECT_LIVE_WITH_SPEND, sample.tenant, sample.id, *window
+        )
+        other = await tenant_fetchrow(
+            pool, repository.SELECT_LIVE_WITH_SPEND, "elsewhere", sample.id, *window
+        )
+    finally:
+        await pool.close()
+    for plan in plans.values():
+        assert "Seq Scan" not in plan, plan
+        assert "customers_pkey" in plan and "order_totals_pkey" in plan, plan
+        assert "order_totals_of" not in plan, plan  # inlined, not called per row
     assert row is not None and row["id"] == sample.id
     assert other is None
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from customer_service.repository import SELECT_LIVE_BY_ID
+from customer_service.orders.service import window_since
+from customer_service.repository import SELECT_LIVE_BY_ID, SELECT_LIVE_WITH_SPEND
 from shared import db
 from shared.app_keys import DB_POOL
 from shared.db import APP_ROLE, create_pool, tenant_fetchrow, tenant_transaction
@@ -99,11 +101,18 @@ async def test_alternating_tenants_on_one_pooled_connection_under_load(
 
         async def read_one(tenant: str, i: int) -> None:
             # One statement that sets its tenant itself (no tenant transaction around it).
+            # Either of the two such reads: the customer alone, or with its order figures
+            # (GET /customers/{id}).
+            query, extra = (
+                (SELECT_LIVE_BY_ID, ())
+                if i % 2
+                else (SELECT_LIVE_WITH_SPEND, window_since(datetime.now(UTC)))
+            )
             own = sorted(seeded[tenant])[i % CUSTOMERS_PER_TENANT]
-            row = await tenant_fetchrow(pool, SELECT_LIVE_BY_ID, tenant, own)
+            row = await tenant_fetchrow(pool, query, tenant, own, *extra)
             assert row is not None and row["id"] == own
             foreign = sorted(seeded[tenants[(i + 1) % TENANTS]])[0]
-            assert await tenant_fetchrow(pool, SELECT_LIVE_BY_ID, tenant, foreign) is None
+            assert await tenant_fetchrow(pool, query, tenant, foreign, *extra) is None
             next(checked)
 
         async def failed(tenant: str) -> None:
