@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from customer_service.v1.translate import IMPORT_KEY, hidden_fields
 from impex_worker.imports.formats import Record
 from shared.imports.chunks import RowError
 from shared.schemas import MAX_STRING_LENGTH, CustomerValidationError, load_customer
 from shared.schemas.compiled import load_plain_customer
+
+if TYPE_CHECKING:
+    from impex_worker.imports.plan import Fresh
 
 
 @dataclass(slots=True)
@@ -24,6 +27,9 @@ class Valid:
 
     row: int
     changes: dict[str, Any]
+    # The customer this record would create if it matches none (plan.prepare_chunk works it
+    # out ahead, beside the database); None: worked out when the chunk is planned.
+    fresh: Fresh | None = None
 
 
 @dataclass(slots=True)

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from impex_worker.imports.checks import Valid, row_error
+from impex_worker.imports.checks import Checked, Valid, check_records, row_error
+from impex_worker.imports.formats import Record
 from shared.customers.limits import limit_errors
 from shared.customers.representation import split_state, state_from_record
 from shared.customers.rules import merge_customer
@@ -29,10 +30,22 @@ IN_USE = "already in use"
 
 
 @dataclass(slots=True)
+class Fresh:
+    """A record's customer as it is created when nothing stored matches it: its state, the
+    caps it breaks, and its row's column values and profile."""
+
+    state: dict[str, Any]
+    too_large: dict[str, list[str]]
+    columns: dict[str, Any]
+    profile: dict[str, Any]
+
+
+@dataclass(slots=True)
 class _Customer:
     id: uuid.UUID
     before: dict[str, Any] | None  # the stored state; None for a customer this chunk creates
     state: dict[str, Any]
+    fresh: Fresh | None = None  # when created from a record's precomputed Fresh
 
 
 @dataclass(slots=True)
@@ -46,6 +59,23 @@ class ChunkPlan:
     updated: list[dict[str, Any]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     imported: int = 0
+
+
+def prepare_chunk(records: Sequence[Record], *, now: datetime) -> Checked:
+    """Validate a chunk's records and work out, for each valid one, the customer it creates if
+    nothing stored matches it (`Valid.fresh`): no database needed, so this runs beside the
+    previous chunk's transaction, which then merges only the records that match a customer.
+    `now` is the chunk's time: plan_chunk must be given the same."""
+    checked = check_records(records)
+    for record in checked.valid:
+        record.fresh = fresh_customer(record.changes, now=now)
+    return checked
+
+
+def fresh_customer(changes: Mapping[str, Any], *, now: datetime) -> Fresh:
+    state = merge_customer({}, changes, now=now)
+    columns, profile = split_state(state)
+    return Fresh(state, limit_errors(state), columns, profile)
 
 
 def lookup_keys(valid: Sequence[Valid]) -> tuple[list[str], list[str], list[str]]:
@@ -84,9 +114,13 @@ def plan_chunk(
             target = index["customerRef"].get(changes["customerRef"])
         if target is None:
             target = index["email"].get(changes["email"].lower())
-        current = customers[target].state if target is not None else {}
-        state = merge_customer(current, changes, now=now)
-        too_large = limit_errors(state)
+        fresh = record.fresh if target is None else None
+        if fresh is not None:
+            state, too_large = fresh.state, fresh.too_large
+        else:
+            current = customers[target].state if target is not None else {}
+            state = merge_customer(current, changes, now=now)
+            too_large = limit_errors(state)
         if too_large:
             plan.errors.append(row_error(record.row, changes, too_large))
             continue
@@ -96,7 +130,7 @@ def plan_chunk(
             continue
         if target is None:
             target = next(new_ids)
-            customers[target] = _Customer(target, None, {})
+            customers[target] = _Customer(target, None, {}, fresh)
         _reindex(index, target, customers[target].state, state)
         customers[target].state = state
         plan.imported += 1
@@ -147,6 +181,9 @@ def _reindex(
 
 
 def _row(customer: _Customer) -> Row:
+    fresh = customer.fresh
+    if fresh is not None and customer.state is fresh.state:  # as created, not merged since
+        return Row(customer.id, fresh.columns, fresh.profile)
     columns, profile = split_state(customer.state)
     return Row(customer.id, columns, profile)
 

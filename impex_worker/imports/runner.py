@@ -71,10 +71,12 @@ class _Stopped(Exception):
 
 @dataclass(slots=True)
 class _Validating:
-    """A chunk submitted for validation: where it starts, its size, and the result to come."""
+    """A chunk submitted for validation: where it starts, its size, its time, and the result
+    to come."""
 
     first_row: int
     count: int
+    now: datetime  # the chunk's time (its customers' timestamps, its events)
     checked: asyncio.Future[Checked]
 
 
@@ -193,7 +195,7 @@ class BatchRunner:
                 if item.first_row != done + 1:  # the reader and the checkpoint disagree
                     raise LostBatch(f"chunk starts at {item.first_row}, checkpoint at {done}")
                 checked = await item.checked
-                done = await self._write(tenant, batch, done, item.count, checked)
+                done = await self._write(tenant, batch, done, item, checked)
                 written += 1
                 if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8, …
                     await repository.refresh_statistics(self._pool)
@@ -213,8 +215,9 @@ class BatchRunner:
     ) -> None:
         try:
             async for chunk in self._chunks(records):
-                checking = asyncio.ensure_future(self._validator.check(chunk))
-                await validated.put(_Validating(chunk[0].row, len(chunk), checking))
+                now = self._clock()
+                checking = asyncio.ensure_future(self._validator.check(chunk, now))
+                await validated.put(_Validating(chunk[0].row, len(chunk), now, checking))
         except Exception as exc:  # handed to the writing side, which raises it
             await validated.put(exc)
             return
@@ -232,13 +235,13 @@ class BatchRunner:
             yield pending
 
     async def _write(
-        self, tenant: str, batch: asyncpg.Record, start: int, count: int, checked: Checked
+        self, tenant: str, batch: asyncpg.Record, start: int, chunk: _Validating, checked: Checked
     ) -> int:
         """One chunk in one transaction, checkpoint included: its customers, row errors,
         `customer.imported` events and counters. Raises _Stopped (writing nothing) if the batch
         is no longer PROCESSING."""
         batch_id = batch["id"]
-        now = self._clock()
+        count, now = chunk.count, chunk.now
         async with tenant_transaction(self._pool, tenant, timeout=CHUNK_TIMEOUT_SECONDS) as conn:
             status = await repository.lock_batch(conn, tenant, batch_id)
             if status is None or status["state"] != PROCESSING:

@@ -8,11 +8,14 @@ about as much as checking them with the schema's precompiled twin (see checks.py
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import datetime
 
-from impex_worker.imports.checks import Checked, check_records
+from impex_worker.imports.checks import Checked
 from impex_worker.imports.formats import Record
+from impex_worker.imports.plan import prepare_chunk
 
 
 class Validator:
@@ -31,11 +34,14 @@ class Validator:
         else:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate")
 
-    async def check(self, records: list[Record]) -> Checked:
+    async def check(self, records: list[Record], now: datetime) -> Checked:
+        """The records validated, each valid one with the customer it would create at `now`
+        (plan.prepare_chunk)."""
         if self._executor is None:
-            return check_records(records)
+            return prepare_chunk(records, now=now)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, check_records, records)
+        prepare = functools.partial(prepare_chunk, records, now=now)
+        return await loop.run_in_executor(self._executor, prepare)
 
     def close(self) -> None:
         if self._executor is not None:
