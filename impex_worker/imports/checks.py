@@ -36,12 +36,15 @@ class Valid:
 class Checked:
     valid: list[Valid] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    # plan.lookup_keys(valid), when prepare_chunk worked them out ahead.
+    keys: tuple[list[str], list[str], list[str]] | None = None
 
 
 def check_records(records: list[Record]) -> Checked:
     """Split records into valid ones and row errors."""
     checked = Checked()
     for record in records:
+        record.built()
         if record.problem is None:
             try:
                 # Only a v1 upload's records carry it (customer_service.v1).

@@ -69,6 +69,7 @@ def prepare_chunk(records: Sequence[Record], *, now: datetime) -> Checked:
     checked = check_records(records)
     for record in checked.valid:
         record.fresh = fresh_customer(record.changes, now=now)
+    checked.keys = lookup_keys(checked.valid)
     return checked
 
 

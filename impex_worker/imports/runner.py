@@ -7,7 +7,11 @@
   counters in one transaction, and only if the counters are still where the chunk started
   (checked under the batch row's lock). A resumed run skips the records already counted, so a
   chunk is applied exactly once whatever happens in between.
-- Pipeline: while a chunk is written, the next one is parsed and validated.
+- Pipeline: while a chunk's transaction runs, the next chunk is read, and in the validation
+  thread built (CSV), validated and prepared (each record's customer as created if nothing
+  matches it, plan.prepare_chunk). The transaction itself looks up the chunk's keys, merges
+  the few records that match a customer and writes; ANALYZE (after chunks 1, 2, 4, …) runs on
+  its own connection beside the next chunks.
 """
 
 from __future__ import annotations
@@ -181,13 +185,15 @@ class BatchRunner:
         A producer reads and submits chunks for validation, up to `validator.ahead` chunks in
         advance (bounded memory); this loop writes them strictly in order as they come back."""
         blocks = blocks_of(self._pool, tenant, batch, self._drop_dir)
-        records = read_records(batch["format"], blocks, skip=batch["processed"])
+        records = read_records(batch["format"], blocks, skip=batch["processed"], defer=True)
         validated: asyncio.Queue[_Validating | BaseException | None] = asyncio.Queue(
             maxsize=self._validator.ahead
         )
         producer = asyncio.create_task(self._produce(records, validated))
         done = batch["processed"]
         written = 0
+        # ANALYZE runs on its own connection beside the next chunks (at most one at a time).
+        analyzing: asyncio.Task[None] | None = None
         try:
             while (item := await validated.get()) is not None:
                 if isinstance(item, BaseException):
@@ -198,8 +204,16 @@ class BatchRunner:
                 done = await self._write(tenant, batch, done, item, checked)
                 written += 1
                 if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8, …
-                    await repository.refresh_statistics(self._pool)
+                    if analyzing is not None:
+                        await analyzing
+                    analyzing = asyncio.create_task(repository.refresh_statistics(self._pool))
+            if analyzing is not None:
+                await analyzing
         finally:
+            if analyzing is not None and not analyzing.done():
+                analyzing.cancel()
+                with contextlib.suppress(BaseException):
+                    await analyzing
             producer.cancel()
             with contextlib.suppress(BaseException):
                 await producer
@@ -248,10 +262,11 @@ class BatchRunner:
                 raise _Stopped(status["state"] if status is not None else None)
             if status["processed"] != start:
                 raise LostBatch(f"checkpoint at {status['processed']}, expected {start}")
-            plan = await self._apply(conn, tenant, checked.valid, now)
+            keys = checked.keys or lookup_keys(checked.valid)
+            plan = await self._apply(conn, tenant, checked.valid, keys, now)
             # Order facts that named one of the chunk's customers before it existed: one
             # statement for the whole chunk.
-            refs, emails, _ = lookup_keys(checked.valid)
+            refs, emails, _ = keys
             await attach_waiting_facts(conn, tenant, refs, emails)
             errors = sorted([*checked.errors, *plan.errors], key=lambda error: error.row)
             await repository.add_row_errors(conn, tenant, batch_id, errors)
@@ -270,11 +285,16 @@ class BatchRunner:
         return start + count
 
     async def _apply(
-        self, conn: asyncpg.Connection, tenant: str, valid: list[Valid], now: datetime
+        self,
+        conn: asyncpg.Connection,
+        tenant: str,
+        valid: list[Valid],
+        keys: tuple[list[str], list[str], list[str]],
+        now: datetime,
     ) -> ChunkPlan:
         try:
             async with db.savepoint(conn):
-                return await self._apply_set(conn, tenant, valid, now)
+                return await self._apply_set(conn, tenant, valid, now, keys)
         except asyncpg.UniqueViolationError:
             # A collision the plan could not foresee (a customer written concurrently through
             # the API, or identifiers passed between customers within the chunk): record by
@@ -282,9 +302,14 @@ class BatchRunner:
             return await self._apply_one_by_one(conn, tenant, valid, now)
 
     async def _apply_set(
-        self, conn: asyncpg.Connection, tenant: str, valid: list[Valid], now: datetime
+        self,
+        conn: asyncpg.Connection,
+        tenant: str,
+        valid: list[Valid],
+        now: datetime,
+        keys: tuple[list[str], list[str], list[str]] | None = None,
     ) -> ChunkPlan:
-        refs, emails, alternates = lookup_keys(valid)
+        refs, emails, alternates = keys or lookup_keys(valid)
         stored = await repository.fetch_matches(conn, tenant, refs, emails, alternates)
         plan = plan_chunk(valid, stored, now=now)
         await repository.write_customers(conn, tenant, plan.inserts, plan.updates, now)

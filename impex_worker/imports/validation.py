@@ -1,4 +1,5 @@
-"""Running the schema off the event loop, so validating one chunk overlaps with writing the last.
+"""Preparing chunks off the event loop (building CSV records, the schema, each record's new
+customer: plan.prepare_chunk), so preparing one chunk overlaps with writing the last.
 
 In one thread it fills the time the event loop waits for PostgreSQL; worker processes
 (`processes` > 0) would use other cores, but records and results cross in pickles, which cost
@@ -39,6 +40,9 @@ class Validator:
         (plan.prepare_chunk)."""
         if self._executor is None:
             return prepare_chunk(records, now=now)
+        if isinstance(self._executor, ProcessPoolExecutor):
+            for record in records:  # a CSV record's builder is a closure: no pickle
+                record.built()
         loop = asyncio.get_running_loop()
         prepare = functools.partial(prepare_chunk, records, now=now)
         return await loop.run_in_executor(self._executor, prepare)
