@@ -34,6 +34,7 @@ class Fresh:
     """A record's customer as it is created when nothing stored matches it: its state, the
     caps it breaks, and its row's column values and profile."""
 
+    id: uuid.UUID
     state: dict[str, Any]
     too_large: dict[str, list[str]]
     columns: dict[str, Any]
@@ -67,16 +68,17 @@ def prepare_chunk(records: Sequence[Record], *, now: datetime) -> Checked:
     previous chunk's transaction, which then merges only the records that match a customer.
     `now` is the chunk's time: plan_chunk must be given the same."""
     checked = check_records(records)
+    ids = _random_ids(len(checked.valid))
     for record in checked.valid:
-        record.fresh = fresh_customer(record.changes, now=now)
+        record.fresh = fresh_customer(next(ids), record.changes, now=now)
     checked.keys = lookup_keys(checked.valid)
     return checked
 
 
-def fresh_customer(changes: Mapping[str, Any], *, now: datetime) -> Fresh:
+def fresh_customer(customer_id: uuid.UUID, changes: Mapping[str, Any], *, now: datetime) -> Fresh:
     state = merge_customer({}, changes, now=now)
     columns, profile = split_state(state)
-    return Fresh(state, limit_errors(state), columns, profile)
+    return Fresh(customer_id, state, limit_errors(state), columns, profile)
 
 
 def lookup_keys(valid: Sequence[Valid]) -> tuple[list[str], list[str], list[str]]:
@@ -107,7 +109,7 @@ def plan_chunk(
         customers[record["id"]] = _Customer(record["id"], state, state)
         _reindex(index, record["id"], {}, state)
     plan = ChunkPlan()
-    new_ids = _random_ids(len(valid))
+    new_ids = _random_ids(sum(1 for record in valid if record.fresh is None))
     for record in valid:
         changes = record.changes
         target = None
@@ -130,7 +132,7 @@ def plan_chunk(
             plan.errors.append(row_error(record.row, changes, {name: [IN_USE] for name in taken}))
             continue
         if target is None:
-            target = next(new_ids)
+            target = fresh.id if fresh is not None else next(new_ids)
             customers[target] = _Customer(target, None, {}, fresh)
         _reindex(index, target, customers[target].state, state)
         customers[target].state = state

@@ -182,14 +182,19 @@ class BatchRunner:
     async def _import(self, tenant: str, batch: asyncpg.Record) -> None:
         """Every chunk from the checkpoint on; _Stopped if the batch left PROCESSING meanwhile.
 
-        A producer reads and submits chunks for validation, up to `validator.ahead` chunks in
-        advance (bounded memory); this loop writes them strictly in order as they come back."""
+        A producer reads chunks and submits them for preparation (validator.check), up to
+        `validator.ahead` + 1 chunks in advance (bounded memory); this loop writes them strictly
+        in order as they come back. A chunk's preparation may start once the chunk two before
+        it has been planned (plan_chunk, in its transaction): preparing is pure Python, and
+        while it runs beside a plan both wait for the GIL; started then, it runs while this
+        loop waits for the database."""
         blocks = blocks_of(self._pool, tenant, batch, self._drop_dir)
         records = read_records(batch["format"], blocks, skip=batch["processed"], defer=True)
         validated: asyncio.Queue[_Validating | BaseException | None] = asyncio.Queue(
             maxsize=self._validator.ahead
         )
-        producer = asyncio.create_task(self._produce(records, validated))
+        permits = asyncio.Semaphore(self._validator.ahead + 1)
+        producer = asyncio.create_task(self._produce(records, validated, permits))
         done = batch["processed"]
         written = 0
         # ANALYZE runs on its own connection beside the next chunks (at most one at a time).
@@ -201,7 +206,9 @@ class BatchRunner:
                 if item.first_row != done + 1:  # the reader and the checkpoint disagree
                     raise LostBatch(f"chunk starts at {item.first_row}, checkpoint at {done}")
                 checked = await item.checked
-                done = await self._write(tenant, batch, done, item, checked)
+                planned = _once(permits.release)
+                done = await self._write(tenant, batch, done, item, checked, planned)
+                planned()
                 written += 1
                 if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8, …
                     if analyzing is not None:
@@ -226,9 +233,11 @@ class BatchRunner:
         self,
         records: AsyncIterator[list[Record]],
         validated: asyncio.Queue[_Validating | BaseException | None],
+        permits: asyncio.Semaphore,
     ) -> None:
         try:
             async for chunk in self._chunks(records):
+                await permits.acquire()
                 now = self._clock()
                 checking = asyncio.ensure_future(self._validator.check(chunk, now))
                 await validated.put(_Validating(chunk[0].row, len(chunk), now, checking))
@@ -249,11 +258,17 @@ class BatchRunner:
             yield pending
 
     async def _write(
-        self, tenant: str, batch: asyncpg.Record, start: int, chunk: _Validating, checked: Checked
+        self,
+        tenant: str,
+        batch: asyncpg.Record,
+        start: int,
+        chunk: _Validating,
+        checked: Checked,
+        planned: Callable[[], None] | None = None,
     ) -> int:
         """One chunk in one transaction, checkpoint included: its customers, row errors,
         `customer.imported` events and counters. Raises _Stopped (writing nothing) if the batch
-        is no longer PROCESSING."""
+        is no longer PROCESSING. `planned` is called once the chunk's plan is made."""
         batch_id = batch["id"]
         count, now = chunk.count, chunk.now
         async with tenant_transaction(self._pool, tenant, timeout=CHUNK_TIMEOUT_SECONDS) as conn:
@@ -263,7 +278,7 @@ class BatchRunner:
             if status["processed"] != start:
                 raise LostBatch(f"checkpoint at {status['processed']}, expected {start}")
             keys = checked.keys or lookup_keys(checked.valid)
-            plan = await self._apply(conn, tenant, checked.valid, keys, now)
+            plan = await self._apply(conn, tenant, checked.valid, keys, now, planned)
             # Order facts that named one of the chunk's customers before it existed: one
             # statement for the whole chunk.
             refs, emails, _ = keys
@@ -291,10 +306,11 @@ class BatchRunner:
         valid: list[Valid],
         keys: tuple[list[str], list[str], list[str]],
         now: datetime,
+        planned: Callable[[], None] | None = None,
     ) -> ChunkPlan:
         try:
             async with db.savepoint(conn):
-                return await self._apply_set(conn, tenant, valid, now, keys)
+                return await self._apply_set(conn, tenant, valid, now, keys, planned)
         except asyncpg.UniqueViolationError:
             # A collision the plan could not foresee (a customer written concurrently through
             # the API, or identifiers passed between customers within the chunk): record by
@@ -308,10 +324,13 @@ class BatchRunner:
         valid: list[Valid],
         now: datetime,
         keys: tuple[list[str], list[str], list[str]] | None = None,
+        planned: Callable[[], None] | None = None,
     ) -> ChunkPlan:
         refs, emails, alternates = keys or lookup_keys(valid)
         stored = await repository.fetch_matches(conn, tenant, refs, emails, alternates)
         plan = plan_chunk(valid, stored, now=now)
+        if planned is not None:
+            planned()
         await repository.write_customers(conn, tenant, plan.inserts, plan.updates, now)
         return plan
 
@@ -348,6 +367,19 @@ class BatchRunner:
             )  # fmt: skip
         log.info("batch ended", state=state, processed=batch["processed"], failed=batch["failed"])
         return state
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """`action`, run by the first call only."""
+    called = False
+
+    def run() -> None:
+        nonlocal called
+        if not called:
+            called = True
+            action()
+
+    return run
 
 
 def _count_ended(state: str, started: float) -> None:
