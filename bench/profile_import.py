@@ -20,6 +20,8 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import gc
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -35,6 +37,7 @@ from bench.bench_import import DEFAULT_NEIGHBOUR, NEIGHBOUR, TENANT, clean, gene
 from customer_service.imports.service import ImportService
 from impex_worker.imports import runner as runner_module
 from impex_worker.imports.runner import BatchRunner
+from impex_worker.imports.setup import GC_THRESHOLDS, SWITCH_INTERVAL_SECONDS
 from impex_worker.imports.validation import Validator
 from shared import db
 from shared.imports import chunks
@@ -143,6 +146,8 @@ async def profile(dsn: str, source: Path, rows: int, chunk_records: int) -> None
         pool, drop_dir="/nonexistent", validator=validator, chunk_records=chunk_records
     )
     instrument()
+    gc.set_threshold(*GC_THRESHOLDS)  # as the worker runs
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     started = time.perf_counter()
     state = await runner.run(TENANT, uuid.UUID(batch["id"]))
     elapsed = time.perf_counter() - started
