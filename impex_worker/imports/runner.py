@@ -197,7 +197,10 @@ class BatchRunner:
         producer = asyncio.create_task(self._produce(records, validated, permits))
         done = batch["processed"]
         written = 0
-        # ANALYZE runs on its own connection beside the next chunks (at most one at a time).
+        # ANALYZE after the first chunk is awaited: until then the statistics may not know the
+        # tenant at all, and the next chunk's key matches would be planned as scans of it. Later
+        # ones run on their own connection beside the next chunks (one at a time): the
+        # statistics they replace are at most a few times off.
         analyzing: asyncio.Task[None] | None = None
         try:
             while (item := await validated.get()) is not None:
@@ -210,7 +213,9 @@ class BatchRunner:
                 done = await self._write(tenant, batch, done, item, checked, planned)
                 planned()
                 written += 1
-                if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8, …
+                if written == 1:
+                    await repository.refresh_statistics(self._pool)
+                elif written & (written - 1) == 0:  # after chunks 2, 4, 8, …
                     if analyzing is not None:
                         await analyzing
                     analyzing = asyncio.create_task(repository.refresh_statistics(self._pool))
