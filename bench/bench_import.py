@@ -35,13 +35,16 @@ import aiohttp
 import asyncpg
 import orjson
 
-from bench import harness
+from bench import dataset, harness
 from bench.harness import BenchEnv, CpuMeter
 from deploy.local.suite import Suite
 from shared.customers.representation import split_state
 
 TENANT = "bench_import"
 DEFAULT_ROWS = 1_000_000
+# The big tenant the import runs beside (the 1M-customer seed other benches share).
+NEIGHBOUR = harness.TENANT
+DEFAULT_NEIGHBOUR = 1_000_000
 IMPORT = "/services/impex/api/import"
 HEADER = (
     "customerRef", "alternateCustomerRef", "email", "firstName", "lastName", "mobile", "dob",
@@ -356,6 +359,10 @@ def main() -> int:
     harness.add_common_arguments(parser)
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows in the CSV")
     parser.add_argument(
+        "--neighbour", type=int, default=DEFAULT_NEIGHBOUR,
+        help=f"customers of the big tenant {NEIGHBOUR!r} beside the import (0: none)",
+    )  # fmt: skip
+    parser.add_argument(
         "--keep-tenant", action="store_true", help="keep the imported customers afterwards"
     )
     args = parser.parse_args()
@@ -369,6 +376,8 @@ def main() -> int:
     try:
         harness.run_async(harness.prepare_database(benv, fresh=args.fresh))
         print(harness.run_async(harness.postgres_version(benv.database_url)), flush=True)
+        if args.neighbour:
+            harness.run_async(dataset.ensure_seeded(benv.database_url, NEIGHBOUR, args.neighbour))
         source, table_csv = generate(args.rows, folder)
         harness.run_async(clean(benv.database_url))
         copy = harness.run_async(raw_copy(benv.database_url, table_csv, args.rows))
@@ -385,12 +394,14 @@ def main() -> int:
             drain = harness.run_async(outbox_drain_seconds(benv.database_url))
             imported["outbox_drained_after_s"] = drain
         report(copy, floor, imported, args.rows)
+        print(f"beside {args.neighbour:,} customers of tenant {NEIGHBOUR!r}")
         print(f"customer events relayed {drain:.0f} s after COMPLETED")
         harness.save_results(
             "bench_import",
             {
                 "machine": machine,
                 "rows": args.rows,
+                "neighbour": args.neighbour,
                 "raw_copy": copy,
                 "stored_floor": floor,
                 "import": imported,

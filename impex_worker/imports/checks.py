@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from customer_service.v1.translate import IMPORT_KEY, hidden_fields
 from impex_worker.imports.formats import Record
 from shared.imports.chunks import RowError
 from shared.schemas import MAX_STRING_LENGTH, CustomerValidationError, load_customer
 from shared.schemas.compiled import load_plain_customer
+
+if TYPE_CHECKING:
+    from impex_worker.imports.plan import Fresh
 
 
 @dataclass(slots=True)
@@ -24,18 +27,24 @@ class Valid:
 
     row: int
     changes: dict[str, Any]
+    # The customer this record would create if it matches none (plan.prepare_chunk works it
+    # out ahead, beside the database); None: worked out when the chunk is planned.
+    fresh: Fresh | None = None
 
 
 @dataclass(slots=True)
 class Checked:
     valid: list[Valid] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    # plan.lookup_keys(valid), when prepare_chunk worked them out ahead.
+    keys: tuple[list[str], list[str], list[str]] | None = None
 
 
 def check_records(records: list[Record]) -> Checked:
     """Split records into valid ones and row errors."""
     checked = Checked()
     for record in records:
+        record.built()
         if record.problem is None:
             try:
                 # Only a v1 upload's records carry it (customer_service.v1).

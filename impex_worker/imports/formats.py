@@ -42,21 +42,34 @@ class FileUnreadable(Exception):
 
 @dataclass(slots=True)
 class Record:
-    """One record: its number in the file, and either its data or why it cannot be parsed."""
+    """One record: its number in the file, and either its data or why it cannot be parsed.
+
+    A CSV record read with `defer=True` carries its cells and the header's builder instead of
+    its data until `built()` is called: the worker builds records in its validation thread,
+    beside the database, instead of on the event loop."""
 
     row: int
     data: Any = None
     problem: Problem | None = None
+    cells: list[str] | None = None
+    builder: Callable[[list[str]], dict[str, Any]] | None = None
+
+    def built(self) -> Any:
+        """The record's data (built now from its cells if reading deferred that)."""
+        if self.cells is not None and self.builder is not None:
+            self.data, self.cells, self.builder = self.builder(self.cells), None, None
+        return self.data
 
 
 def read_records(
-    file_format: str, blocks: Blocks, *, skip: int = 0, build: bool = True
+    file_format: str, blocks: Blocks, *, skip: int = 0, build: bool = True, defer: bool = False
 ) -> AsyncIterator[list[Record]]:
     """The records of a file, in lists per block. The first `skip` records are parsed (to find
     where the next one starts) but not yielded: a resumed import skips what it already did.
-    With `build=False` records carry no data (counting)."""
+    With `build=False` records carry no data (counting); with `defer=True` CSV records are
+    built by `Record.built()` (see Record)."""
     if file_format == "csv":
-        return _csv_records(blocks, skip, build)
+        return _csv_records(blocks, skip, build, defer)
     if file_format == "ndjson":
         return _ndjson_records(blocks, skip, build)
     if file_format == "json":
@@ -145,7 +158,9 @@ def _too_large() -> FileUnreadable:
     return FileUnreadable("A CSV record is larger than 16 MiB (is a quote left open?).")
 
 
-async def _csv_records(blocks: Blocks, skip: int, build: bool) -> AsyncIterator[list[Record]]:
+async def _csv_records(
+    blocks: Blocks, skip: int, build: bool, defer: bool = False
+) -> AsyncIterator[list[Record]]:
     decode = _utf8_decoder()
     feed = _LineFeed()
     reader = csv.reader(feed, strict=True)
@@ -192,6 +207,8 @@ async def _csv_records(blocks: Blocks, skip: int, build: bool) -> AsyncIterator[
             elif len(cells) != width:
                 problem = _problem(f"Expected {width} cells (as in the header), got {len(cells)}.")
                 records.append(Record(row, builder(cells), problem))
+            elif defer:
+                records.append(Record(row, cells=cells, builder=builder))
             else:
                 records.append(Record(row, builder(cells)))
         yield records

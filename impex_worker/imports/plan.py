@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from impex_worker.imports.checks import Valid, row_error
+from impex_worker.imports.checks import Checked, Valid, check_records, row_error
+from impex_worker.imports.formats import Record
 from shared.customers.limits import limit_errors
 from shared.customers.representation import split_state, state_from_record
 from shared.customers.rules import merge_customer
@@ -29,10 +30,23 @@ IN_USE = "already in use"
 
 
 @dataclass(slots=True)
+class Fresh:
+    """A record's customer as it is created when nothing stored matches it: its state, the
+    caps it breaks, and its row's column values and profile."""
+
+    id: uuid.UUID
+    state: dict[str, Any]
+    too_large: dict[str, list[str]]
+    columns: dict[str, Any]
+    profile: dict[str, Any]
+
+
+@dataclass(slots=True)
 class _Customer:
     id: uuid.UUID
     before: dict[str, Any] | None  # the stored state; None for a customer this chunk creates
     state: dict[str, Any]
+    fresh: Fresh | None = None  # when created from a record's precomputed Fresh
 
 
 @dataclass(slots=True)
@@ -46,6 +60,25 @@ class ChunkPlan:
     updated: list[dict[str, Any]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     imported: int = 0
+
+
+def prepare_chunk(records: Sequence[Record], *, now: datetime) -> Checked:
+    """Validate a chunk's records and work out, for each valid one, the customer it creates if
+    nothing stored matches it (`Valid.fresh`): no database needed, so this runs beside the
+    previous chunk's transaction, which then merges only the records that match a customer.
+    `now` is the chunk's time: plan_chunk must be given the same."""
+    checked = check_records(records)
+    ids = _random_ids(len(checked.valid))
+    for record in checked.valid:
+        record.fresh = fresh_customer(next(ids), record.changes, now=now)
+    checked.keys = lookup_keys(checked.valid)
+    return checked
+
+
+def fresh_customer(customer_id: uuid.UUID, changes: Mapping[str, Any], *, now: datetime) -> Fresh:
+    state = merge_customer({}, changes, now=now)
+    columns, profile = split_state(state)
+    return Fresh(customer_id, state, limit_errors(state), columns, profile)
 
 
 def lookup_keys(valid: Sequence[Valid]) -> tuple[list[str], list[str], list[str]]:
@@ -76,7 +109,7 @@ def plan_chunk(
         customers[record["id"]] = _Customer(record["id"], state, state)
         _reindex(index, record["id"], {}, state)
     plan = ChunkPlan()
-    new_ids = _random_ids(len(valid))
+    new_ids = _random_ids(sum(1 for record in valid if record.fresh is None))
     for record in valid:
         changes = record.changes
         target = None
@@ -84,9 +117,13 @@ def plan_chunk(
             target = index["customerRef"].get(changes["customerRef"])
         if target is None:
             target = index["email"].get(changes["email"].lower())
-        current = customers[target].state if target is not None else {}
-        state = merge_customer(current, changes, now=now)
-        too_large = limit_errors(state)
+        fresh = record.fresh if target is None else None
+        if fresh is not None:
+            state, too_large = fresh.state, fresh.too_large
+        else:
+            current = customers[target].state if target is not None else {}
+            state = merge_customer(current, changes, now=now)
+            too_large = limit_errors(state)
         if too_large:
             plan.errors.append(row_error(record.row, changes, too_large))
             continue
@@ -95,8 +132,8 @@ def plan_chunk(
             plan.errors.append(row_error(record.row, changes, {name: [IN_USE] for name in taken}))
             continue
         if target is None:
-            target = next(new_ids)
-            customers[target] = _Customer(target, None, {})
+            target = fresh.id if fresh is not None else next(new_ids)
+            customers[target] = _Customer(target, None, {}, fresh)
         _reindex(index, target, customers[target].state, state)
         customers[target].state = state
         plan.imported += 1
@@ -147,6 +184,9 @@ def _reindex(
 
 
 def _row(customer: _Customer) -> Row:
+    fresh = customer.fresh
+    if fresh is not None and customer.state is fresh.state:  # as created, not merged since
+        return Row(customer.id, fresh.columns, fresh.profile)
     columns, profile = split_state(customer.state)
     return Row(customer.id, columns, profile)
 

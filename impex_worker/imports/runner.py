@@ -7,7 +7,11 @@
   counters in one transaction, and only if the counters are still where the chunk started
   (checked under the batch row's lock). A resumed run skips the records already counted, so a
   chunk is applied exactly once whatever happens in between.
-- Pipeline: while a chunk is written, the next one is parsed and validated.
+- Pipeline: while a chunk's transaction runs, the next chunk is read, and in the validation
+  thread built (CSV), validated and prepared (each record's customer as created if nothing
+  matches it, plan.prepare_chunk). The transaction itself looks up the chunk's keys, merges
+  the few records that match a customer and writes; ANALYZE (after chunks 1, 2, 4, …) runs on
+  its own connection beside the next chunks.
 """
 
 from __future__ import annotations
@@ -72,10 +76,12 @@ class _Stopped(Exception):
 
 @dataclass(slots=True)
 class _Validating:
-    """A chunk submitted for validation: where it starts, its size, and the result to come."""
+    """A chunk submitted for validation: where it starts, its size, its time, and the result
+    to come."""
 
     first_row: int
     count: int
+    now: datetime  # the chunk's time (its customers' timestamps, its events)
     checked: asyncio.Future[Checked]
 
 
@@ -177,16 +183,26 @@ class BatchRunner:
     async def _import(self, tenant: str, batch: asyncpg.Record) -> None:
         """Every chunk from the checkpoint on; _Stopped if the batch left PROCESSING meanwhile.
 
-        A producer reads and submits chunks for validation, up to `validator.ahead` chunks in
-        advance (bounded memory); this loop writes them strictly in order as they come back."""
+        A producer reads chunks and submits them for preparation (validator.check), up to
+        `validator.ahead` + 1 chunks in advance (bounded memory); this loop writes them strictly
+        in order as they come back. A chunk's preparation may start once the chunk two before
+        it has been planned (plan_chunk, in its transaction): preparing is pure Python, and
+        while it runs beside a plan both wait for the GIL; started then, it runs while this
+        loop waits for the database."""
         blocks = blocks_of(self._pool, tenant, batch, self._drop_dir)
-        records = read_records(batch["format"], blocks, skip=batch["processed"])
+        records = read_records(batch["format"], blocks, skip=batch["processed"], defer=True)
         validated: asyncio.Queue[_Validating | BaseException | None] = asyncio.Queue(
             maxsize=self._validator.ahead
         )
-        producer = asyncio.create_task(self._produce(records, validated))
+        permits = asyncio.Semaphore(self._validator.ahead + 1)
+        producer = asyncio.create_task(self._produce(records, validated, permits))
         done = batch["processed"]
         written = 0
+        # ANALYZE after the first chunk is awaited: until then the statistics may not know the
+        # tenant at all, and the next chunk's key matches would be planned as scans of it. Later
+        # ones run on their own connection beside the next chunks (one at a time): the
+        # statistics they replace are at most a few times off.
+        analyzing: asyncio.Task[None] | None = None
         try:
             while (item := await validated.get()) is not None:
                 if isinstance(item, BaseException):
@@ -194,11 +210,23 @@ class BatchRunner:
                 if item.first_row != done + 1:  # the reader and the checkpoint disagree
                     raise LostBatch(f"chunk starts at {item.first_row}, checkpoint at {done}")
                 checked = await item.checked
-                done = await self._write(tenant, batch, done, item.count, checked)
+                planned = _once(permits.release)
+                done = await self._write(tenant, batch, done, item, checked, planned)
+                planned()
                 written += 1
-                if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8, …
+                if written == 1:
                     await repository.refresh_statistics(self._pool)
+                elif written & (written - 1) == 0:  # after chunks 2, 4, 8, …
+                    if analyzing is not None:
+                        await analyzing
+                    analyzing = asyncio.create_task(repository.refresh_statistics(self._pool))
+            if analyzing is not None:
+                await analyzing
         finally:
+            if analyzing is not None and not analyzing.done():
+                analyzing.cancel()
+                with contextlib.suppress(BaseException):
+                    await analyzing
             producer.cancel()
             with contextlib.suppress(BaseException):
                 await producer
@@ -211,11 +239,14 @@ class BatchRunner:
         self,
         records: AsyncIterator[list[Record]],
         validated: asyncio.Queue[_Validating | BaseException | None],
+        permits: asyncio.Semaphore,
     ) -> None:
         try:
             async for chunk in self._chunks(records):
-                checking = asyncio.ensure_future(self._validator.check(chunk))
-                await validated.put(_Validating(chunk[0].row, len(chunk), checking))
+                await permits.acquire()
+                now = self._clock()
+                checking = asyncio.ensure_future(self._validator.check(chunk, now))
+                await validated.put(_Validating(chunk[0].row, len(chunk), now, checking))
         except Exception as exc:  # handed to the writing side, which raises it
             await validated.put(exc)
             return
@@ -233,23 +264,30 @@ class BatchRunner:
             yield pending
 
     async def _write(
-        self, tenant: str, batch: asyncpg.Record, start: int, count: int, checked: Checked
+        self,
+        tenant: str,
+        batch: asyncpg.Record,
+        start: int,
+        chunk: _Validating,
+        checked: Checked,
+        planned: Callable[[], None] | None = None,
     ) -> int:
         """One chunk in one transaction, checkpoint included: its customers, row errors,
         `customer.imported` events and counters. Raises _Stopped (writing nothing) if the batch
-        is no longer PROCESSING."""
+        is no longer PROCESSING. `planned` is called once the chunk's plan is made."""
         batch_id = batch["id"]
-        now = self._clock()
+        count, now = chunk.count, chunk.now
         async with tenant_transaction(self._pool, tenant, timeout=CHUNK_TIMEOUT_SECONDS) as conn:
             status = await repository.lock_batch(conn, tenant, batch_id)
             if status is None or status["state"] != PROCESSING:
                 raise _Stopped(status["state"] if status is not None else None)
             if status["processed"] != start:
                 raise LostBatch(f"checkpoint at {status['processed']}, expected {start}")
-            plan = await self._apply(conn, tenant, checked.valid, now)
+            keys = checked.keys or lookup_keys(checked.valid)
+            plan = await self._apply(conn, tenant, checked.valid, keys, now, planned)
             # Order facts that named one of the chunk's customers before it existed: one
             # statement for the whole chunk.
-            refs, emails, _ = lookup_keys(checked.valid)
+            refs, emails, _ = keys
             await attach_waiting_facts(conn, tenant, refs, emails)
             errors = sorted([*checked.errors, *plan.errors], key=lambda error: error.row)
             await repository.add_row_errors(conn, tenant, batch_id, errors)
@@ -268,11 +306,17 @@ class BatchRunner:
         return start + count
 
     async def _apply(
-        self, conn: asyncpg.Connection, tenant: str, valid: list[Valid], now: datetime
+        self,
+        conn: asyncpg.Connection,
+        tenant: str,
+        valid: list[Valid],
+        keys: tuple[list[str], list[str], list[str]],
+        now: datetime,
+        planned: Callable[[], None] | None = None,
     ) -> ChunkPlan:
         try:
             async with db.savepoint(conn):
-                return await self._apply_set(conn, tenant, valid, now)
+                return await self._apply_set(conn, tenant, valid, now, keys, planned)
         except asyncpg.UniqueViolationError:
             # A collision the plan could not foresee (a customer written concurrently through
             # the API, or identifiers passed between customers within the chunk): record by
@@ -280,11 +324,19 @@ class BatchRunner:
             return await self._apply_one_by_one(conn, tenant, valid, now)
 
     async def _apply_set(
-        self, conn: asyncpg.Connection, tenant: str, valid: list[Valid], now: datetime
+        self,
+        conn: asyncpg.Connection,
+        tenant: str,
+        valid: list[Valid],
+        now: datetime,
+        keys: tuple[list[str], list[str], list[str]] | None = None,
+        planned: Callable[[], None] | None = None,
     ) -> ChunkPlan:
-        refs, emails, alternates = lookup_keys(valid)
+        refs, emails, alternates = keys or lookup_keys(valid)
         stored = await repository.fetch_matches(conn, tenant, refs, emails, alternates)
         plan = plan_chunk(valid, stored, now=now)
+        if planned is not None:
+            planned()
         await repository.write_customers(conn, tenant, plan.inserts, plan.updates, now)
         return plan
 
@@ -321,6 +373,19 @@ class BatchRunner:
             )  # fmt: skip
         log.info("batch ended", state=state, processed=batch["processed"], failed=batch["failed"])
         return state
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """`action`, run by the first call only."""
+    called = False
+
+    def run() -> None:
+        nonlocal called
+        if not called:
+            called = True
+            action()
+
+    return run
 
 
 def _count_ended(state: str, started: float) -> None:

@@ -496,12 +496,12 @@ async def test_batches_ending_in_error_or_aborted_are_counted(pool, unique_tenan
     class AbortingValidator(Validator):
         """Aborts the batch (through the API's service) once the import is under way."""
 
-        async def check(self, records):
+        async def check(self, records, now):
             if records[0].row > 3:
                 await ImportService(pool).change_state(
                     unique_tenant, {"batchId": str(batch_id), "state": "ABORTED"}
                 )
-            return await super().check(records)
+            return await super().check(records, now)
 
     aborting = BatchRunner(
         pool, drop_dir=str(tmp_path), validator=AbortingValidator(-1), chunk_records=3

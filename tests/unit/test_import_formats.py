@@ -39,6 +39,17 @@ CSV = (
 ).encode()
 
 
+async def test_deferred_csv_records_build_the_same_data_when_asked():
+    """The worker reads with defer=True (records are built in its validation thread): a record
+    then carries its cells until built() gives exactly what an eager read gives."""
+    eager = await read("csv", CSV, 64)
+    deferred = []
+    async for records in read_records("csv", blocks(CSV, 64), defer=True):
+        assert all(r.data is None for r in records if r.problem is None)
+        deferred.extend((r.row, r.built(), r.problem) for r in records)
+    assert deferred == eager and eager[0][1]["customerRef"] == "C-1"
+
+
 @pytest.mark.parametrize("size", BLOCK_SIZES)
 async def test_csv_records_are_nested_typed_and_numbered_whatever_the_block_size(size):
     """BOM dropped, quotes kept, blank lines skipped, dotted names nested, `|` split, booleans

@@ -19,7 +19,7 @@ from impex_worker.imports.messages import (
     dead_letter_reason,
     parse_import_message,
 )
-from impex_worker.imports.plan import lookup_keys, plan_chunk
+from impex_worker.imports.plan import lookup_keys, plan_chunk, prepare_chunk
 from impex_worker.imports.setup import available_cpus
 from impex_worker.imports.sources import PathRefused, resolve_drop_path
 from impex_worker.messages import InvalidMessage
@@ -135,6 +135,54 @@ def test_an_email_given_up_in_the_chunk_can_be_taken_by_a_later_record():
         [leaver], now=NOW,
     )  # fmt: skip
     assert plan.errors == [] and len(plan.inserts) == 1 and len(plan.updates) == 1
+
+
+def test_a_prepared_chunk_plans_exactly_as_one_merged_in_the_transaction():
+    """prepare_chunk works out each record's new customer ahead (beside the previous chunk's
+    transaction); the plan must not differ from merging every record in plan_chunk: matches,
+    repeats within the chunk (merged again), caps broken, marketing timestamps and collisions."""
+    by_ref = stored(
+        customer_ref="R-1", email="one@example.com", first_name="Old", alternate_customer_ref="A"
+    )
+    records = [
+        {"customerRef": "R-1", "email": "one@example.com", "firstName": "New"},
+        {"customerRef": "N-1", "email": "n1@example.com", "accepts_marketing": True,
+         "addresses": [{"address1": "1 Lane", "city": "Leeds", "countryCode": "GB"}]},
+        {"email": "N1@example.com", "lastName": "again"},
+        {"customerRef": "N-2", "email": "n2@example.com",
+         "attributeGroups": {f"g{n}": {"attributes": {"a": 1}} for n in range(60)}},
+        {"customerRef": "N-3", "email": "one@example.com"},
+        {"customerRef": "N-4", "email": "n4@example.com", "taxExemptions": ["VAT"]},
+        {"customerRef": "N-5", "email": "n5@example.com", "alternateCustomerRef": "A"},
+    ]  # fmt: skip
+    checked = prepare_chunk(
+        [Record(n, record) for n, record in enumerate(records, start=1)], now=NOW
+    )
+    assert all(v.fresh is not None for v in checked.valid)
+    plain = [Valid(v.row, v.changes) for v in checked.valid]
+    ahead = plan_chunk(checked.valid, [by_ref], now=NOW)
+    merged = plan_chunk(plain, [by_ref], now=NOW)
+
+    def profile(row):  # new addresses get random ids
+        addresses = [{**a, "id": None} for a in row.profile.get("addresses", [])]
+        return {**row.profile, "addresses": addresses}
+
+    def comparable(plan):
+        return (
+            [(r.columns, profile(r)) for r in plan.inserts],
+            [(r.id, r.columns, profile(r)) for r in plan.updates],
+            [(e.row, e.errors) for e in plan.errors],
+            plan.imported, len(plan.created), plan.updated,
+        )  # fmt: skip
+
+    assert comparable(ahead) == comparable(merged)
+    # R-1 then N-3 (by email) update one customer; N-1 (merged twice) and N-4 are new; N-2
+    # has too many attribute groups (the schema says so) and N-5 takes R-1's
+    # alternateCustomerRef (the plan says so).
+    assert (ahead.imported, len(ahead.inserts), len(ahead.updates)) == (5, 2, 1)
+    assert [e.row for e in checked.errors] == [4] and [e.row for e in ahead.errors] == [7]
+    (n1,) = [r for r in ahead.inserts if r.columns["customer_ref"] == "N-1"]
+    assert n1.columns["last_name"] == "again" and n1.profile["accepts_marketing"] is True
 
 
 def test_lookup_keys_cover_every_identifier_of_the_chunk():
