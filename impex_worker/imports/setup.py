@@ -3,13 +3,9 @@ one), its validator and runner, and the two queues it consumes."""
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import math
-import os
 import sys
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import asyncpg
 from aiohttp import web
@@ -24,12 +20,6 @@ from shared.amqp import IMPORTS_DEAD_LETTER_QUEUE, IMPORTS_QUEUE
 from shared.app_factory import add_readiness_check
 from shared.app_keys import SETTINGS
 
-# Validation runs in one thread, beside the event loop that writes the previous chunk. With the
-# schema's precompiled twin it is a small part of a row's cost (parsing and merging are larger),
-# and handing records to validator processes and the results back costs as much CPU as
-# validating them: measured on 2 cores, processes took more CPU and twice the memory for the
-# same throughput. (`available_cpus` stays for sizing that on larger machines.)
-VALIDATOR_PROCESSES = 0  # 0: one thread (see Validator)
 # Chunks allocate tens of thousands of small objects; the default gen-0 threshold (700) would
 # have the cyclic collector walk them over and over. Imports make no reference cycles to speak of.
 GC_THRESHOLDS = (50_000, 20, 100)
@@ -60,7 +50,7 @@ def imports_context(
         add_readiness_check(app, "postgresql-customers", lambda: db.ping(customer_pool))
         gc.set_threshold(*GC_THRESHOLDS)
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-        validator = Validator(VALIDATOR_PROCESSES)
+        validator = Validator()
         app[IMPORT_RUNNER] = BatchRunner(
             customer_pool, drop_dir=settings.impex_drop_dir, validator=validator
         )
@@ -70,17 +60,6 @@ def imports_context(
             await customer_pool.close()
 
     return context
-
-
-def available_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
-    """CPUs this process may use: the cgroup (v2) quota when there is one (a container's CPU
-    limit), else the CPUs it may run on."""
-    cpus = len(os.sched_getaffinity(0))
-    with contextlib.suppress(OSError, ValueError):
-        quota, period = cpu_max.read_text().split()
-        if quota != "max":
-            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
-    return cpus
 
 
 def import_subscriptions(app: web.Application) -> list[Subscription]:

@@ -488,7 +488,7 @@ async def test_an_import_moves_the_row_and_batch_metrics(runner, pool, unique_te
 async def test_batches_ending_in_error_or_aborted_are_counted(pool, unique_tenant, tmp_path):
     """An unreadable file ends ERROR; a batch aborted while the worker imports it is counted
     ABORTED by the worker that saw it (the API that aborts it keeps no import metrics)."""
-    runner = BatchRunner(pool, drop_dir=str(tmp_path), validator=Validator(-1))
+    runner = BatchRunner(pool, drop_dir=str(tmp_path), validator=Validator(inline=True))
     before = _import_samples()
     await import_file(runner, pool, unique_tenant, b"email,email\na@x.com,b@x.com\n")
     assert _moved(before) == {"ERROR": 1, "durations": 1}
@@ -504,7 +504,7 @@ async def test_batches_ending_in_error_or_aborted_are_counted(pool, unique_tenan
             return await super().check(records, now)
 
     aborting = BatchRunner(
-        pool, drop_dir=str(tmp_path), validator=AbortingValidator(-1), chunk_records=3
+        pool, drop_dir=str(tmp_path), validator=AbortingValidator(inline=True), chunk_records=3
     )
     records = [{"email": f"ab{n}@example.com"} for n in range(10)]
     batch_id = await ready_batch(pool, unique_tenant, ndjson_bytes(records), "ndjson")

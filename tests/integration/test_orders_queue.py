@@ -142,7 +142,7 @@ async def test_a_v1_upload_imports_the_v1_only_fields_too(pool, known_tenant, tm
         known_tenant,
         [{"customerRef": "32", "email": "v1-bad@example.com", "twcV1Fields": {"note": 5}}],
     )
-    validator = Validator(0)
+    validator = Validator()
     try:
         runner = BatchRunner(pool, drop_dir=str(tmp_path), validator=validator)
         for batch in (uploaded, forged):

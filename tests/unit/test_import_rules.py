@@ -20,7 +20,6 @@ from impex_worker.imports.messages import (
     parse_import_message,
 )
 from impex_worker.imports.plan import lookup_keys, plan_chunk, prepare_chunk
-from impex_worker.imports.setup import available_cpus
 from impex_worker.imports.sources import PathRefused, resolve_drop_path
 from impex_worker.messages import InvalidMessage
 
@@ -294,16 +293,3 @@ def test_dead_letter_reasons_are_worded_for_people():
     )
     assert dead_letter_reason({"x-death": [{"reason": b"rejected"}]}) == "it was refused"
     assert dead_letter_reason(None) == "it was dead-lettered"
-
-
-def test_validator_processes_follow_the_containers_cpu_limit(tmp_path):
-    """A cgroup quota of 1.5 CPUs allows 2 processes at most, 0.5 allows 1; no quota: all."""
-    cpu_max = tmp_path / "cpu.max"
-    cpus = len(os.sched_getaffinity(0))
-    cpu_max.write_text("150000 100000\n")
-    assert available_cpus(cpu_max) == min(cpus, 2)
-    cpu_max.write_text("50000 100000\n")
-    assert available_cpus(cpu_max) == 1
-    cpu_max.write_text("max 100000\n")
-    assert available_cpus(cpu_max) == cpus
-    assert available_cpus(tmp_path / "missing") == cpus
