@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from customer_service.orders.facts import InvalidFact, OrderFact, parse_event
 from shared.amqp import CUSTOMER_DELETED, ORDER_UPSERTED
+from shared.orders.facts import InvalidFact, OrderFact, parse_event
 
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_EVENT_ID_LENGTH = 128

@@ -14,11 +14,11 @@ from customer_service import repository as customers
 from customer_service.export import repository
 from customer_service.export.document import render_export
 from customer_service.export.sources import ExportSources
-from customer_service.orders.service import spend_of
 from customer_service.service import Identifier
 from shared.customers.representation import render_customer
 from shared.db import CONNECTION_ERRORS, connection, tenant_transaction
 from shared.errors import NotFound, Unavailable
+from shared.orders.service import spend_of
 from shared.timefmt import utcnow
 
 

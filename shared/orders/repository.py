@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from customer_service.orders.facts import OrderFact
+from shared.orders.facts import OrderFact
 
 MARK_SEEN = """
 INSERT INTO customer.order_events_seen (tenant_id, event_id) VALUES ($1, $2)
