@@ -7,10 +7,15 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from customer_service.batch.items import MAX_ITEMS, OPERATIONS
-from customer_service.collection.params import FILTER_NAMES, MAX_QUERY_LENGTH, SORT_COLUMNS
 from gateway.openapi.operations import CUSTOMERS, Operation, Param
 from gateway.openapi.schemas import CustomerOut, NoteOut, Problem, _Doc, _Page, _timestamp
+from shared.customers.collection import (
+    BATCH_OPERATIONS,
+    FILTER_NAMES,
+    MAX_BATCH_ITEMS,
+    MAX_QUERY_LENGTH,
+    SORT_COLUMNS,
+)
 
 _V2 = "/api/v2"
 _INSTANT = {"type": "string", "format": "date-time", "example": "2024-05-19T03:48:22.075Z"}
@@ -69,7 +74,7 @@ class BatchRequest(_Doc):
 
 
 class BatchItemResult(_Doc):
-    operation = fields.String(required=True, validate=validate.OneOf(OPERATIONS))
+    operation = fields.String(required=True, validate=validate.OneOf(BATCH_OPERATIONS))
     index = fields.Integer(required=True, metadata=_described("Position in its own array."))
     status = fields.Integer(required=True, metadata=_described("What its single endpoint says."))
     id = fields.String(metadata=_described("The customer's id, on success."))
@@ -198,7 +203,7 @@ COLLECTION_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", f"{_V2}/customers/batch"): Operation(
         "Create, update, upsert and delete customers in one request", CUSTOMERS,
         body="CustomerBatchRequest", response="CustomerBatchResult", also=(207,),
-        description=f"1 to {MAX_ITEMS} items in all, run create → update → upsert → delete, "
+        description=f"1 to {MAX_BATCH_ITEMS} items in all, run create → update → upsert → delete, "
         "each in its own transaction and exactly like its single endpoint. 200 when every item "
         "succeeded, 207 when any failed.",
     ),
