@@ -44,9 +44,8 @@ class ExportService:
             if record is None:
                 raise NotFound("No such customer.")
             notes = await repository.notes(conn, tenant, customer_id)
-            import_errors = await repository.import_errors(
-                conn, tenant, record["email"], record["customer_ref"]
-            )
+            refs = [record[c] for c in ("customer_ref", "alternate_customer_ref") if record[c]]
+            import_errors = await repository.import_errors(conn, tenant, record["email"], refs)
             orders = await self._sources.orders(conn, tenant, customer_id)
             account = await self._sources.account(conn, tenant, customer_id)
             spend = await spend_of(conn, tenant, [record["id"]], self._clock())

@@ -127,6 +127,15 @@ FROM customer.order_totals AS t
 WHERE t.tenant_id = $1 AND t.customer_id = ANY($2::uuid[])
 """
 
+# Every fact attached to the customer, whatever its status (the data-subject export, API.md §9).
+FACTS_OF_CUSTOMER = """
+SELECT order_ref, order_name, customer_kind, customer_key, order_date, total, refunded_amount,
+    currency, status, occurred_at, event_id
+FROM customer.order_facts
+WHERE tenant_id = $1 AND customer_id = $2
+ORDER BY order_date, order_ref
+"""
+
 DELETE_OF_CUSTOMER = """
 WITH facts AS (
     DELETE FROM customer.order_facts WHERE tenant_id = $1 AND customer_id = $2
@@ -193,6 +202,12 @@ async def fetch_totals(
         SELECT_TOTALS, tenant, list(customer_ids), since, next_month, next_month.strftime("%Y-%m")
     )
     return {row["customer_id"]: row for row in rows}
+
+
+async def facts_of_customer(
+    conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID
+) -> list[asyncpg.Record]:
+    return await conn.fetch(FACTS_OF_CUSTOMER, tenant, customer_id)
 
 
 async def delete_of_customer(conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID) -> None:

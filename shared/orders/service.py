@@ -16,7 +16,7 @@ import asyncpg
 from shared.db import tenant_transaction
 from shared.orders import repository
 from shared.orders.facts import OrderFact
-from shared.orders.spend import spend_fields
+from shared.orders.spend import render_fact, spend_fields
 
 RUNNING_WINDOW = timedelta(days=365)
 
@@ -76,6 +76,14 @@ async def totals_of(
     """The raw totals row of one customer (v1 renders it its own way)."""
     totals = await repository.fetch_totals(conn, tenant, [customer_id], now - RUNNING_WINDOW)
     return totals.get(customer_id)
+
+
+async def facts_of(
+    conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """Every fact that counts for the customer (any status), oldest order first."""
+    rows = await repository.facts_of_customer(conn, tenant, customer_id)
+    return [render_fact(row) for row in rows]
 
 
 async def delete_of_customer(conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID) -> None:
