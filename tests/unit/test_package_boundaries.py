@@ -31,7 +31,7 @@ def _imported(tree: ast.AST) -> list[tuple[int, str]]:
             and isinstance(node.args[0].value, str)
         ):
             found.append((node.lineno, node.args[0].value.split(".")[0]))
-    return found
+    return sorted(found)
 
 
 def _violations(package: str) -> list[str]:
