@@ -25,15 +25,16 @@ from swagger_ui_bundle import swagger_ui_path
 
 from gateway.openapi import (
     PublicOperation,
+    RouteTableInvalid,
     RouteTables,
     RouteTablesUnavailable,
     build_document,
     fetch_route_tables,
     public_operations,
 )
+from shared.app_factory import add_readiness_check
+from shared.app_keys import SETTINGS
 from shared.errors import Unavailable
-from shared.keys import SETTINGS
-from shared.service import add_readiness_check
 from shared.settings import Settings
 from shared.web import ROUTE_LABEL_KEY
 
@@ -113,9 +114,15 @@ class PublicApi:
             if self._failure is not None:
                 raise self._failure
             if self._document is None:
-                tables = await self.fetch(self.settings)
                 try:
+                    tables = await self.fetch(self.settings)
                     operations, document = await asyncio.to_thread(self._describe, tables)
+                except RouteTablesUnavailable:
+                    raise
+                except RouteTableInvalid as exc:
+                    self._failure = exc
+                    log.error("cannot describe the public API", reason=str(exc))
+                    raise
                 except Exception as exc:
                     self._failure = exc
                     log.exception("cannot describe the public API")

@@ -3,6 +3,7 @@
 from gateway.openapi.document import build_document
 from gateway.openapi.routes import (
     PublicOperation,
+    RouteTableInvalid,
     RouteTables,
     RouteTablesUnavailable,
     fetch_route_tables,
@@ -11,6 +12,7 @@ from gateway.openapi.routes import (
 
 __all__ = [
     "PublicOperation",
+    "RouteTableInvalid",
     "RouteTables",
     "RouteTablesUnavailable",
     "build_document",

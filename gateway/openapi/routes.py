@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from gateway.upstreams import Route, build_routes, public_location, resolve
+from gateway.upstreams import Route, build_routes, public_location, resolve, routed_services
 from shared.route_table import ROUTE_TABLE_PATH
 from shared.settings import Settings
 
@@ -31,6 +31,10 @@ class RouteTablesUnavailable(Exception):
     """An upstream did not answer (yet): worth trying again."""
 
 
+class RouteTableInvalid(ValueError):
+    """An upstream answered something else than its route table: trying again will not help."""
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class PublicOperation:
     public_path: str  # OpenAPI path template, e.g. /services/customerservice/api/v2/customers/{id}
@@ -40,25 +44,17 @@ class PublicOperation:
     authenticated: bool
 
 
-def route_services(settings: Settings) -> dict[str, str]:
-    """service → base URL of every service the gateway routes public paths to."""
-    return {
-        "customer_service": settings.customer_service_url,
-        "auth_service": settings.auth_service_url,
-    }
-
-
 async def fetch_route_tables(settings: Settings) -> dict[str, list[tuple[str, str]]]:
     """Each routed service's table from its `GET /routes`. An upstream that does not answer, or
-    answers 5xx, raises RouteTablesUnavailable; any other answer than a table is a ValueError
-    (a bug, not a passing state)."""
+    answers 5xx, raises RouteTablesUnavailable; any other answer than a table is
+    RouteTableInvalid (a bug, not a passing state)."""
     timeout = aiohttp.ClientTimeout(
         total=settings.upstream_connect_timeout + settings.dependency_timeout,
         connect=settings.upstream_connect_timeout,
     )
     tables: dict[str, list[tuple[str, str]]] = {}
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        for service, base_url in route_services(settings).items():
+        for service, base_url in routed_services(settings).items():
             tables[service] = await _fetch_table(session, service, base_url + ROUTE_TABLE_PATH)
     return tables
 
@@ -71,8 +67,11 @@ async def _fetch_table(
             if response.status >= 500:
                 raise RouteTablesUnavailable(f"{service} answered {response.status}")
             if response.status != 200:
-                raise ValueError(f"{service} has no route table ({response.status})")
-            body = await response.json(content_type=None)
+                raise RouteTableInvalid(f"{service} has no route table ({response.status})")
+            try:
+                body = await response.json(content_type=None)
+            except ValueError:
+                raise RouteTableInvalid(f"{service} sent a malformed route table") from None
     except (TimeoutError, aiohttp.ClientConnectionError) as exc:
         raise RouteTablesUnavailable(f"{service} does not answer") from exc
     routes = body.get("routes") if isinstance(body, dict) else None
@@ -80,7 +79,7 @@ async def _fetch_table(
         isinstance(r, dict) and isinstance(r.get("method"), str) and isinstance(r.get("path"), str)
         for r in routes
     ):
-        raise ValueError(f"{service} sent a malformed route table")
+        raise RouteTableInvalid(f"{service} sent a malformed route table")
     return [(route["method"], route["path"]) for route in routes]
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shared.schemas.notes import MAX_NOTE_LENGTH
+
 # Stored with the customer, shown by v1 only (v2 renders a fixed list of fields).
 HIDDEN_FIELDS = ("tags", "note", "multipass_identifier")
 # Where a v1 upload's records carry their v1-only fields through the import.
 IMPORT_KEY = "twcV1Fields"
 MAX_TAGS = 250
 MAX_TAG_LENGTH = 255
-MAX_NOTE_LENGTH = 10_000
 
 
 def tags(value: Any) -> list[str]:

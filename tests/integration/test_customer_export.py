@@ -15,10 +15,10 @@ import orjson
 from aiohttp import web
 
 from customer_service.app import create_app
+from customer_service.app_keys import EXPORT
 from customer_service.export.service import ExportService
 from customer_service.export.sources import ExportSources
-from customer_service.keys import EXPORT, WISHLIST_POOL
-from shared.keys import DB_POOL
+from shared.app_keys import DB_POOL, WISHLIST_POOL
 from tests.support.customer_calls import CustomerCalls
 from tests.support.shoppers import PASSWORD, Storefront, cheap_hashing
 
