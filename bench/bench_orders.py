@@ -30,9 +30,9 @@ import orjson
 
 from bench import harness
 from bench.bench_lookups import measure
-from customer_service.orders import repository as orders
-from customer_service.orders.service import spend_of
 from shared import db
+from shared.orders import repository as orders
+from shared.orders.service import spend_of
 from shared.timefmt import utcnow
 
 TENANT = "bench_orders"

@@ -14,7 +14,6 @@ import asyncpg
 from customer_service import idempotency_records, notes_repository, repository
 from customer_service.address_rules import with_address_id, with_address_ids
 from customer_service.etags import IfMatch
-from customer_service.orders import service as orders
 from shared.amqp import CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPDATED
 from shared.customers.events import customer_event
 from shared.customers.limits import check_limits
@@ -29,6 +28,7 @@ from shared.customers.rules import (
 from shared.db import tenant_fetchrow, tenant_transaction
 from shared.errors import InvalidInput, NotFound
 from shared.imports import batches
+from shared.orders import service as orders
 from shared.schemas import CustomerValidationError, load_address, load_customer
 from shared.schemas.compiled import load_plain_customer
 from shared.timefmt import utcnow

@@ -2,8 +2,10 @@
 served from the swagger-ui-bundle package, never a CDN), and metric labels for proxied requests
 (the public route template they match, e.g. `/services/customerservice/api/v2/customers/{id}`).
 
-All three come from the same list of public operations, read once from the services' route
-tables in a worker thread at start-up (the gateway serves even if that list cannot be built).
+All three come from the same list of public operations, built once from the route tables the
+services serve (`GET /routes` on each upstream, `gateway.openapi.routes`): fetched at start-up
+and again, with a growing pause, until the upstreams answer; the document itself is built in a
+worker thread. The gateway serves even if that list cannot be built.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,18 @@ import structlog
 from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
 
-from gateway.openapi import PublicOperation, build_document, public_operations
+from gateway.openapi import (
+    PublicOperation,
+    RouteTableInvalid,
+    RouteTables,
+    RouteTablesUnavailable,
+    build_document,
+    fetch_route_tables,
+    public_operations,
+)
 from shared.app_factory import add_readiness_check
 from shared.app_keys import SETTINGS
+from shared.errors import Unavailable
 from shared.settings import Settings
 from shared.web import ROUTE_LABEL_KEY
 
@@ -76,39 +86,63 @@ DOCS_INIT = """window.addEventListener("load", function () {
 """
 
 
+# Pauses between attempts to fetch the route tables while the upstreams do not answer.
+_FIRST_RETRY_SECONDS = 0.2
+_MAX_RETRY_SECONDS = 5.0
+
+
 @dataclass
 class PublicApi:
-    """The public operations, their OpenAPI document and their route matcher, built once, off
-    the event loop (a worker thread at start-up, or the first /openapi.json request).
+    """The public operations, their OpenAPI document and their route matcher, built once from
+    the route tables `fetch` returns (the services' own, by default).
 
-    A failure to list the operations is a bug in a service's route table, not a passing state:
-    it is remembered (and logged once) rather than retried on every request."""
+    Upstreams that do not answer yet are tried again on the next call. A failure to list the
+    operations from the tables they sent is a bug in a service's route table, not a passing
+    state: it is remembered (and logged once) rather than retried on every request."""
 
     settings: Settings
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    fetch: Callable[[Settings], Awaitable[RouteTables]] = fetch_route_tables
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _failure: Exception | None = None
     _document: bytes | None = None
     _matchers: tuple[re.Pattern[str], list[str]] | None = None
 
-    def build(self) -> bytes:
-        """The document (building everything on the first call); blocking, thread-safe."""
-        with self._lock:
+    async def build(self) -> bytes:
+        """The document, building everything on the first call that reaches the upstreams;
+        RouteTablesUnavailable while they do not answer."""
+        async with self._lock:
             if self._failure is not None:
                 raise self._failure
             if self._document is None:
                 try:
-                    operations = public_operations(self.settings)
-                    self._document = orjson.dumps(build_document(self.settings, operations))
+                    tables = await self.fetch(self.settings)
+                    operations, document = await asyncio.to_thread(self._describe, tables)
+                except RouteTablesUnavailable:
+                    raise
+                except RouteTableInvalid as exc:
+                    self._failure = exc
+                    log.error("cannot describe the public API", reason=str(exc))
+                    raise
                 except Exception as exc:
                     self._failure = exc
                     log.exception("cannot describe the public API")
                     raise
+                self._document = document
                 self._matchers = _matchers(operations)
             return self._document
+
+    def _describe(self, tables: RouteTables) -> tuple[list[PublicOperation], bytes]:
+        operations = public_operations(self.settings, tables)
+        return operations, orjson.dumps(build_document(self.settings, operations))
 
     @property
     def ready(self) -> bool:
         return self._matchers is not None
+
+    @property
+    def settled(self) -> bool:
+        """Built, or failed for good."""
+        return self._matchers is not None or self._failure is not None
 
     def route_of(self, path: str) -> str | None:
         """The public route template `path` matches; None until built or if nothing matches."""
@@ -157,23 +191,42 @@ def install(app: web.Application) -> None:
 
 
 async def _build_in_background(app: web.Application) -> AsyncIterator[None]:
-    # Reading the route tables builds the services' apps: keep that off the event loop.
-    task = asyncio.create_task(asyncio.to_thread(app[PUBLIC_API].build))
+    api = app[PUBLIC_API]
+    task = asyncio.create_task(_build_until_settled(api))
 
-    async def attempted() -> None:
-        # Ready once tried (so metrics carry public routes from the first request); a failure
-        # is a bug to fix, not a reason to keep the gateway out of service.
-        if not task.done():
+    async def settled() -> None:
+        # Ready once built (so metrics carry public routes from the first request), or once it
+        # failed for good: that is a bug to fix, not a reason to keep the gateway out of
+        # service. Upstreams that do not answer yet keep it not ready (as `upstreams` does).
+        if not api.settled:
             raise RuntimeError("The public API description is being built.")
 
-    add_readiness_check(app, "public_api", attempted)
+    add_readiness_check(app, "public_api", settled)
     yield
-    with contextlib.suppress(Exception):  # a failure was logged when it happened
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):  # failures were logged
         await task
 
 
+async def _build_until_settled(api: PublicApi) -> None:
+    pause = _FIRST_RETRY_SECONDS
+    while True:
+        try:
+            await api.build()
+            return
+        except RouteTablesUnavailable as exc:
+            log.info("route tables not available yet", reason=str(exc), retry_in=pause)
+        except Exception:  # remembered and logged by build()
+            return
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, _MAX_RETRY_SECONDS)
+
+
 async def openapi_json(request: web.Request) -> web.Response:
-    body = await asyncio.to_thread(request.app[PUBLIC_API].build)
+    try:
+        body = await request.app[PUBLIC_API].build()
+    except RouteTablesUnavailable:
+        raise Unavailable("The services the API document describes do not answer yet.") from None
     return web.Response(
         body=body, content_type="application/json", headers={"Cache-Control": "no-cache"}
     )

@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from customer_service.orders.facts import InvalidFact, OrderFact, parse_event
 from shared.amqp import CUSTOMER_DELETED, ORDER_UPSERTED
 from shared.identifiers import is_tenant_id
+from shared.orders.facts import InvalidFact, OrderFact, parse_event
 
 MAX_EVENT_ID_LENGTH = 128
 

@@ -6,9 +6,9 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from customer_service.orders.service import apply_facts
 from impex_worker.consumer import Handler, PoisonMessage
 from impex_worker.messages import InvalidMessage, parse_order_upserted
+from shared.orders.service import apply_facts
 
 
 def order_upserted_handler(pool: asyncpg.Pool) -> Handler:

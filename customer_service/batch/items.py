@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from customer_service.service import Identifier, first_identifier
+from shared.customers.collection import BATCH_OPERATIONS, MAX_BATCH_ITEMS
 from shared.errors import InvalidInput
 
-# The processing order of the sections (API.md §8).
-OPERATIONS = ("create", "update", "upsert", "delete")
-MAX_ITEMS = 100
+# The processing order of the sections (API.md §8) and the items in all.
+OPERATIONS = BATCH_OPERATIONS
+MAX_ITEMS = MAX_BATCH_ITEMS
 
 
 def sections_of(body: object) -> dict[str, list[Any]]:

@@ -13,21 +13,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from customer_service.imports.inputs import paging
+from shared.customers.collection import (
+    DEFAULT_SORT,
+    FILTER_NAMES,
+    MAX_QUERY_LENGTH,
+    SORT_COLUMNS,
+)
 from shared.errors import InvalidInput
 
-# API sort name → the column the (tenant_id, column, id) index of 0009 orders by.
-SORT_COLUMNS = {
-    "createdDate": "created_at",
-    "lastModifiedDate": "last_modified_at",
-    "email": "email_lower",
-    "firstName": "first_name",
-    "lastName": "last_name",
-    "customerRef": "customer_ref",
-}
-DEFAULT_SORT = "createdDate"
 NOT_NULL_COLUMNS = frozenset({"created_at", "last_modified_at"})
 
-MAX_QUERY_LENGTH = 255
 MIN_CONTAINS_LENGTH = 3
 # search_text separates its values with U+001F (0009): a query holding it could match across
 # two values, so it is refused.
@@ -79,7 +74,6 @@ _FILTERS = {
     "phone": "phone = {p}",
 }
 _SINCE = {"createdSince": "created_at >= {p}", "modifiedSince": "last_modified_at >= {p}"}
-FILTER_NAMES = (*_FILTERS, "customerExternalId", *_SINCE)
 _ALIASES = {"customerExternalId": "customerRef"}
 
 

@@ -15,10 +15,10 @@ from customer_service.collection.params import (
     search_of,
     sort_of,
 )
-from customer_service.orders import service as orders
 from shared.customers.representation import render_customer
 from shared.db import tenant_transaction
 from shared.imports.representation import render_page
+from shared.orders import service as orders
 from shared.timefmt import utcnow
 
 

@@ -15,13 +15,11 @@ WHERE tenant_id = $1 AND customer_id = $2
 ORDER BY created_at, id
 """
 
-# Row errors of import records that carried this customer's email (any case) or customerRef.
+# Row errors of import records that carried this customer's email (any case) or one of its refs
+# (the rows an erasure scrubs): a SECURITY DEFINER function (0016_export_row_errors.sql), so the
+# lower(email) index serves it under row-level security.
 IMPORT_ERRORS = """
-SELECT batch_id, record_no, errors FROM impex.batch_errors
-WHERE tenant_id = $1
-  AND ((email IS NOT NULL AND lower(email) = lower($2))
-       OR (customer_ref IS NOT NULL AND customer_ref = $3))
-ORDER BY batch_id, record_no
+SELECT batch_id, record_no, errors FROM impex.row_errors_naming($1, $2, $3::text[])
 """
 
 WISHLISTS = """
@@ -44,9 +42,10 @@ async def notes(conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID) -
 
 
 async def import_errors(
-    conn: asyncpg.Connection, tenant: str, email: str | None, customer_ref: str | None
+    conn: asyncpg.Connection, tenant: str, email: str | None, refs: list[str]
 ) -> list[Any]:
-    return await conn.fetch(IMPORT_ERRORS, tenant, email, customer_ref)
+    """Ordered by batch and row."""
+    return await conn.fetch(IMPORT_ERRORS, tenant, email, refs)
 
 
 async def wishlists(

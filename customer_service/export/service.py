@@ -14,11 +14,11 @@ from customer_service import repository as customers
 from customer_service.export import repository
 from customer_service.export.document import render_export
 from customer_service.export.sources import ExportSources
-from customer_service.orders.service import spend_of
 from customer_service.service import Identifier
 from shared.customers.representation import render_customer
 from shared.db import CONNECTION_ERRORS, connection, tenant_transaction
 from shared.errors import NotFound, Unavailable
+from shared.orders.service import spend_of
 from shared.timefmt import utcnow
 
 
@@ -44,9 +44,8 @@ class ExportService:
             if record is None:
                 raise NotFound("No such customer.")
             notes = await repository.notes(conn, tenant, customer_id)
-            import_errors = await repository.import_errors(
-                conn, tenant, record["email"], record["customer_ref"]
-            )
+            refs = [record[c] for c in ("customer_ref", "alternate_customer_ref") if record[c]]
+            import_errors = await repository.import_errors(conn, tenant, record["email"], refs)
             orders = await self._sources.orders(conn, tenant, customer_id)
             account = await self._sources.account(conn, tenant, customer_id)
             spend = await spend_of(conn, tenant, [record["id"]], self._clock())

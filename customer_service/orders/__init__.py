@@ -1,1 +1,1 @@
-"""Order facts and the spend figures computed from them (API.md §11)."""
+"""Order facts over HTTP (API.md §11); the domain itself is `shared.orders`."""

@@ -112,6 +112,25 @@ UPDATE customer.shopper_otps SET used_at = $3, attempts = attempts + 1
 WHERE tenant_id = $1 AND token_hash = $2
 """
 
+# The data-subject export (API.md §9): what the suite holds about a shopper account, never a
+# hash. Sessions and codes still stored (expired ones too, until they are swept), oldest first.
+SELECT_ACCOUNT = """
+SELECT c.email, cr.created_at, cr.updated_at
+FROM customer.shopper_credentials AS cr
+JOIN customer.customers AS c ON c.tenant_id = cr.tenant_id AND c.id = cr.customer_id
+WHERE cr.tenant_id = $1 AND cr.customer_id = $2
+"""
+SELECT_SESSIONS_OF = """
+SELECT issued_at, expires_at FROM customer.shopper_sessions
+WHERE tenant_id = $1 AND customer_id = $2
+ORDER BY issued_at, expires_at
+"""
+SELECT_OTPS_OF = """
+SELECT expires_at, used_at, attempts FROM customer.shopper_otps
+WHERE tenant_id = $1 AND customer_id = $2
+ORDER BY expires_at
+"""
+
 
 async def login_by_email(
     conn: asyncpg.Connection, tenant: str, email: str
@@ -212,3 +231,15 @@ async def count_otp_attempt(conn: asyncpg.Connection, tenant: str, token_hash: b
 
 async def use_otp(conn: asyncpg.Connection, tenant: str, token_hash: bytes, now: datetime) -> None:
     await conn.execute(USE_OTP, tenant, token_hash, now)
+
+
+async def account_of(
+    conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID
+) -> tuple[asyncpg.Record | None, list[asyncpg.Record], list[asyncpg.Record]]:
+    """(credentials metadata or None, sessions, one-time codes) of the customer; no hash."""
+    account = await conn.fetchrow(SELECT_ACCOUNT, tenant, customer_id)
+    if account is None:
+        return None, [], []
+    sessions = await conn.fetch(SELECT_SESSIONS_OF, tenant, customer_id)
+    otps = await conn.fetch(SELECT_OTPS_OF, tenant, customer_id)
+    return account, sessions, otps

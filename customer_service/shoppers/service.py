@@ -17,7 +17,6 @@ from typing import Any
 import asyncpg
 
 from customer_service import repository as customers_repository
-from customer_service.orders import service as orders
 from customer_service.service import CustomerService, Identifier, validate_customer
 from customer_service.shoppers import repository
 from customer_service.shoppers.limits import ShopperLimits
@@ -42,6 +41,7 @@ from shared.errors import (
     NotFound,
 )
 from shared.events import event_envelope
+from shared.orders import service as orders
 from shared.schemas.shoppers import (
     AdminPasswordSchema,
     LoginSchema,

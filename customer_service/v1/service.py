@@ -9,10 +9,8 @@ from typing import Any
 import asyncpg
 
 from customer_service.imports.service import ImportService
-from customer_service.orders.service import totals_of
 from customer_service.service import CustomerService, Identifier, validate_customer
 from customer_service.v1.translate import (
-    IMPORT_KEY,
     V1_CREATE_STATE,
     render_v1,
     to_v2,
@@ -20,7 +18,9 @@ from customer_service.v1.translate import (
     v1_ref,
 )
 from shared.customers.representation import state_from_record
+from shared.customers.v1_fields import IMPORT_KEY
 from shared.errors import InvalidInput
+from shared.orders.service import totals_of
 
 
 async def _render(

@@ -11,7 +11,7 @@ from typing import Any
 
 from shared.customers.representation import render_address
 from shared.customers.rules import default_address, effective_customer
-from shared.schemas.notes import MAX_NOTE_LENGTH
+from shared.customers.v1_fields import HIDDEN_FIELDS, HIDDEN_PARSERS
 from shared.timefmt import iso_ms
 
 # v1 name -> v2 name, for the fields both versions have.
@@ -47,13 +47,7 @@ ADDRESS_FIELDS = {
 }
 _V1_NAMES = {v2: v1 for v1, v2 in FIELDS.items()} | {"customerRef": "id"}
 _V1_ADDRESS_NAMES = {v2: v1 for v1, v2 in ADDRESS_FIELDS.items()}
-# Stored with the customer, shown by v1 only (v2 renders a fixed list of fields).
-HIDDEN_FIELDS = ("tags", "note", "multipass_identifier")
 V1_CREATE_STATE = "disabled"
-# Where a v1 upload's records carry their v1-only fields through the import.
-IMPORT_KEY = "twcV1Fields"
-MAX_TAGS = 250
-MAX_TAG_LENGTH = 255
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-()]")
 
@@ -99,28 +93,9 @@ def to_v2(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict
     checked("phone", _phone)
     checked("tax_exemptions", _exemptions)
     checked("addresses", _addresses)
-    checked("tags", _tags)
-    checked("note", _note)
-    checked("multipass_identifier", _short_text)
+    for name, parse in HIDDEN_PARSERS.items():
+        checked(name, parse)
     return v2, hidden, errors
-
-
-def hidden_fields(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The v1-only fields an imported record carries under IMPORT_KEY (put there by the v1
-    upload), validated again as the worker trusts no record; ValueError names the field."""
-    carried = data.get(IMPORT_KEY)
-    if carried is None:
-        return {}
-    if not isinstance(carried, Mapping):
-        raise ValueError(f"{IMPORT_KEY}: Not an object.")
-    hidden = {}
-    for name, parse in _HIDDEN_PARSERS.items():
-        if carried.get(name) is not None:
-            try:
-                hidden[name] = parse(carried[name])
-            except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
-    return hidden
 
 
 def v1_errors(errors: Mapping[str, list[str]]) -> dict[str, list[str]]:
@@ -193,37 +168,6 @@ def _exemptions(value: Any) -> list[str]:
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return value
     raise ValueError("Not a comma-separated string or a list of strings.")
-
-
-def _tags(value: Any) -> list[str]:
-    """Comma-separated (or a list): trimmed, empties and duplicates dropped, order kept."""
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        parts = value
-    elif isinstance(value, str):
-        parts = value.split(",")
-    else:
-        raise ValueError("Not a comma-separated string.")
-    tags = list(dict.fromkeys(tag.strip() for tag in parts if tag.strip()))
-    if len(tags) > MAX_TAGS:
-        raise ValueError(f"At most {MAX_TAGS} tags.")
-    if any(len(tag) > MAX_TAG_LENGTH or "\x00" in tag for tag in tags):
-        raise ValueError(f"A tag is at most {MAX_TAG_LENGTH} characters, without NUL.")
-    return tags
-
-
-def _note(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > MAX_NOTE_LENGTH or "\x00" in value:
-        raise ValueError(f"Not a string of at most {MAX_NOTE_LENGTH} characters.")
-    return value
-
-
-def _short_text(value: Any) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= 255 or "\x00" in value:
-        raise ValueError("Not a string of 1 to 255 characters.")
-    return value
-
-
-_HIDDEN_PARSERS = {"tags": _tags, "note": _note, "multipass_identifier": _short_text}
 
 
 def _addresses(value: Any) -> list[Any]:

@@ -7,10 +7,15 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from customer_service.batch.items import MAX_ITEMS, OPERATIONS
-from customer_service.collection.params import FILTER_NAMES, MAX_QUERY_LENGTH, SORT_COLUMNS
 from gateway.openapi.operations import CUSTOMERS, Operation, Param
 from gateway.openapi.schemas import CustomerOut, NoteOut, Problem, _Doc, _Page, _timestamp
+from shared.customers.collection import (
+    BATCH_OPERATIONS,
+    FILTER_NAMES,
+    MAX_BATCH_ITEMS,
+    MAX_QUERY_LENGTH,
+    SORT_COLUMNS,
+)
 
 _V2 = "/api/v2"
 _INSTANT = {"type": "string", "format": "date-time", "example": "2024-05-19T03:48:22.075Z"}
@@ -69,7 +74,7 @@ class BatchRequest(_Doc):
 
 
 class BatchItemResult(_Doc):
-    operation = fields.String(required=True, validate=validate.OneOf(OPERATIONS))
+    operation = fields.String(required=True, validate=validate.OneOf(BATCH_OPERATIONS))
     index = fields.Integer(required=True, metadata=_described("Position in its own array."))
     status = fields.Integer(required=True, metadata=_described("What its single endpoint says."))
     id = fields.String(metadata=_described("The customer's id, on success."))
@@ -108,20 +113,65 @@ class ImportErrorOut(_Doc):
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
 
 
+_NAMED_BY = "Present when the sender named the customer by it."
+
+
+class ExportOrderFact(_Doc):
+    eventId = fields.String(required=True)
+    occurredAt = _timestamp("When the fact was true (the latest one wins).")
+    orderRef = fields.String(required=True)
+    orderName = fields.String(required=True, allow_none=True)
+    # Exactly one of the three: how the sender named the customer.
+    customerId = fields.String(metadata=_described(_NAMED_BY))
+    customerRef = fields.String(metadata=_described(_NAMED_BY))
+    email = fields.String(metadata=_described(_NAMED_BY))
+    orderDate = _timestamp("Ordered at.")
+    total = fields.String(required=True, metadata=_described("Decimal string.", example="120.00"))
+    refundedAmount = fields.String(required=True, metadata=_described("Decimal string."))
+    currency = fields.String(required=True, metadata=_described("ISO 4217.", example="EUR"))
+    status = fields.String(required=True, validate=validate.OneOf(("placed", "cancelled", "test")))
+
+
+class ExportSession(_Doc):
+    issuedAt = _timestamp("Issued at.")
+    expiresAt = _timestamp("Expires at.")
+
+
+class ExportOneTimeCode(_Doc):
+    expiresAt = _timestamp("Expires at.")
+    usedAt = _timestamp("Used at.", nullable=True)
+    attempts = fields.Integer(required=True)
+
+
+class ExportAccount(_Doc):
+    username = fields.String(required=True, allow_none=True, metadata=_described("The email."))
+    createdAt = _timestamp("Login created at.")
+    passwordChangedAt = _timestamp("Password last set at.")
+    sessions = fields.List(fields.Nested(ExportSession), required=True)
+    oneTimeCodes = fields.List(fields.Nested(ExportOneTimeCode), required=True)
+
+
 class CustomerExport(_Doc):
     exportedAt = _timestamp("Made at.")
     tenant = fields.String(required=True)
     customer = fields.Nested(CustomerOut, required=True)
     notes = fields.List(fields.Nested(NoteOut), required=True, metadata=_described("Oldest first."))
     wishlists = fields.List(fields.Nested(WishlistOut), required=True)
-    orders = fields.List(fields.Dict(), required=True, metadata=_described("Order facts."))
-    account = fields.Dict(
-        required=True, allow_none=True, metadata=_described("Shopper account metadata, or null.")
+    orders = fields.List(
+        fields.Nested(ExportOrderFact),
+        required=True,
+        metadata=_described("Every order fact of the customer, any status, oldest first."),
+    )
+    account = fields.Nested(
+        ExportAccount,
+        required=True,
+        allow_none=True,
+        metadata=_described("Shopper account metadata (never a hash or token), or null."),
     )
     importErrors = fields.List(
         fields.Nested(ImportErrorOut),
         required=True,
-        metadata=_described("Import row errors holding this customer's email or customerRef."),
+        metadata=_described("Import row errors holding this customer's email or one of its refs."),
     )
 
 
@@ -136,6 +186,10 @@ COLLECTION_COMPONENTS: dict[str, type[Schema]] = {
     "WishlistItem": WishlistItemOut,
     "Wishlist": WishlistOut,
     "CustomerImportError": ImportErrorOut,
+    "CustomerExportOrderFact": ExportOrderFact,
+    "CustomerExportSession": ExportSession,
+    "CustomerExportOneTimeCode": ExportOneTimeCode,
+    "CustomerExportAccount": ExportAccount,
     "CustomerExport": CustomerExport,
 }
 
@@ -198,7 +252,7 @@ COLLECTION_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", f"{_V2}/customers/batch"): Operation(
         "Create, update, upsert and delete customers in one request", CUSTOMERS,
         body="CustomerBatchRequest", response="CustomerBatchResult", also=(207,),
-        description=f"1 to {MAX_ITEMS} items in all, run create → update → upsert → delete, "
+        description=f"1 to {MAX_BATCH_ITEMS} items in all, run create → update → upsert → delete, "
         "each in its own transaction and exactly like its single endpoint. 200 when every item "
         "succeeded, 207 when any failed.",
     ),

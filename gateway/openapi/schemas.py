@@ -184,7 +184,7 @@ class ShopperSessionOut(_Doc):
 
 
 # ---------------------------------------------------------------------------------------------
-# Orders (validated by customer_service.orders.facts, which has no marshmallow schema)
+# Orders (validated by shared.orders.facts, which has no marshmallow schema)
 
 
 class OrderFactRequest(_Doc):

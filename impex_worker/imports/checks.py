@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from customer_service.v1.translate import IMPORT_KEY, hidden_fields
 from impex_worker.imports.formats import Record
+from shared.customers.v1_fields import IMPORT_KEY, hidden_fields
 from shared.imports.chunks import RowError
 from shared.schemas import MAX_STRING_LENGTH, CustomerValidationError, load_customer
 from shared.schemas.compiled import load_plain_customer

@@ -27,7 +27,6 @@ from datetime import datetime
 import asyncpg
 import structlog
 
-from customer_service.orders.service import attach_waiting_facts
 from impex_worker import metrics
 from impex_worker.imports.checks import Checked, Valid, row_error
 from impex_worker.imports.formats import FileUnreadable, Record, count_records, read_records
@@ -50,6 +49,7 @@ from shared.imports.representation import (
     PROCESSING,
     READY,
 )
+from shared.orders.service import attach_waiting_facts
 from shared.timefmt import utcnow
 
 log = structlog.get_logger("imports")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from customer_service.orders.spend import NO_SPEND
 from shared.customers.rules import (
     ADDRESS_FIELDS,
     COLUMN_FIELDS,
@@ -13,6 +12,7 @@ from shared.customers.rules import (
     effective_address,
     effective_customer,
 )
+from shared.orders.spend import NO_SPEND
 from shared.timefmt import iso_ms
 
 _PROFILE_FIELDS = (
@@ -42,7 +42,7 @@ def render_customer(
     record: Mapping[str, Any], spend: Mapping[str, Any] = NO_SPEND
 ) -> dict[str, Any]:
     """The full customer representation of API.md §3, every field present; `spend` holds the
-    computed fields of §11 (customer_service.orders.service.spend_of)."""
+    computed fields of §11 (shared.orders.service.spend_of)."""
     customer = effective_customer(state_from_record(record))
     customer_id = str(record["id"])
     addresses = [render_address(a, customer_id) for a in customer["addresses"]]

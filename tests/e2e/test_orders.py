@@ -14,6 +14,7 @@ import aiohttp
 
 from shared.amqp import ORDER_EVENTS_EXCHANGE, ORDER_UPSERTED, Publisher
 from tests.e2e.conftest import ROOT, Client, RunningSuite, fetch_token
+from tests.support.shoppers import Storefront
 from tests.support.waiting import eventually
 
 API = "/services/customerservice/api/v2"
@@ -129,3 +130,64 @@ async def test_a_new_user_sees_the_same_figures_through_v1_and_v2(
         assert deleted.status == 204
     async with http.get(f"{services}/api/v2/customers/1001/ref", headers=client.headers) as gone:
         assert gone.status == 404
+
+
+async def test_the_export_holds_the_orders_and_the_shopper_account(
+    running_suite: RunningSuite, http: aiohttp.ClientSession, unique_tenant: str, test_settings
+):
+    """A storefront registers and logs a shopper in, orders arrive over HTTP and on the queue,
+    and the data-subject export through the gateway holds both facts and the account's
+    metadata, without the session token (API.md §9)."""
+    scopes = "customers:read customers:write shoppers:auth orders:write"
+    credentials = running_suite.provision(unique_tenant, scopes=scopes)
+    token = await fetch_token(running_suite, http, credentials)
+    headers = {"Authorization": f"Bearer {token['access_token']}", "X-TWC-Tenant": unique_tenant}
+    store = Storefront(
+        http, None, unique_tenant, prefix=f"{running_suite.base_url}/services/customerservice"
+    )
+    store.bearer = token["access_token"]
+    customer = await store.register("export-e2e@example.com")
+    session = await store.login("export-e2e@example.com")
+    base = running_suite.base_url + API
+    day = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
+    fact = {"orderDate": day.isoformat(), "currency": "GBP", "status": "placed"}
+    async with http.post(
+        f"{base}/order-events",
+        json={**fact, "orderRef": "X-1", "total": "5.00", "email": "EXPORT-E2E@example.com"},
+        headers=headers,
+    ) as accepted:
+        assert accepted.status == 202
+    publisher = Publisher(test_settings.amqp_url)
+    try:
+        await publisher.publish(
+            ORDER_EVENTS_EXCHANGE,
+            ORDER_UPSERTED,
+            {
+                "eventId": "export-e2e-queued",
+                "type": ORDER_UPSERTED,
+                "tenant": unique_tenant,
+                "occurredAt": datetime.now(UTC).isoformat(),
+                "order": {**fact, "orderRef": "X-2", "total": "7.25", "customerId": customer["id"]},
+            },
+        )
+    finally:
+        await publisher.close()
+
+    async def export() -> tuple[dict, bytes] | None:
+        async with http.get(f"{base}/customers/{customer['id']}/export", headers=headers) as got:
+            assert got.status == 200
+            raw = await got.read()
+        document = json.loads(raw)
+        return (document, raw) if len(document["orders"]) == 2 else None
+
+    document, raw = await eventually(export, timeout=30)
+    assert [(o["orderRef"], o["total"], o["currency"]) for o in document["orders"]] == [
+        ("X-1", "5.00", "GBP"),
+        ("X-2", "7.25", "GBP"),
+    ]
+    assert document["orders"][1]["eventId"] == "export-e2e-queued"
+    assert document["customer"]["totalSpend"] == "12.25"
+    account = document["account"]
+    assert account["username"] == "export-e2e@example.com"
+    assert len(account["sessions"]) == 1
+    assert session.encode() not in raw and b"argon2" not in raw

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from gateway.app import create_app
+from shared.route_table import ROUTE_TABLE_PATH, serve_route_table
 from tests.support.raw_http import raw_get
 
 API = "/services/customerservice/api/v2"
@@ -17,13 +18,15 @@ API = "/services/customerservice/api/v2"
 
 class RecordingUpstream:
     """Stands in for customer_service and auth_service at once: records every path that
-    reaches it (the JWKS the gateway verifies tokens with excepted)."""
+    reaches it (the JWKS the gateway verifies tokens with, and the route table it documents the
+    API from, excepted)."""
 
     def __init__(self, jwks: dict) -> None:
         self.seen: list[str] = []
         self._jwks = jwks
         self.app = web.Application()
         self.app.router.add_get("/auth/certs", self.certs)
+        self.app.router.add_get(ROUTE_TABLE_PATH, serve_route_table)
         self.app.router.add_route("*", "/{path:.*}", self.echo)
 
     async def certs(self, _request: web.Request) -> web.Response:

@@ -26,9 +26,10 @@ import shared.migrations
 from customer_service import repository
 from customer_service.collection import params
 from customer_service.collection import repository as collection_repository
-from customer_service.orders import service as orders
+from customer_service.export import repository as export_repository
 from shared.db import create_pool, tenant_fetchrow, tenant_transaction
 from shared.imports import chunks as import_repository
+from shared.orders import service as orders
 from shared.settings import Settings
 
 ROWS = 5_000
@@ -480,3 +481,84 @@ async def test_an_unfiltered_count_reads_the_kept_counter_not_the_customers(
     for plan in plans.values():
         assert " on customers" not in plan, plan
     assert counted == live == ROWS - ROWS // 10
+
+
+# --- The data-subject export (API.md §9): the customer's import row errors ---------------------
+
+ROW_ERRORS = 20_000  # per tenant: the sample's and a neighbour's
+
+_POPULATE_ROW_ERRORS = """
+WITH batch AS (
+    INSERT INTO impex.batches (tenant_id, id, state) VALUES ($1, gen_random_uuid(), 'COMPLETED')
+    RETURNING id
+)
+INSERT INTO impex.batch_errors (tenant_id, batch_id, record_no, customer_ref, email, errors)
+SELECT $1, batch.id, g,
+       CASE WHEN g % 3 = 0 THEN NULL ELSE 'REF-' || g END,
+       CASE WHEN g % 4 = 0 THEN NULL ELSE 'Customer.' || g || '@Example.com' END,
+       '{"dob": ["Not a valid date."]}'::jsonb
+FROM batch, generate_series(1, $2) AS g
+"""
+
+
+@pytest.fixture(scope="module")
+def row_errors(test_settings: Settings, sample: Sample) -> Sample:
+    async def populate() -> None:
+        conn = await asyncpg.connect(test_settings.database_url)
+        try:
+            for tenant in (sample.tenant, f"{sample.tenant}_neighbour"):
+                await conn.execute(_POPULATE_ROW_ERRORS, tenant, ROW_ERRORS)
+            await conn.execute("VACUUM ANALYZE impex.batch_errors")
+        finally:
+            await conn.close()
+
+    asyncio.run(populate())
+    return sample
+
+
+async def test_export_row_errors_function_uses_both_indexes(
+    test_settings: Settings, row_errors: Sample
+) -> None:
+    """impex.row_errors_naming (SECURITY DEFINER, so EXPLAIN cannot look inside a call): its
+    body, as stored, planned as its owner runs it, reads the email and the ref index (a plain
+    query as the app role would scan the table: lower(email) is not leakproof). Then the
+    export's repository call, as the app role, finds the rows naming the sample by email in
+    another case or by either ref, in its own tenant only."""
+    email = row_errors.criteria["email"]  # CUSTOMER.1234@example.COM
+    refs = [f"REF-{SAMPLE}", f"REF-{SAMPLE + 1}"]
+    conn = await asyncpg.connect(test_settings.database_url)
+    try:
+        body = await conn.fetchval(
+            "SELECT prosrc FROM pg_proc WHERE oid = "
+            "'impex.row_errors_naming(text, text, text[])'::regprocedure"
+        )
+        query = re.sub(r"\bp_tenant\b", "$1", body)
+        query = re.sub(r"\bp_refs\b", "$3::text[]", re.sub(r"\bp_email\b", "$2", query))
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant', $1, true)", row_errors.tenant)
+            plans = await _plans(conn, query, (row_errors.tenant, email, refs))
+    finally:
+        await conn.close()
+    for plan in plans.values():
+        _assert_index_scan(plan, {"batch_errors_email_idx"})
+        _assert_index_scan(plan, {"batch_errors_customer_ref_idx"})
+    pool = await create_pool(test_settings.database_url, min_size=0, max_size=1)
+    try:
+        async with tenant_transaction(pool, row_errors.tenant) as conn:
+            assert await conn.fetchval("SELECT current_user") == "customer_suite_app"
+            # What the export sends is the call (a plain query here would scan the table).
+            sent = await _plans(
+                conn, export_repository.IMPORT_ERRORS, (row_errors.tenant, email, refs)
+            )
+            found = await export_repository.import_errors(conn, row_errors.tenant, email, refs)
+        async with tenant_transaction(pool, row_errors.tenant) as conn:
+            foreign = await conn.fetch(
+                export_repository.IMPORT_ERRORS, f"{row_errors.tenant}_neighbour", email, refs
+            )
+    finally:
+        await pool.close()
+    for plan in sent.values():
+        assert "Seq Scan" not in plan and "row_errors_naming" in plan, plan
+    # 1234: email and ref; 1235: ref only (1235 % 3 != 0). Never the neighbour's same rows.
+    assert [row["record_no"] for row in found] == [SAMPLE, SAMPLE + 1]
+    assert foreign == []

@@ -17,12 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from customer_service.orders.service import window_since
 from customer_service.repository import SELECT_LIVE_BY_ID, SELECT_LIVE_WITH_SPEND
 from shared import db
 from shared.app_keys import DB_POOL
 from shared.db import APP_ROLE, create_pool, tenant_fetchrow, tenant_transaction
 from shared.migrations import set_login_password
+from shared.orders.service import window_since
 from tests.support.customers import insert_customer
 
 TENANTS = 4

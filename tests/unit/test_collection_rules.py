@@ -18,6 +18,7 @@ from customer_service.collection.params import (
     search_of,
     sort_of,
 )
+from shared.customers.collection import FILTER_NAMES
 from shared.errors import InvalidInput
 
 
@@ -158,3 +159,12 @@ def test_address_id_alias():
     assert with_address_id("not an address") == "not an address"
     body = with_address_ids({"addresses": [{"addressID": "a1"}, {"city": "Y"}]})
     assert [a.get("id") for a in body["addresses"]] == ["a1", None]
+
+
+def test_every_documented_filter_name_filters():
+    """The gateway documents shared.customers.collection.FILTER_NAMES; each one is a filter the
+    service applies (a name without a condition would be documented and ignored)."""
+    for name in FILTER_NAMES:
+        value = "2024-01-01T00:00:00Z" if name.endswith("Since") else "x"
+        assert len(filters_of({name: value})) == 1, name
+    assert filters_of({"unknownFilter": "x"}) == []

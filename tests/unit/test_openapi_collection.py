@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.openapi import build_document
 from shared.settings import Settings
+from tests.support.openapi import suite_document
 
 V2 = "/services/customerservice/api/v2"
 
 
 @pytest.fixture(scope="module")
 def paths() -> dict:
-    return build_document(Settings())["paths"]
+    return suite_document(Settings())["paths"]
 
 
 def test_listing_documents_paging_sorting_and_every_filter(paths):

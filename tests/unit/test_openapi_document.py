@@ -13,17 +13,24 @@ from customer_service.app import create_app as create_customer_app
 from gateway.openapi import build_document, public_operations
 from gateway.public_api import PublicApi
 from shared.authz import TENANT_HEADER
+from shared.route_table import ROUTE_TABLE_PATH
 from shared.schemas import CustomerSchema
 from shared.settings import Settings
+from tests.support.openapi import service_route_tables, suite_document
 
 SETTINGS = Settings()
 METHODS = {"get", "put", "post", "delete", "patch"}
-_OPERATIONAL = {"/healthz", "/readyz", "/metrics"}
+_OPERATIONAL = {"/healthz", "/readyz", "/metrics", ROUTE_TABLE_PATH}
+
+
+@pytest.fixture(scope="module")
+def route_tables() -> dict:
+    return service_route_tables(SETTINGS)
 
 
 @pytest.fixture(scope="module")
 def document() -> dict:
-    return build_document(SETTINGS)
+    return suite_document(SETTINGS)
 
 
 def _registered_public_routes() -> set[tuple[str, str]]:
@@ -106,13 +113,12 @@ def test_a_route_without_a_table_row_is_described_generically() -> None:
     async def handler(_request: web.Request) -> web.Response:
         return web.Response()
 
-    def apps(_settings: Settings):
-        app = web.Application()
-        app.router.add_post("/api/import/batch/{batch_id}/retry/", handler)
-        app.router.add_get("/healthz", handler)
-        return [("customer_service", app)]
+    app = web.Application()
+    app.router.add_post("/api/import/batch/{batch_id}/retry/", handler)
+    app.router.add_get("/healthz", handler)
+    tables = {"customer_service": [(r.method, r.resource.canonical) for r in app.router.routes()]}
 
-    operations = public_operations(SETTINGS, apps)
+    operations = public_operations(SETTINGS, tables)
     document = build_document(SETTINGS, operations)
     assert list(document["paths"]) == ["/services/impex/api/import/batch/{batch_id}/retry"]
     operation = document["paths"]["/services/impex/api/import/batch/{batch_id}/retry"]["post"]
@@ -154,9 +160,15 @@ def test_operation_ids_are_unique(document: dict) -> None:
         ("/services/customerservice/nothing/here", None),
     ],
 )
-def test_proxied_requests_are_labelled_by_public_route_template(path, template) -> None:
+async def test_proxied_requests_are_labelled_by_public_route_template(
+    path, template, route_tables
+) -> None:
     """Metric labels are templates (no emails or ids), the most literal template winning."""
-    api = PublicApi(SETTINGS)
+
+    async def fetch(_settings: Settings):
+        return route_tables
+
+    api = PublicApi(SETTINGS, fetch)
     assert api.route_of(path) is None  # nothing before it is built
-    api.build()
+    await api.build()
     assert api.route_of(path) == template

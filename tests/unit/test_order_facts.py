@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from customer_service.orders.facts import InvalidFact, parse_event, parse_request
-from customer_service.orders.spend import NO_SPEND, spend_fields
 from impex_worker.messages import InvalidMessage, parse_order_upserted
+from shared.orders.facts import InvalidFact, parse_event, parse_request
+from shared.orders.spend import NO_SPEND, spend_fields
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 FACT = {

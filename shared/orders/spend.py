@@ -1,4 +1,5 @@
-"""The computed fields of the customer representation (API.md §11), from a customer's totals.
+"""The computed fields of the customer representation (API.md §11), from a customer's totals,
+and a stored fact as the data-subject export shows it.
 
 Strings as TWC v2 sends them (`"12"`, `"1234.50"`); all null while a customer has no placed
 order."""
@@ -45,4 +46,21 @@ def spend_fields(totals: Mapping[str, Any] | None, now: datetime) -> dict[str, A
         "totalSpend": money(total_spend),
         "lastOrderDate": iso_ms(totals["last_order_date"]),
         "lastOrderRef": totals["last_order_ref"],
+    }
+
+
+def render_fact(fact: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored fact (a row of `order_facts`) as §11 takes it in: the customer named the way the
+    sender named it, money as decimal strings, with the envelope's eventId and occurredAt."""
+    return {
+        "eventId": fact["event_id"],
+        "occurredAt": iso_ms(fact["occurred_at"]),
+        "orderRef": fact["order_ref"],
+        "orderName": fact["order_name"],
+        fact["customer_kind"]: fact["customer_key"],
+        "orderDate": iso_ms(fact["order_date"]),
+        "total": money(fact["total"]),
+        "refundedAmount": money(fact["refunded_amount"]),
+        "currency": fact["currency"],
+        "status": fact["status"],
     }

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from customer_service.orders.facts import OrderFact
+from shared.orders.facts import OrderFact
 
 MARK_SEEN = """
 INSERT INTO customer.order_events_seen (tenant_id, event_id) VALUES ($1, $2)
@@ -117,6 +117,15 @@ ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
 # `spend_window`).
 SELECT_TOTALS = "SELECT * FROM customer.order_totals_of($1, $2::uuid[], $3, $4, $5)"
 
+# Every fact attached to the customer, whatever its status (the data-subject export, API.md §9).
+FACTS_OF_CUSTOMER = """
+SELECT order_ref, order_name, customer_kind, customer_key, order_date, total, refunded_amount,
+    currency, status, occurred_at, event_id
+FROM customer.order_facts
+WHERE tenant_id = $1 AND customer_id = $2
+ORDER BY order_date, order_ref
+"""
+
 DELETE_OF_CUSTOMER = """
 WITH facts AS (
     DELETE FROM customer.order_facts WHERE tenant_id = $1 AND customer_id = $2
@@ -188,6 +197,12 @@ async def fetch_totals(
     """Totals of those customers that have placed orders, with the spend from `since` on."""
     rows = await conn.fetch(SELECT_TOTALS, tenant, list(customer_ids), *spend_window(since))
     return {row["customer_id"]: row for row in rows}
+
+
+async def facts_of_customer(
+    conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID
+) -> list[asyncpg.Record]:
+    return await conn.fetch(FACTS_OF_CUSTOMER, tenant, customer_id)
 
 
 async def delete_of_customer(conn: asyncpg.Connection, tenant: str, customer_id: uuid.UUID) -> None:
