@@ -150,10 +150,9 @@ def sql_caller(pool: asyncpg.Pool) -> Callable[[Request], Awaitable[int]]:
             if path.endswith("/count"):
                 await collection.count(conn, TENANT, params.filters_of(query))
             elif path.endswith("/search"):
-                search = params.search_of(body)
                 await collection.search_page(
-                    conn, TENANT, search.pattern, search.conditions,
-                    params.sort_of(query), params.page_of(query),
+                    conn, TENANT, params.search_of(body), params.sort_of(query),
+                    params.page_of(query),
                 )  # fmt: skip
             else:
                 await collection.list_page(

@@ -3,7 +3,8 @@
 Statements are built from validated parts only (column names from params.SORT_COLUMNS, condition
 templates from params); every value is a parameter and the tenant is always $1. Listing and
 counting run under row-level security on plain-column conditions (leakproof, so indexed); the
-"query" search reads through customer.customers_matching (0009), which uses the trigram index.
+"query" search reads through customer.search_page (0015), which uses the trigram index and
+stops at the page.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from customer_service.collection.params import Condition, Page, Sort
+from customer_service.collection.params import Condition, Page, SearchQuery, Sort
 from customer_service.repository import _CUSTOMER_COLUMNS
 
 _LIVE = "FROM customer.customers WHERE tenant_id = $1 AND NOT deleted"
@@ -69,29 +70,21 @@ def count_statement(
     return f"SELECT count(*) {_LIVE}{where}", values
 
 
-SEARCH_WORK_MEM = "SET LOCAL work_mem = '64MB'"
-
 # A tenant's live customers, kept by triggers (0009): no scan of a big tenant for a bare total.
 LIVE_COUNT = "SELECT coalesce(sum(live), 0)::bigint FROM customer.live_counts WHERE tenant_id = $1"
 
+# A query search's `total` counts at most this many matches (0015): up to it every match is
+# read and the total is exact; a search matching more answers this number, and its page is found
+# by walking the sort order instead of reading every match.
+SEARCH_TOTAL_CAP = 1000
 
-def search_statement(conditions: Sequence[Condition], sort: Sort) -> tuple[str, list[Any]]:
-    """(SQL, values after tenant and pattern) of a query-search page and its total: one row,
-    `total` first, the customer's columns null when the page is past the end."""
-    where, values = _where(conditions, 3)
-    n = len(values) + 3
-    sql = f"""
-WITH matches AS MATERIALIZED (
-    SELECT {_CUSTOMER_COLUMNS}, email_lower FROM customer.customers_matching($1, $2) AS c
-    WHERE true{where}
+# customer.search_page (0015): the page's ids in order and the (capped) total.
+SEARCH_PAGE = (
+    "SELECT total, ids FROM customer.search_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 )
-SELECT total.n AS total, page.*
-FROM (SELECT count(*) AS n FROM matches) AS total
-LEFT JOIN LATERAL (
-    SELECT * FROM matches{_order(sort, nulls_last=True)} LIMIT ${n} OFFSET ${n + 1}
-) AS page ON true
-"""
-    return sql, values
+
+# The page's customers by id, as the app role under row-level security.
+SELECT_BY_IDS = f"SELECT {_CUSTOMER_COLUMNS} {_LIVE} AND id = ANY($2::uuid[])"
 
 
 async def count(conn: asyncpg.Connection, tenant: str, conditions: Sequence[Condition]) -> int:
@@ -128,20 +121,16 @@ async def list_page(
 
 
 async def search_page(
-    conn: asyncpg.Connection,
-    tenant: str,
-    pattern: str,
-    conditions: Sequence[Condition],
-    sort: Sort,
-    page: Page,
+    conn: asyncpg.Connection, tenant: str, search: SearchQuery, sort: Sort, page: Page
 ) -> tuple[list[asyncpg.Record], int]:
-    """One page of the live customers whose search_text is LIKE `pattern` and that meet every
-    condition, and their exact total."""
-    sql, values = search_statement(conditions, sort)
-    # Every match is materialised twice (the function's result, then the CTE): with the default
-    # 4 MB a common 3-letter substring (~25,000 matches at 1M customers) spilled to disk, 1.5-2x
-    # slower. Local to this transaction.
-    await conn.execute(SEARCH_WORK_MEM)
-    rows = await conn.fetch(sql, tenant, pattern, *values, page.size, page.offset)
-    total = rows[0]["total"] if rows else 0
-    return [row for row in rows if row["id"] is not None], total
+    """One page of the live customers whose search_text is LIKE the search's pattern and that
+    meet its exact criteria, in `sort` order, and their total (exact up to SEARCH_TOTAL_CAP)."""
+    total, ids = await conn.fetchrow(
+        SEARCH_PAGE, tenant, search.pattern, search.email, search.mobile, search.store,
+        search.since, sort.column, sort.descending, page.size, page.offset, SEARCH_TOTAL_CAP,
+    )  # fmt: skip
+    if not ids:
+        return [], total
+    by_id = {record["id"]: record for record in await conn.fetch(SELECT_BY_IDS, tenant, ids)}
+    # A customer deleted since the ids were read (same snapshot: never) would simply be missing.
+    return [by_id[i] for i in ids if i in by_id], total

@@ -1,0 +1,149 @@
+-- The customer collection at speed (issue 14, API.md §7).
+--
+-- "query" search without reading every match. A 3-letter substring of a common surname matches
+-- tens of thousands of a big tenant's customers: the trigram index finds them at once, but
+-- each match is a heap row to read (visibility, the LIKE recheck), ~1 s for 25,000 of them at
+-- 1M customers. A page needs only pageSize of them in sort order, so:
+--
+-- 1. Up to SEARCH_TOTAL_CAP + 1 matches are read through the trigram index (a bitmap scan,
+--    stopped by its LIMIT), id and sort key only. At most the cap: that is every match, so the
+--    total is exact and the page is cut from them sorted.
+-- 2. More than the cap: the tenant's (tenant_id, <sort column>, id) index is walked in sort order
+--    and each row tested until the page is full: 20 matches at 2% selectivity are ~1,000 rows.
+--    The walk is only taken when matches are common (more than the cap), so it ends soon; the
+--    total answered is then the cap ("at least this many").
+--
+-- Both run as the table owner (row-level security keeps LIKE away from an index, as in 0009)
+-- and answer only for the transaction's own tenant (app.tenant). The page's rows are then read
+-- by id as the app role, under row-level security.
+
+-- The WHERE of a search as the functions below EXECUTE it: $1 tenant, $2 LIKE pattern, then the
+-- optional exact criteria $3 email, $4 mobile, $5 store, $6 created since (null: not given).
+CREATE FUNCTION customer.search_where(
+    p_email text, p_mobile text, p_store text, p_since timestamptz
+) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT 'c.tenant_id = $1 AND $1 = current_setting(''app.tenant'', true)'
+        || ' AND NOT c.deleted AND c.search_text LIKE $2'
+        || CASE WHEN p_email IS NULL THEN '' ELSE ' AND c.email_lower = lower($3)' END
+        || CASE WHEN p_mobile IS NULL THEN '' ELSE ' AND c.mobile = $4' END
+        || CASE WHEN p_store IS NULL THEN ''
+                ELSE ' AND (c.joined_store_id = $5 OR c.location = $5)' END
+        || CASE WHEN p_since IS NULL THEN '' ELSE ' AND c.created_at >= $6' END
+$$;
+
+-- Step 1: up to p_cap + 1 matches through the trigram index (no sequential scan, no walk of
+-- another index), and of them the page (p_offset, p_limit) in sort order, nulls last, ties on
+-- id. `total` is how many were read: p_cap + 1 means "more than the cap".
+CREATE FUNCTION customer.search_capped(
+    p_tenant text, p_pattern text, p_email text, p_mobile text, p_store text,
+    p_since timestamptz, p_column text, p_descending boolean, p_limit integer,
+    p_offset integer, p_cap integer, OUT total bigint, OUT ids uuid[]
+)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET enable_indexscan = off
+AS $$
+DECLARE
+    dir text := CASE WHEN p_descending THEN ' DESC' ELSE '' END;
+BEGIN
+    EXECUTE format(
+        'SELECT count(*), (array_agg(m.id ORDER BY m.k%1$s NULLS LAST, m.id%1$s))[$7 + 1 : $7 + $8]
+         FROM (SELECT c.id, c.%2$I AS k FROM customer.customers AS c WHERE %3$s LIMIT $9 + 1) AS m',
+        dir, p_column, customer.search_where(p_email, p_mobile, p_store, p_since))
+    INTO total, ids
+    USING p_tenant, p_pattern, p_email, p_mobile, p_store, p_since, p_offset, p_limit, p_cap;
+    ids := coalesce(ids, '{}');
+END
+$$;
+
+-- Step 2: the page by walking the sort column's index in order (no bitmap: a bitmap would read
+-- every match again). DESC on a nullable column keeps nulls last as the list does: the rows with
+-- a value (the index backwards), then those without.
+CREATE FUNCTION customer.search_walk(
+    p_tenant text, p_pattern text, p_email text, p_mobile text, p_store text,
+    p_since timestamptz, p_column text, p_descending boolean, p_nullable boolean,
+    p_limit integer, p_offset integer
+) RETURNS uuid[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $$
+DECLARE
+    wanted integer := p_offset + p_limit;
+    dir text := CASE WHEN p_descending THEN ' DESC' ELSE '' END;
+    base text := customer.search_where(p_email, p_mobile, p_store, p_since);
+    found uuid[];
+    more uuid[];
+BEGIN
+    IF p_descending AND p_nullable THEN
+        EXECUTE format(
+            'SELECT ARRAY(SELECT c.id FROM customer.customers AS c WHERE %1$s AND c.%2$I IS NOT NULL
+                          ORDER BY c.%2$I DESC, c.id DESC LIMIT $7)',
+            base, p_column)
+        INTO found USING p_tenant, p_pattern, p_email, p_mobile, p_store, p_since, wanted;
+        IF cardinality(found) < wanted THEN
+            EXECUTE format(
+                'SELECT ARRAY(SELECT c.id FROM customer.customers AS c WHERE %1$s AND c.%2$I IS NULL
+                              ORDER BY c.%2$I DESC, c.id DESC LIMIT $7)',
+                base, p_column)
+            INTO more
+            USING p_tenant, p_pattern, p_email, p_mobile, p_store, p_since,
+                  wanted - cardinality(found);
+            found := found || more;
+        END IF;
+    ELSE
+        EXECUTE format(
+            'SELECT ARRAY(SELECT c.id FROM customer.customers AS c WHERE %1$s
+                          ORDER BY c.%2$I%3$s, c.id%3$s LIMIT $7)',
+            base, p_column, dir)
+        INTO found USING p_tenant, p_pattern, p_email, p_mobile, p_store, p_since, wanted;
+    END IF;
+    RETURN coalesce(found[p_offset + 1 : wanted], '{}');
+END
+$$;
+
+-- What customer_service calls: the page's ids in order and the total (exact up to p_cap; p_cap
+-- when there are more). p_column is one of the sort columns, each with its
+-- (tenant_id, column, id) index (0009).
+CREATE FUNCTION customer.search_page(
+    p_tenant text, p_pattern text, p_email text, p_mobile text, p_store text,
+    p_since timestamptz, p_column text, p_descending boolean, p_limit integer,
+    p_offset integer, p_cap integer, OUT total bigint, OUT ids uuid[]
+)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_column NOT IN ('created_at', 'last_modified_at', 'email_lower', 'first_name',
+                        'last_name', 'customer_ref') THEN
+        RAISE EXCEPTION 'not a sort column: %', p_column;
+    END IF;
+    SELECT s.total, s.ids INTO total, ids
+    FROM customer.search_capped(p_tenant, p_pattern, p_email, p_mobile, p_store, p_since,
+                                p_column, p_descending, p_limit, p_offset, p_cap) AS s;
+    IF total > p_cap THEN
+        total := p_cap;
+        ids := customer.search_walk(
+            p_tenant, p_pattern, p_email, p_mobile, p_store, p_since, p_column, p_descending,
+            p_column NOT IN ('created_at', 'last_modified_at'), p_limit, p_offset);
+    END IF;
+END
+$$;
+
+REVOKE ALL ON FUNCTION customer.search_where(text, text, text, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION customer.search_capped(
+    text, text, text, text, text, timestamptz, text, boolean, integer, integer, integer
+) FROM PUBLIC;
+REVOKE ALL ON FUNCTION customer.search_walk(
+    text, text, text, text, text, timestamptz, text, boolean, boolean, integer, integer
+) FROM PUBLIC;
+REVOKE ALL ON FUNCTION customer.search_page(
+    text, text, text, text, text, timestamptz, text, boolean, integer, integer, integer
+) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customer.search_page(
+    text, text, text, text, text, timestamptz, text, boolean, integer, integer, integer
+) TO customer_suite_app;
