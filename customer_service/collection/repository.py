@@ -18,6 +18,8 @@ from customer_service.collection.params import Condition, Page, SearchQuery, Sor
 from customer_service.repository import _CUSTOMER_COLUMNS
 
 _LIVE = "FROM customer.customers WHERE tenant_id = $1 AND NOT deleted"
+# The customer's columns, of the customers table joined as `c`.
+_PAGE_COLUMNS = ", ".join(f"c.{column.strip()}" for column in _CUSTOMER_COLUMNS.split(","))
 
 
 def _where(conditions: Sequence[Condition], first: int) -> tuple[str, list[Any]]:
@@ -39,23 +41,30 @@ def page_statement(
 ) -> tuple[str, list[Any]]:
     """(SQL, values after the tenant) of one page, LIMIT and OFFSET the last two parameters.
 
+    The page's ids are found first, from the sort column's (tenant_id, column, id) index alone
+    (an index-only scan: the rows skipped by OFFSET are never read from the table), then only
+    the page's rows are read, by primary key.
+
     `segment` "present"/"absent" restricts to rows whose sort value is or is not null: a DESC
     page with nulls last is read as the non-null range of the index backwards, then the null one.
     """
     where, values = _where(conditions, 2)
     if segment == "present":
         where += f" AND {sort.column} IS NOT NULL"
-        order = _order(sort)
     elif segment == "absent":
         # All null here, so this is id order; naming the column too lets the planner see that
         # the (tenant_id, column, id) index gives that order (else it scans the primary key
         # filtering for the few nulls).
         where += f" AND {sort.column} IS NULL"
-        order = _order(sort)
-    else:
-        order = _order(sort)
     n = len(values) + 2
-    sql = f"SELECT {_CUSTOMER_COLUMNS} {_LIVE}{where}{order} LIMIT ${n} OFFSET ${n + 1}"
+    direction = " DESC" if sort.descending else ""
+    sql = (
+        f"SELECT {_PAGE_COLUMNS} FROM ("
+        f"SELECT id, {sort.column} AS sort_key {_LIVE}{where}{_order(sort)}"
+        f" LIMIT ${n} OFFSET ${n + 1}"
+        f") AS page JOIN customer.customers AS c ON c.tenant_id = $1 AND c.id = page.id"
+        f" ORDER BY page.sort_key{direction}, page.id{direction}"
+    )
     return sql, values
 
 

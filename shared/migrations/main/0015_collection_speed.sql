@@ -147,3 +147,17 @@ REVOKE ALL ON FUNCTION customer.search_page(
 GRANT EXECUTE ON FUNCTION customer.search_page(
     text, text, text, text, text, timestamptz, text, boolean, integer, integer, integer
 ) TO customer_suite_app;
+
+-- List pages (GET /customers, any sortBy, page <= 50): the page's ids come from the sort
+-- column's index alone (an index-only scan, so the up to 1,000 rows an OFFSET skips are never
+-- read from the table), then 20 rows by primary key. The email and customerRef sorts use their
+-- unique indexes, which gain `id` (INCLUDE, so uniqueness is unchanged) under their old names,
+-- which 409s map to fields (shared.customers.columns.UNIQUE_INDEX_FIELDS).
+CREATE UNIQUE INDEX customers_email_key_0015
+    ON customer.customers (tenant_id, email_lower) INCLUDE (id) WHERE NOT deleted;
+DROP INDEX customer.customers_email_key;
+ALTER INDEX customer.customers_email_key_0015 RENAME TO customers_email_key;
+CREATE UNIQUE INDEX customers_customer_ref_key_0015
+    ON customer.customers (tenant_id, customer_ref) INCLUDE (id) WHERE NOT deleted;
+DROP INDEX customer.customers_customer_ref_key;
+ALTER INDEX customer.customers_customer_ref_key_0015 RENAME TO customers_customer_ref_key;
