@@ -33,9 +33,11 @@ AS $$
         || CASE WHEN p_since IS NULL THEN '' ELSE ' AND c.created_at >= $6' END
 $$;
 
--- Step 1: up to p_cap + 1 matches through the trigram index (no sequential scan, no walk of
--- another index), and of them the page (p_offset, p_limit) in sort order, nulls last, ties on
--- id. `total` is how many were read: p_cap + 1 means "more than the cap".
+-- Step 1: up to p_cap + 1 matches, and of them the page (p_offset, p_limit) in sort order, nulls
+-- last, ties on id. `total` is how many were read: p_cap + 1 means "more than the cap". Through
+-- the trigram index, or, for a substring in most rows (the planner's estimate), any of the
+-- tenant's indexes read until the LIMIT; never a sequential scan (a tenant's rows may all lie
+-- behind another's).
 CREATE FUNCTION customer.search_capped(
     p_tenant text, p_pattern text, p_email text, p_mobile text, p_store text,
     p_since timestamptz, p_column text, p_descending boolean, p_limit integer,
@@ -44,7 +46,6 @@ CREATE FUNCTION customer.search_capped(
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
-SET enable_indexscan = off
 AS $$
 DECLARE
     dir text := CASE WHEN p_descending THEN ' DESC' ELSE '' END;
