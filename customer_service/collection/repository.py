@@ -59,10 +59,26 @@ def page_statement(
     n = len(values) + 2
     direction = " DESC" if sort.descending else ""
     sql = (
-        f"SELECT {_PAGE_COLUMNS} FROM ("
+        f"SELECT {_PAGE_COLUMNS}, page.sort_key FROM ("
         f"SELECT id, {sort.column} AS sort_key {_LIVE}{where}{_order(sort)}"
         f" LIMIT ${n} OFFSET ${n + 1}"
         f") AS page JOIN customer.customers AS c ON c.tenant_id = $1 AND c.id = page.id"
+        f" ORDER BY page.sort_key{direction}, page.id{direction}"
+    )
+    return sql, values
+
+
+def counted_page_statement(
+    conditions: Sequence[Condition], sort: Sort, *, segment: str | None = None
+) -> tuple[str, list[Any]]:
+    """page_statement with the exact total in the same statement (one round trip): one row per
+    customer, `total` in each; a single row of nulls but `total` when the page is empty."""
+    page_sql, values = page_statement(conditions, sort, segment=segment)
+    count_sql = LIVE_COUNT if not conditions else count_statement(conditions)[0]
+    direction = " DESC" if sort.descending else ""
+    sql = (
+        f"SELECT total.n AS total, page.* FROM ({count_sql}) AS total(n)"
+        f" LEFT JOIN LATERAL ({page_sql}) AS page ON true"
         f" ORDER BY page.sort_key{direction}, page.id{direction}"
     )
     return sql, values
@@ -112,14 +128,15 @@ async def list_page(
     page: Page,
 ) -> tuple[list[asyncpg.Record], int]:
     """One page of the matching live customers in `sort` order (nulls last, ties on id), and
-    the exact total."""
-    total = await count(conn, tenant, conditions)
-    if not (sort.descending and sort.nullable):
-        sql, values = page_statement(conditions, sort)
-        return await conn.fetch(sql, tenant, *values, page.size, page.offset), total
+    the exact total (the kept counter without conditions), the two in one statement."""
     # DESC, nulls last: the rows with a value (the index backwards), then those without.
-    sql, values = page_statement(conditions, sort, segment="present")
-    records = list(await conn.fetch(sql, tenant, *values, page.size, page.offset))
+    segment = "present" if sort.descending and sort.nullable else None
+    sql, values = counted_page_statement(conditions, sort, segment=segment)
+    rows = await conn.fetch(sql, tenant, *values, page.size, page.offset)
+    total = rows[0]["total"]
+    records = [row for row in rows if row["id"] is not None]
+    if segment is None:
+        return records, total
     if len(records) < page.size and page.offset + len(records) < total:
         sql, values = count_statement(conditions, null_column=sort.column)
         present = total - await conn.fetchval(sql, tenant, *values)

@@ -339,10 +339,16 @@ def _page_plans() -> dict[str, tuple[str, tuple[Any, ...], set[str]]]:
             sort = params.Sort(field, descending)
             segments = ("present", "absent") if descending and sort.nullable else (None,)
             for segment in segments:
-                sql, values = collection_repository.page_statement([], sort, segment=segment)
+                # As list_page sends them: the first range with its total, the null one alone.
+                statement = (
+                    collection_repository.page_statement
+                    if segment == "absent"
+                    else collection_repository.counted_page_statement
+                )
+                sql, values = statement([], sort, segment=segment)
                 name = f"page by {field} {'DESC' if descending else 'ASC'} {segment or ''}"
                 statements[name] = (sql, (*values, _LIMIT, _OFFSET), {index})
-    sql, values = collection_repository.page_statement(
+    sql, values = collection_repository.counted_page_statement(
         params.filters_of({"lastName": _FILTER_VALUES["lastName"]}), params.Sort("email", False)
     )
     statements["page by email filtered by lastName"] = (
