@@ -270,6 +270,25 @@ async def test_a_search_matching_more_than_the_total_cap_pages_the_same(calls, m
         assert ids == [c["id"] for page in every for c in page["results"]]
 
 
+async def test_the_walk_finds_a_customer_whose_searched_text_is_long(calls, monkeypatch):
+    """Past the cap, createdDate pages walk the index's short copy of the searched text; a
+    customer whose text is too long for it is tested against the full text instead."""
+    # Three ~230-character companies: ~700 characters, no copy in the index.
+    companies = ["Widget " * 32, "Gadget " * 32, "Gizmo " * 36 + "Holdings"]
+    long_one = await calls.create(
+        email="long@example.com", addresses=[{"company": c} for c in companies]
+    )
+    short_one = await calls.create(email="short@example.com", addresses=[{"company": "Holdings"}])
+    await calls.create(email="other@example.com")
+    monkeypatch.setattr(collection_repository, "SEARCH_TOTAL_CAP", 1)
+    for direction, expected in (("ASC", [long_one, short_one]), ("DESC", [short_one, long_one])):
+        page = await _search(calls, {"query": "holdings"}, f"?sortDirection={direction}")
+        assert [c["id"] for c in page["results"]] == [c["id"] for c in expected]
+        assert page["total"] == 1  # the cap
+    page = await _search(calls, {"query": "widget"})
+    assert [c["id"] for c in page["results"]] == [long_one["id"]]
+
+
 async def test_a_query_search_sees_no_deleted_or_foreign_customers(calls, customer_client, mint):
     created = await _people(calls, PEOPLE)
     await calls.call("DELETE", f"/customers/{created[0]['id']}")

@@ -491,18 +491,49 @@ async def test_query_search_reads_an_index_and_only_the_page(
     # row may read the tenant's part of another index until the LIMIT instead) ...
     capped = [p for p in plans if "array_agg" in p]
     assert len(capped) == 1 and re.search(r"Index (Only )?Scan", capped[0]), capped
-    walk = [p for p in plans if "ARRAY(SELECT" in p]
+    walk = [p for p in plans if re.search(r"ARRAY\(\s*SELECT", p)]
     if len(expected) <= collection_repository.SEARCH_TOTAL_CAP:
         assert "Bitmap Index Scan on customers_search_text_trgm" in capped[0], capped
         assert total == len(expected)
         assert not walk, walk
     else:
         # ... then, as there are more, the page by walking the sort column's index in order
-        # (it stops at the page: no bitmap reading every match).
+        # (it stops at the page: no bitmap reading every match); the default sort's index
+        # alone (search_head in customers_created_idx), the others reading each row passed.
         assert total == collection_repository.SEARCH_TOTAL_CAP
         index = _SORT_INDEXES[sort.field]
-        assert walk and all(re.search(rf"Index Scan (Backward )?using {index}", p) for p in walk)
+        scan = r"Index Only Scan" if sort.field == "createdDate" else r"Index (Only )?Scan"
+        assert walk and all(re.search(rf"{scan} (Backward )?using {index}", p) for p in walk)
         assert not any("Bitmap" in p for p in walk), walk
+
+
+async def test_search_head_is_search_text_when_short_enough(
+    test_settings: Settings, sample: Sample
+) -> None:
+    """customer.search_head repeats 0009's search_text expression: equal to it up to 500
+    characters, null beyond (then the walk reads search_text from the table)."""
+    conn = await asyncpg.connect(test_settings.database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO customer.customers (tenant_id, id, email, first_name, profile)"
+            " VALUES ($1, gen_random_uuid(), 'Long@X.com', 'Lo', $2::jsonb)",
+            f"{sample.tenant}_head",
+            '{"addresses": [{"city": "Ümlaut", "company": "%s", "postcode": "X1"}]}' % ("C" * 600),
+        )
+        differing = await conn.fetchval(
+            "SELECT count(*) FROM customer.customers WHERE tenant_id LIKE $1 || '%'"
+            " AND search_head IS DISTINCT FROM"
+            " CASE WHEN length(search_text) <= 500 THEN search_text END",
+            sample.tenant,
+        )
+        long_rows = await conn.fetchval(
+            "SELECT count(*) FROM customer.customers WHERE tenant_id = $1"
+            " AND search_head IS NULL AND length(search_text) > 500",
+            f"{sample.tenant}_head",
+        )
+    finally:
+        await conn.close()
+    assert (differing, long_rows) == (0, 1)
 
 
 async def test_query_search_with_criteria_uses_their_indexes_too(
