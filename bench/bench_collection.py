@@ -134,7 +134,7 @@ def http_caller(session: aiohttp.ClientSession, base: str) -> Callable[[Request]
 def sql_caller(pool: asyncpg.Pool) -> Callable[[Request], Awaitable[int]]:
     """The repository calls customer_service makes for the request, in its tenant transaction
     (the batch through its use case: one transaction per item, as served)."""
-    batches = BatchService(CustomerService(pool))
+    batches = BatchService(CustomerService(pool), slots=pool.get_max_size())
 
     async def call(request: Request) -> int:
         _, path, body = request

@@ -83,8 +83,8 @@ async def _services_context(app: web.Application) -> AsyncIterator[None]:
     app[ORDERS] = OrderService(app[DB_POOL])
     app[V1_CUSTOMERS] = V1CustomerService(app[CUSTOMERS], app[IMPORTS])
     app[COLLECTION] = CollectionService(app[DB_POOL])
-    # Half the pool at most for batch items side by side, so a batch never starves reads.
-    app[BATCH] = BatchService(app[CUSTOMERS], parallel=app[SETTINGS].db_pool_max // 2)
+    # Batch items side by side: 4 of a batch, and two connections always left to other requests.
+    app[BATCH] = BatchService(app[CUSTOMERS], slots=app[SETTINGS].db_pool_max - 2)
     app[EXPORT] = ExportService(app[DB_POOL], app[WISHLIST_POOL])
     yield
 

@@ -4,8 +4,9 @@ transaction, so one failing item never undoes another and later items see earlie
 Items that cannot see each other run side by side: the items are split into groups by the
 customers they name and the unique values they set (`items.dependent_groups`, with the stored
 customers that hold any of those values, read once per batch); each group runs in processing
-order, the groups concurrently on at most `parallel` connections of the pool at a time (shared
-by every batch of the process). The answer is in processing order whatever finished first.
+order, the groups concurrently: at most `lanes` items of one batch at a time, and at most `slots`
+batch items of the whole process (leave the pool room for other requests). The answer is in
+processing order whatever finished first.
 Inside one joined transaction (an `Idempotency-Key` request: one connection) every item runs
 in turn."""
 
@@ -34,7 +35,8 @@ from shared.web import domain_problem, problem_body
 log = structlog.get_logger("batch")
 
 Outcome = tuple[int, str, dict[str, Any] | None]  # status, customer id, customer
-DEFAULT_PARALLEL = 4
+DEFAULT_LANES = 4  # items of one batch at a time
+DEFAULT_SLOTS = 8  # batch items of the process at a time
 
 
 class Customers(Protocol):
@@ -52,10 +54,12 @@ class Customers(Protocol):
 
 
 class BatchService:
-    def __init__(self, customers: Customers, *, parallel: int = DEFAULT_PARALLEL) -> None:
+    def __init__(
+        self, customers: Customers, *, lanes: int = DEFAULT_LANES, slots: int = DEFAULT_SLOTS
+    ) -> None:
         self._customers = customers
-        self._slots = asyncio.Semaphore(max(1, parallel))
-        self._parallel = max(1, parallel)
+        self._lanes = max(1, lanes)
+        self._slots = asyncio.Semaphore(max(1, slots))
 
     async def run(self, tenant: str, body: object) -> tuple[int, dict[str, Any]]:
         """(200 when every item succeeded, else 207; the §8 result document)."""
@@ -67,13 +71,14 @@ class BatchService:
         ]
         results: list[dict[str, Any]] = [{} for _ in work]
         state = _Run(tenant)
-        if self._parallel == 1 or len(work) == 1 or in_joined_transaction():
+        if self._lanes == 1 or len(work) == 1 or in_joined_transaction():
             for position in range(len(work)):
                 results[position] = await self._item(state, *work[position])
         else:
             groups = await self._groups(state, [item for _, _, item in work])
+            lanes = asyncio.Semaphore(self._lanes)
             await asyncio.gather(
-                *(self._group(state, work, positions, results) for positions in groups)
+                *(self._group(state, work, positions, results, lanes) for positions in groups)
             )
         failed = sum(1 for result in results if "error" in result)
         document = {"results": results, "succeeded": len(results) - failed, "failed": failed}
@@ -96,9 +101,10 @@ class BatchService:
         work: list[tuple[str, int, Any]],
         positions: list[int],
         results: list[dict[str, Any]],
+        lanes: asyncio.Semaphore,
     ) -> None:
         for position in positions:
-            async with self._slots:
+            async with lanes, self._slots:
                 results[position] = await self._item(state, *work[position])
 
     async def _item(self, state: _Run, operation: str, index: int, item: Any) -> dict[str, Any]:

@@ -124,12 +124,12 @@ async def test_items_naming_one_customer_run_in_order_and_the_answer_keeps_proce
         # The same stored customer named three ways: by ref, by id, by its email.
         "update": [{"customerRef": "R1"}, {"id": stored["id"].upper()}, {"email": "one@x.com"}],
     }
-    status, document = await BatchService(customers, parallel=3).run("t", body)
+    status, document = await BatchService(customers, lanes=3).run("t", body)
     assert status == 200
     assert [(r["operation"], r["index"]) for r in document["results"]] == [
         *(("create", n) for n in range(7)), ("update", 0), ("update", 1), ("update", 2),
     ]  # fmt: skip
-    # Independent items overlapped, at most `parallel` at a time ...
+    # Independent items overlapped, at most `lanes` at a time ...
     assert 1 < customers.most_running <= 3
     # ... while those of the stored customer ran in processing order.
     named = [c for c in customers.calls if c[1] in ("ONE@x.com", "R1", stored["id"].upper(),
@@ -153,3 +153,12 @@ def test_dependent_groups_join_items_through_shared_keys_and_stored_customers():
                "alternateCustomerRef": None, "email": None}]  # fmt: skip
     assert dependent_groups(items, stored) == [[0, 1], [2, 3], [4], [5], [6, 7]]
     assert dependent_groups(items[2:4]) == [[0], [1]]  # nothing stored: unrelated
+
+
+async def test_concurrent_batches_share_the_process_slots():
+    customers = SlowCustomers([])
+    service = BatchService(customers, lanes=3, slots=4)
+    bodies = [{"create": [{"email": f"b{b}-{n}@x.com"} for n in range(9)]} for b in range(3)]
+    answers = await asyncio.gather(*(service.run("t", body) for body in bodies))
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert customers.most_running == 4
