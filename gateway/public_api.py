@@ -23,8 +23,8 @@ from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
 
 from gateway.openapi import PublicOperation, build_document, public_operations
-from shared.keys import SETTINGS
-from shared.service import add_readiness_check
+from shared.app_factory import add_readiness_check
+from shared.app_keys import SETTINGS
 from shared.settings import Settings
 from shared.web import ROUTE_LABEL_KEY
 

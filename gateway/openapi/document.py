@@ -23,10 +23,10 @@ from gateway.openapi.schemas import (
     COMPONENT_CONSTRAINTS,
     COMPONENTS,
     RAW_COMPONENTS,
-    TENANT_PATTERN,
     custom_field_properties,
 )
 from shared.authz import TENANT_HEADER, required_scope
+from shared.identifiers import TENANT_ID_PATTERN
 from shared.settings import Settings
 
 TITLE = "Customer suite API"
@@ -142,7 +142,7 @@ def _add_common_components(spec: APISpec) -> None:
             "name": TENANT_HEADER,
             "required": True,
             "description": "The tenant of the access token.",
-            "schema": {"type": "string", "pattern": TENANT_PATTERN},
+            "schema": {"type": "string", "pattern": TENANT_ID_PATTERN},
         },
     )
     spec.components.parameter(

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.openapi.schemas import BATCH_STATES, TENANT_PATTERN
+from shared.identifiers import TENANT_ID_PATTERN
+from shared.imports.representation import BATCH_STATES
 
 CUSTOMERS = "customers"
 NOTES = "notes"
@@ -120,7 +121,7 @@ PATH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "note_id": ("The note id (UUID).", _UUID),
     "customer_id": ("The customer's id (UUID).", _UUID),
     "batch_id": ("The batch id (UUID).", _UUID),
-    "tenant": ("The tenant (realm) id.", {"type": "string", "pattern": TENANT_PATTERN}),
+    "tenant": ("The tenant (realm) id.", {"type": "string", "pattern": TENANT_ID_PATTERN}),
     "customerRef": ("The customer's customerRef.", _text()),
     "alternateCustomerRef": ("The customer's alternateCustomerRef.", _text()),
     "email": ("The customer's email (case-insensitive).", _text()),

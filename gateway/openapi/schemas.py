@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from shared.imports.representation import BATCH_STATES
 from shared.schemas import (
     CUSTOMER_STATES,
     MARKETING_OPTIN_LEVELS,
@@ -21,6 +22,7 @@ from shared.schemas import (
     OptinPreferenceSchema,
     OptinPreferencesSchema,
 )
+from shared.schemas.notes import MAX_NOTE_LENGTH
 from shared.schemas.shoppers import (
     AdminPasswordSchema,
     LoginSchema,
@@ -30,10 +32,7 @@ from shared.schemas.shoppers import (
     RegisterSchema,
 )
 
-TENANT_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
 DMY_PATTERN = "^(0[1-9]|[12][0-9]|3[01])-(0[1-9]|1[0-2])-[0-9]{4}$"
-BATCH_STATES = ("CREATED", "READY", "PROCESSING", "COMPLETED", "ERROR", "ABORTED")
-MAX_NOTE_LENGTH = 10_000
 
 
 def _described(text: str, **extra: Any) -> dict[str, Any]:
