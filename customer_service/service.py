@@ -37,6 +37,8 @@ from shared.timefmt import utcnow
 Renderer = Callable[[asyncpg.Connection, str, asyncpg.Record, datetime], Awaitable[dict[str, Any]]]
 
 SEARCH_CRITERIA = tuple(repository.SEARCH_COLUMNS)
+# The identifiers a stored customer holds, in customer_service.repository.fetch_holders order.
+HOLDER_KINDS = ("id", "customerRef", "alternateCustomerRef", "email")
 # More to write in a create's transaction: (connection, the new row, the time of the change).
 AfterCreate = Callable[[asyncpg.Connection, asyncpg.Record, datetime], Awaitable[None]]
 
@@ -182,8 +184,9 @@ class CustomerService:
         self, tenant: str, keys: Sequence[tuple[str, str]]
     ) -> list[dict[str, str | None]]:
         """The live customers holding any of these (kind, value) keys, kind one of
-        IDENTIFIER_KINDS (an id that is not a UUID names nobody), with their four identifiers."""
-        values: dict[str, set[Any]] = {kind: set() for kind in IDENTIFIER_KINDS}
+        "id", "customerRef", "alternateCustomerRef" or "email" (an id that is not a UUID names
+        nobody), with their four identifiers."""
+        values: dict[str, set[Any]] = {kind: set() for kind in HOLDER_KINDS}
         for kind, value in keys:
             if kind == "email":
                 values[kind].add(value.lower())
@@ -194,7 +197,7 @@ class CustomerService:
                     continue
         async with tenant_transaction(self._pool, tenant) as conn:
             rows = await repository.fetch_holders(
-                conn, tenant, *(sorted(values[kind]) for kind in IDENTIFIER_KINDS)
+                conn, tenant, *(sorted(values[kind]) for kind in HOLDER_KINDS)
             )
         return [
             {
