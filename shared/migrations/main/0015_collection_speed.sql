@@ -73,6 +73,7 @@ CREATE FUNCTION customer.search_capped(
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+SET max_parallel_workers_per_gather = 0
 AS $$
 DECLARE
     dir text := CASE WHEN p_descending THEN ' DESC' ELSE '' END;
@@ -89,7 +90,7 @@ END
 $$;
 
 -- Step 2: the page by walking the sort column's index in order (no bitmap: a bitmap would read
--- every match again). DESC on a nullable column keeps nulls last as the list does: the rows with
+-- every match again; no parallel workers: they would each read their share past the LIMIT). DESC on a nullable column keeps nulls last as the list does: the rows with
 -- a value (the index backwards), then those without. The default sort (createdDate) walks its
 -- index alone: customers_created_idx carries search_head (above), so only a row whose searched
 -- text is too long for it is read from the table; other sorts read each row they pass.
@@ -101,6 +102,7 @@ CREATE FUNCTION customer.search_walk(
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+SET max_parallel_workers_per_gather = 0
 SET enable_bitmapscan = off
 AS $$
 DECLARE
