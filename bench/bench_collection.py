@@ -134,7 +134,7 @@ def http_caller(session: aiohttp.ClientSession, base: str) -> Callable[[Request]
 def sql_caller(pool: asyncpg.Pool) -> Callable[[Request], Awaitable[int]]:
     """The repository calls customer_service makes for the request, in its tenant transaction
     (the batch through its use case: one transaction per item, as served)."""
-    batches = BatchService(CustomerService(pool))
+    batches = BatchService(CustomerService(pool), slots=pool.get_max_size())
 
     async def call(request: Request) -> int:
         _, path, body = request
@@ -150,10 +150,9 @@ def sql_caller(pool: asyncpg.Pool) -> Callable[[Request], Awaitable[int]]:
             if path.endswith("/count"):
                 await collection.count(conn, TENANT, params.filters_of(query))
             elif path.endswith("/search"):
-                search = params.search_of(body)
                 await collection.search_page(
-                    conn, TENANT, search.pattern, search.conditions,
-                    params.sort_of(query), params.page_of(query),
+                    conn, TENANT, params.search_of(body), params.sort_of(query),
+                    params.page_of(query),
                 )  # fmt: skip
             else:
                 await collection.list_page(

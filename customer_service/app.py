@@ -90,7 +90,8 @@ async def _services_context(app: web.Application) -> AsyncIterator[None]:
     app[ORDERS] = OrderService(app[DB_POOL], clock=clock)
     app[V1_CUSTOMERS] = V1CustomerService(app[CUSTOMERS], app[IMPORTS])
     app[COLLECTION] = CollectionService(app[DB_POOL])
-    app[BATCH] = BatchService(app[CUSTOMERS])
+    # Batch items side by side: 4 of a batch, and two connections always left to other requests.
+    app[BATCH] = BatchService(app[CUSTOMERS], slots=app[SETTINGS].db_pool_max - 2)
     app[EXPORT] = ExportService(app[DB_POOL], app[WISHLIST_POOL], clock=clock)
     yield
 

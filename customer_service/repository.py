@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -166,6 +166,30 @@ async def search(
         + f" AND NOT deleted ORDER BY created_at, id LIMIT {SEARCH_LIMIT}"
     )
     return await conn.fetch(query, tenant, *criteria.values())
+
+
+# The live customers holding any of these ids, customerRefs, alternateCustomerRefs or emails
+# (lower-cased): plain-column conditions, each served by its unique index under RLS.
+SELECT_HOLDERS = """
+SELECT id, customer_ref, alternate_customer_ref, email FROM customer.customers
+WHERE tenant_id = $1 AND NOT deleted
+  AND (id = ANY($2::uuid[]) OR customer_ref = ANY($3::text[])
+       OR alternate_customer_ref = ANY($4::text[]) OR email_lower = ANY($5::text[]))
+"""
+
+
+async def fetch_holders(
+    conn: asyncpg.Connection,
+    tenant: str,
+    ids: Sequence[uuid.UUID],
+    refs: Sequence[str],
+    alternate_refs: Sequence[str],
+    emails_lower: Sequence[str],
+) -> list[asyncpg.Record]:
+    """The live customers that hold any of the given identifiers (see SELECT_HOLDERS)."""
+    return await conn.fetch(
+        SELECT_HOLDERS, tenant, list(ids), list(refs), list(alternate_refs), list(emails_lower)
+    )
 
 
 async def soft_delete(

@@ -4,7 +4,7 @@ and its outbox event, and commits once."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +37,8 @@ from shared.timefmt import utcnow
 Renderer = Callable[[asyncpg.Connection, str, asyncpg.Record, datetime], Awaitable[dict[str, Any]]]
 
 SEARCH_CRITERIA = tuple(repository.SEARCH_COLUMNS)
+# The identifiers a stored customer holds, in customer_service.repository.fetch_holders order.
+HOLDER_KINDS = ("id", "customerRef", "alternateCustomerRef", "email")
 # More to write in a create's transaction: (connection, the new row, the time of the change).
 AfterCreate = Callable[[asyncpg.Connection, asyncpg.Record, datetime], Awaitable[None]]
 
@@ -191,6 +193,35 @@ class CustomerService:
             records = await repository.search(conn, tenant, criteria)
             spend = await orders.spend_of(conn, tenant, [r["id"] for r in records], self._clock())
         return [render_customer(record, spend[record["id"]]) for record in records]
+
+    async def holders_of(
+        self, tenant: str, keys: Sequence[tuple[str, str]]
+    ) -> list[dict[str, str | None]]:
+        """The live customers holding any of these (kind, value) keys, kind one of
+        "id", "customerRef", "alternateCustomerRef" or "email" (an id that is not a UUID names
+        nobody), with their four identifiers."""
+        values: dict[str, set[Any]] = {kind: set() for kind in HOLDER_KINDS}
+        for kind, value in keys:
+            if kind == "email":
+                values[kind].add(value.lower())
+            elif kind in values:
+                try:
+                    values[kind].add(Identifier(kind, value).lookup_value())
+                except NotFound:
+                    continue
+        async with tenant_transaction(self._pool, tenant) as conn:
+            rows = await repository.fetch_holders(
+                conn, tenant, *(sorted(values[kind]) for kind in HOLDER_KINDS)
+            )
+        return [
+            {
+                "id": str(row["id"]),
+                "customerRef": row["customer_ref"],
+                "alternateCustomerRef": row["alternate_customer_ref"],
+                "email": row["email"],
+            }
+            for row in rows
+        ]
 
     async def update(
         self,

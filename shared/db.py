@@ -313,6 +313,12 @@ async def joined_transaction(pool: asyncpg.Pool, tenant: str) -> AsyncIterator[N
         _JOINED.reset(token)
 
 
+def in_joined_transaction() -> bool:
+    """Whether this task's tenant transactions join one (`joined_transaction`): one connection,
+    so its work must not run concurrently."""
+    return _JOINED.get() is not None
+
+
 @contextmanager
 def separate_transactions() -> Iterator[None]:
     """Inside `joined_transaction`: transactions of this block commit on their own (a read that

@@ -154,6 +154,11 @@ class SearchQuery:
 
     pattern: str | None  # a LIKE pattern over search_text, or None for no "query"
     conditions: list[Condition]
+    # The same exact criteria by name (None: not given), as customer.search_page takes them.
+    email: str | None = None
+    mobile: str | None = None
+    store: str | None = None
+    since: datetime | None = None
 
 
 def search_of(body: object) -> SearchQuery:
@@ -187,21 +192,26 @@ def search_of(body: object) -> SearchQuery:
         if problem:
             errors["query"] = [problem]
     conditions = []
+    criteria: dict[str, Any] = {}
     if "email" in texts:
-        conditions.append(Condition("email_lower = lower({p})", texts["email"].strip()))
+        criteria["email"] = texts["email"].strip()
+        conditions.append(Condition("email_lower = lower({p})", criteria["email"]))
     if "mobile" in texts:
+        criteria["mobile"] = texts["mobile"]
         conditions.append(Condition("mobile = {p}", texts["mobile"]))
     if "storeUid" in texts:
+        criteria["store"] = texts["storeUid"]
         conditions.append(Condition("(joined_store_id = {p} OR location = {p})", texts["storeUid"]))
     if "createdSince" in texts:
         instant = parse_instant(texts["createdSince"])
         if instant is None:
             errors["createdSince"] = ["Not an ISO 8601 instant (e.g. 2024-05-19T03:48:22.075Z)."]
         else:
+            criteria["since"] = instant
             conditions.append(Condition("created_at >= {p}", instant))
     if errors:
         raise InvalidInput("The search is not valid.", errors=errors)
-    return SearchQuery(pattern, conditions)
+    return SearchQuery(pattern, conditions, **criteria)
 
 
 def _pattern(query: str, *, exact: bool) -> tuple[str, str | None]:

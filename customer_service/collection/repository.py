@@ -3,7 +3,8 @@
 Statements are built from validated parts only (column names from params.SORT_COLUMNS, condition
 templates from params); every value is a parameter and the tenant is always $1. Listing and
 counting run under row-level security on plain-column conditions (leakproof, so indexed); the
-"query" search reads through customer.customers_matching (0009), which uses the trigram index.
+"query" search reads through customer.search_page (0015), which uses the trigram index and
+stops at the page.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import Any
 
 import asyncpg
 
-from customer_service.collection.params import Condition, Page, Sort
+from customer_service.collection.params import Condition, Page, SearchQuery, Sort
 from customer_service.repository import _CUSTOMER_COLUMNS
 
 _LIVE = "FROM customer.customers WHERE tenant_id = $1 AND NOT deleted"
+# The customer's columns, of the customers table joined as `c`.
+_PAGE_COLUMNS = ", ".join(f"c.{column.strip()}" for column in _CUSTOMER_COLUMNS.split(","))
 
 
 def _where(conditions: Sequence[Condition], first: int) -> tuple[str, list[Any]]:
@@ -38,23 +41,46 @@ def page_statement(
 ) -> tuple[str, list[Any]]:
     """(SQL, values after the tenant) of one page, LIMIT and OFFSET the last two parameters.
 
+    The page's ids are found first, from the sort column's (tenant_id, column, id) index alone
+    (an index-only scan: the rows skipped by OFFSET are never read from the table), then only
+    the page's rows are read, by primary key.
+
     `segment` "present"/"absent" restricts to rows whose sort value is or is not null: a DESC
     page with nulls last is read as the non-null range of the index backwards, then the null one.
     """
     where, values = _where(conditions, 2)
     if segment == "present":
         where += f" AND {sort.column} IS NOT NULL"
-        order = _order(sort)
     elif segment == "absent":
         # All null here, so this is id order; naming the column too lets the planner see that
         # the (tenant_id, column, id) index gives that order (else it scans the primary key
         # filtering for the few nulls).
         where += f" AND {sort.column} IS NULL"
-        order = _order(sort)
-    else:
-        order = _order(sort)
     n = len(values) + 2
-    sql = f"SELECT {_CUSTOMER_COLUMNS} {_LIVE}{where}{order} LIMIT ${n} OFFSET ${n + 1}"
+    direction = " DESC" if sort.descending else ""
+    sql = (
+        f"SELECT {_PAGE_COLUMNS}, page.sort_key FROM ("
+        f"SELECT id, {sort.column} AS sort_key {_LIVE}{where}{_order(sort)}"
+        f" LIMIT ${n} OFFSET ${n + 1}"
+        f") AS page JOIN customer.customers AS c ON c.tenant_id = $1 AND c.id = page.id"
+        f" ORDER BY page.sort_key{direction}, page.id{direction}"
+    )
+    return sql, values
+
+
+def counted_page_statement(
+    conditions: Sequence[Condition], sort: Sort, *, segment: str | None = None
+) -> tuple[str, list[Any]]:
+    """page_statement with the exact total in the same statement (one round trip): one row per
+    customer, `total` in each; a single row of nulls but `total` when the page is empty."""
+    page_sql, values = page_statement(conditions, sort, segment=segment)
+    count_sql = LIVE_COUNT if not conditions else count_statement(conditions)[0]
+    direction = " DESC" if sort.descending else ""
+    sql = (
+        f"SELECT total.n AS total, page.* FROM ({count_sql}) AS total(n)"
+        f" LEFT JOIN LATERAL ({page_sql}) AS page ON true"
+        f" ORDER BY page.sort_key{direction}, page.id{direction}"
+    )
     return sql, values
 
 
@@ -69,29 +95,21 @@ def count_statement(
     return f"SELECT count(*) {_LIVE}{where}", values
 
 
-SEARCH_WORK_MEM = "SET LOCAL work_mem = '64MB'"
-
 # A tenant's live customers, kept by triggers (0009): no scan of a big tenant for a bare total.
 LIVE_COUNT = "SELECT coalesce(sum(live), 0)::bigint FROM customer.live_counts WHERE tenant_id = $1"
 
+# A query search's `total` counts at most this many matches (0015): up to it every match is
+# read and the total is exact; a search matching more answers this number, and its page is found
+# by walking the sort order instead of reading every match.
+SEARCH_TOTAL_CAP = 1000
 
-def search_statement(conditions: Sequence[Condition], sort: Sort) -> tuple[str, list[Any]]:
-    """(SQL, values after tenant and pattern) of a query-search page and its total: one row,
-    `total` first, the customer's columns null when the page is past the end."""
-    where, values = _where(conditions, 3)
-    n = len(values) + 3
-    sql = f"""
-WITH matches AS MATERIALIZED (
-    SELECT {_CUSTOMER_COLUMNS}, email_lower FROM customer.customers_matching($1, $2) AS c
-    WHERE true{where}
+# customer.search_page (0015): the page's ids in order and the (capped) total.
+SEARCH_PAGE = (
+    "SELECT total, ids FROM customer.search_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 )
-SELECT total.n AS total, page.*
-FROM (SELECT count(*) AS n FROM matches) AS total
-LEFT JOIN LATERAL (
-    SELECT * FROM matches{_order(sort, nulls_last=True)} LIMIT ${n} OFFSET ${n + 1}
-) AS page ON true
-"""
-    return sql, values
+
+# The page's customers by id, as the app role under row-level security.
+SELECT_BY_IDS = f"SELECT {_CUSTOMER_COLUMNS} {_LIVE} AND id = ANY($2::uuid[])"
 
 
 async def count(conn: asyncpg.Connection, tenant: str, conditions: Sequence[Condition]) -> int:
@@ -110,14 +128,15 @@ async def list_page(
     page: Page,
 ) -> tuple[list[asyncpg.Record], int]:
     """One page of the matching live customers in `sort` order (nulls last, ties on id), and
-    the exact total."""
-    total = await count(conn, tenant, conditions)
-    if not (sort.descending and sort.nullable):
-        sql, values = page_statement(conditions, sort)
-        return await conn.fetch(sql, tenant, *values, page.size, page.offset), total
+    the exact total (the kept counter without conditions), the two in one statement."""
     # DESC, nulls last: the rows with a value (the index backwards), then those without.
-    sql, values = page_statement(conditions, sort, segment="present")
-    records = list(await conn.fetch(sql, tenant, *values, page.size, page.offset))
+    segment = "present" if sort.descending and sort.nullable else None
+    sql, values = counted_page_statement(conditions, sort, segment=segment)
+    rows = await conn.fetch(sql, tenant, *values, page.size, page.offset)
+    total = rows[0]["total"]
+    records = [row for row in rows if row["id"] is not None]
+    if segment is None:
+        return records, total
     if len(records) < page.size and page.offset + len(records) < total:
         sql, values = count_statement(conditions, null_column=sort.column)
         present = total - await conn.fetchval(sql, tenant, *values)
@@ -128,20 +147,16 @@ async def list_page(
 
 
 async def search_page(
-    conn: asyncpg.Connection,
-    tenant: str,
-    pattern: str,
-    conditions: Sequence[Condition],
-    sort: Sort,
-    page: Page,
+    conn: asyncpg.Connection, tenant: str, search: SearchQuery, sort: Sort, page: Page
 ) -> tuple[list[asyncpg.Record], int]:
-    """One page of the live customers whose search_text is LIKE `pattern` and that meet every
-    condition, and their exact total."""
-    sql, values = search_statement(conditions, sort)
-    # Every match is materialised twice (the function's result, then the CTE): with the default
-    # 4 MB a common 3-letter substring (~25,000 matches at 1M customers) spilled to disk, 1.5-2x
-    # slower. Local to this transaction.
-    await conn.execute(SEARCH_WORK_MEM)
-    rows = await conn.fetch(sql, tenant, pattern, *values, page.size, page.offset)
-    total = rows[0]["total"] if rows else 0
-    return [row for row in rows if row["id"] is not None], total
+    """One page of the live customers whose search_text is LIKE the search's pattern and that
+    meet its exact criteria, in `sort` order, and their total (exact up to SEARCH_TOTAL_CAP)."""
+    total, ids = await conn.fetchrow(
+        SEARCH_PAGE, tenant, search.pattern, search.email, search.mobile, search.store,
+        search.since, sort.column, sort.descending, page.size, page.offset, SEARCH_TOTAL_CAP,
+    )  # fmt: skip
+    if not ids:
+        return [], total
+    by_id = {record["id"]: record for record in await conn.fetch(SELECT_BY_IDS, tenant, ids)}
+    # A customer deleted since the ids were read (same snapshot: never) would simply be missing.
+    return [by_id[i] for i in ids if i in by_id], total

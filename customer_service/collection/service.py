@@ -49,9 +49,7 @@ class CollectionService:
                     conn, tenant, search.conditions, sort, page
                 )
             else:
-                records, total = await repository.search_page(
-                    conn, tenant, search.pattern, search.conditions, sort, page
-                )
+                records, total = await repository.search_page(conn, tenant, search, sort, page)
             spend = await _spend(conn, tenant, records)
         return _render(records, spend, page.number, page.size, total)
 

@@ -247,7 +247,8 @@ COLLECTION_OPERATIONS: dict[tuple[str, str], Operation] = {
         "Search customers (query)", CUSTOMERS, body="CustomerSearchRequest", body_required=False,
         response="CustomerPage", query=_PAGING,
         description="Every given criterion must match; an empty body lists everyone; vatNumber "
-        "is not supported (400).",
+        "is not supported (400). With a query, total is exact up to 1,000 matches; a search "
+        "matching more answers total 1,000 (every page is still served, in sort order).",
     ),
     ("POST", f"{_V2}/customers/batch"): Operation(
         "Create, update, upsert and delete customers in one request", CUSTOMERS,

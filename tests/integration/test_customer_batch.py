@@ -9,15 +9,22 @@ import pytest
 from shared.amqp import CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPDATED
 
 
-async def _events(test_settings, tenant: str) -> list[str]:
+async def _events(test_settings, tenant: str) -> dict[str, list[str]]:
+    """Each customer's events in outbox order (items of different customers may run side by
+    side, so only one customer's events have an order to keep)."""
     conn = await asyncpg.connect(test_settings.database_url)
     try:
         rows = await conn.fetch(
-            "SELECT routing_key FROM customer.outbox WHERE tenant_id = $1 ORDER BY id", tenant
+            "SELECT routing_key, payload->'customer'->>'id' AS customer FROM customer.outbox"
+            " WHERE tenant_id = $1 ORDER BY id",
+            tenant,
         )
-        return [row["routing_key"] for row in rows]
     finally:
         await conn.close()
+    events: dict[str, list[str]] = {}
+    for row in rows:
+        events.setdefault(row["customer"], []).append(row["routing_key"])
+    return events
 
 
 async def test_every_item_succeeding_is_200_in_processing_order(
@@ -55,17 +62,19 @@ async def test_every_item_succeeding_is_200_in_processing_order(
     assert (await calls.call("GET", f"/customers/{gone['id']}"))[0] == 404
     status, fetched = await calls.call("GET", f"/customers/{upsert_new['id']}")
     assert (status, fetched["customerRef"]) == (200, "NEW-1")
-    # The same events as the single endpoints, one per item.
-    events = await _events(test_settings, unique_tenant)
-    assert events[2:] == [
-        CUSTOMER_CREATED, CUSTOMER_UPDATED, CUSTOMER_UPDATED, CUSTOMER_CREATED, CUSTOMER_DELETED,
-    ]  # fmt: skip
+    # The same events as the single endpoints, one per item, each customer's in order.
+    assert await _events(test_settings, unique_tenant) == {
+        kept["id"]: [CUSTOMER_CREATED, CUSTOMER_UPDATED, CUSTOMER_UPDATED],
+        gone["id"]: [CUSTOMER_CREATED, CUSTOMER_DELETED],
+        create["id"]: [CUSTOMER_CREATED],
+        upsert_new["id"]: [CUSTOMER_CREATED],
+    }
 
 
 async def test_a_failing_item_undoes_nothing_else_and_gives_207(
     calls, test_settings, unique_tenant
 ):
-    await calls.create(email="taken@x.com")
+    taken = await calls.create(email="taken@x.com")
     body = {
         "create": [
             {"email": "ok1@x.com"},
@@ -98,8 +107,12 @@ async def test_a_failing_item_undoes_nothing_else_and_gives_207(
     assert "id" not in result["results"][1] and "customer" not in result["results"][1]
     # Only the successes were written and announced.
     assert (await calls.call("GET", "/customers/count"))[1] == {"count": 3}
-    events = await _events(test_settings, unique_tenant)
-    assert events[1:] == [CUSTOMER_CREATED, CUSTOMER_CREATED, CUSTOMER_UPDATED]
+    results = result["results"]
+    assert await _events(test_settings, unique_tenant) == {
+        taken["id"]: [CUSTOMER_CREATED],
+        results[0]["id"]: [CUSTOMER_CREATED],
+        results[3]["id"]: [CUSTOMER_CREATED, CUSTOMER_UPDATED],
+    }
 
 
 async def test_upsert_matches_by_email_when_no_id_or_ref(calls):
@@ -137,3 +150,31 @@ async def test_a_hundred_items_are_accepted(calls):
     body = {"create": [{"email": f"c{i}@x.com"} for i in range(100)]}
     status, result = await calls.call("POST", "/customers/batch", body)
     assert (status, result["succeeded"]) == (200, 100)
+
+
+async def test_items_naming_one_customer_in_different_ways_still_run_in_order(calls):
+    """Items run side by side only when they cannot see each other: the stored customer ties an
+    update by id to a later one by its old customerRef, by its email and to an upsert freeing
+    the old ref, so each sees the one before it (a bystander's items run alongside)."""
+    who = await calls.create(email="who@x.com", customerRef="OLD")
+    body = {
+        "create": [{"email": f"bystander{n}@x.com"} for n in range(8)],
+        "update": [
+            {"id": who["id"], "customerRef": "NEW"},
+            {"customerRef": "OLD", "firstName": "Lost"},  # 404: the ref moved just before
+            {"email": "WHO@x.com", "firstName": "Found"},
+        ],
+        "upsert": [{"customerRef": "OLD", "email": "other@x.com"}],  # OLD is free: a create
+    }
+    status, result = await calls.call("POST", "/customers/batch", body)
+    assert status == 207, result
+    tail = result["results"][8:]
+    assert [(r["operation"], r["status"]) for r in tail] == [
+        ("update", 200), ("update", 404), ("update", 200), ("upsert", 201),
+    ]  # fmt: skip
+    assert (tail[2]["customer"]["customerRef"], tail[2]["customer"]["firstName"]) == (
+        "NEW",
+        "Found",
+    )
+    assert tail[3]["id"] != who["id"] and tail[3]["customer"]["customerRef"] == "OLD"
+    assert [r["status"] for r in result["results"][:8]] == [201] * 8

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from customer_service.collection import repository as collection_repository
+
 
 async def _people(calls, specs):
     created = []
@@ -238,6 +240,51 @@ async def test_an_empty_body_lists_everyone_paged_and_sorted(calls):
     assert [c["lastName"] for c in page["results"]] == ["Dunn", "Baker", "Archer", None]
     page = await _search(calls, {"query": "example"}, "?pageSize=1&page=9")
     assert (page["results"], page["total"]) == ([], 4)
+
+
+@pytest.mark.parametrize(
+    "sort",
+    ["", "sortBy=lastName&sortDirection=DESC", "sortBy=customerRef&sortDirection=desc",
+     "sortBy=firstName", "sortBy=email&sortDirection=DESC", "sortBy=lastModifiedDate"],
+)  # fmt: skip
+async def test_a_search_matching_more_than_the_total_cap_pages_the_same(calls, monkeypatch, sort):
+    """Over SEARCH_TOTAL_CAP matches the page is found by walking the sort order (nulls last
+    in both directions, ties on id): the same pages as reading every match; `total` is the cap."""
+    await _people(calls, [*PEOPLE, {"email": "eve@example.com", "lastName": "Baker"}])
+
+    async def pages(size):
+        return [
+            await _search(calls, {"query": "example"}, f"?{sort}&pageSize={size}&page={n}")
+            for n in range(6 // size + 1)
+        ]
+
+    every = await pages(2)
+    assert [page["total"] for page in every] == [5, 5, 5, 5]
+    monkeypatch.setattr(collection_repository, "SEARCH_TOTAL_CAP", 2)
+    for size in (1, 2, 3):
+        capped = await pages(size)
+        assert [page["total"] for page in capped] == [2] * len(capped)
+        ids = [c["id"] for page in capped for c in page["results"]]
+        assert ids == [c["id"] for page in every for c in page["results"]]
+
+
+async def test_the_walk_finds_a_customer_whose_searched_text_is_long(calls, monkeypatch):
+    """Past the cap, createdDate pages walk the index's short copy of the searched text; a
+    customer whose text is too long for it is tested against the full text instead."""
+    # Three ~230-character companies: ~700 characters, no copy in the index.
+    companies = ["Widget " * 32, "Gadget " * 32, "Gizmo " * 36 + "Holdings"]
+    long_one = await calls.create(
+        email="long@example.com", addresses=[{"company": c} for c in companies]
+    )
+    short_one = await calls.create(email="short@example.com", addresses=[{"company": "Holdings"}])
+    await calls.create(email="other@example.com")
+    monkeypatch.setattr(collection_repository, "SEARCH_TOTAL_CAP", 1)
+    for direction, expected in (("ASC", [long_one, short_one]), ("DESC", [short_one, long_one])):
+        page = await _search(calls, {"query": "holdings"}, f"?sortDirection={direction}")
+        assert [c["id"] for c in page["results"]] == [c["id"] for c in expected]
+        assert page["total"] == 1  # the cap
+    page = await _search(calls, {"query": "widget"})
+    assert [c["id"] for c in page["results"]] == [long_one["id"]]
 
 
 async def test_a_query_search_sees_no_deleted_or_foreign_customers(calls, customer_client, mint):

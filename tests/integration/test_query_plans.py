@@ -16,13 +16,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
-import shared.migrations
 from customer_service import repository
 from customer_service.collection import params
 from customer_service.collection import repository as collection_repository
@@ -157,6 +155,13 @@ def _import_matches(conn: Any, s: Sample) -> Awaitable[Any]:
     )
 
 
+def _batch_holders(conn: Any, s: Sample) -> Awaitable[Any]:
+    # As POST /customers/batch reads them once to group its items: every kind of identifier.
+    return repository.fetch_holders(
+        conn, s.tenant, [s.id], [f"REF-{SAMPLE}"], [f"ALT-{SAMPLE}"], [s.criteria["email"].lower()]
+    )
+
+
 LOOKUPS: dict[str, tuple[Call, set[str]]] = {
     "get by id": (_fetch_by("id"), {"customers_pkey"}),
     "get by id for update": (_fetch_by("id", for_update=True), {"customers_pkey"}),
@@ -176,6 +181,15 @@ LOOKUPS: dict[str, tuple[Call, set[str]]] = {
         _search(*repository.SEARCH_COLUMNS),
         set(_SEARCH_INDEXES.values()),
     ),
+    "batch holders by id, customerRef, alternateCustomerRef, email": (
+        _batch_holders,
+        {
+            "customers_pkey",
+            "customers_customer_ref_key",
+            "customers_alternate_customer_ref_key",
+            "customers_email_key",
+        },
+    ),
     "import matches by customerRef, email, alternateCustomerRef": (
         _import_matches,
         {"customers_customer_ref_key", "customers_alternate_customer_ref_key", "customers_pkey"},
@@ -190,7 +204,8 @@ def test_every_search_criterion_is_covered() -> None:
 
 def _literal(value: Any) -> str:
     if isinstance(value, list | tuple):
-        return "ARRAY[" + ", ".join(_literal(v) for v in value) + "]::text[]"
+        kind = "uuid" if value and all(isinstance(v, uuid.UUID) for v in value) else "text"
+        return "ARRAY[" + ", ".join(_literal(v) for v in value) + f"]::{kind}[]"
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -367,10 +382,16 @@ def _page_plans() -> dict[str, tuple[str, tuple[Any, ...], set[str]]]:
             sort = params.Sort(field, descending)
             segments = ("present", "absent") if descending and sort.nullable else (None,)
             for segment in segments:
-                sql, values = collection_repository.page_statement([], sort, segment=segment)
+                # As list_page sends them: the first range with its total, the null one alone.
+                statement = (
+                    collection_repository.page_statement
+                    if segment == "absent"
+                    else collection_repository.counted_page_statement
+                )
+                sql, values = statement([], sort, segment=segment)
                 name = f"page by {field} {'DESC' if descending else 'ASC'} {segment or ''}"
                 statements[name] = (sql, (*values, _LIMIT, _OFFSET), {index})
-    sql, values = collection_repository.page_statement(
+    sql, values = collection_repository.counted_page_statement(
         params.filters_of({"lastName": _FILTER_VALUES["lastName"]}), params.Sort("email", False)
     )
     statements["page by email filtered by lastName"] = (
@@ -422,45 +443,168 @@ async def test_collection_statement_uses_an_index_under_row_level_security(
         await pool.close()
     for plan in plans.values():
         _assert_index_scan(plan, indexes)
+        if name.startswith("page by") and "filtered" not in name:
+            # The page's ids from the sort index alone: OFFSET never reads skipped rows.
+            (index,) = indexes
+            assert re.search(rf"Index Only Scan (Backward )?using {index}", plan), plan
 
 
-def _matching_function_query() -> str:
-    """The statement customer.customers_matching EXECUTEs, as stored in the migration."""
-    migration = (
-        Path(shared.migrations.__file__).parent / "main" / "0009_customer_collection.sql"
-    ).read_text()
-    (quoted,) = re.findall(r"EXECUTE\s+'(.*?)'\s+USING", migration, flags=re.S)
-    return quoted.replace("''", "'")
-
-
-@pytest.mark.parametrize(("query", "exact"), [("234", False), ("irst34", False), ("LAST234", True)])
-async def test_query_search_uses_the_trigram_index(
-    test_settings: Settings, sample: Sample, query: str, exact: bool
-) -> None:
-    """customers_matching (SECURITY DEFINER, so EXPLAIN cannot look inside a call): its
-    statement, planned as its owner runs it, for a 3-character substring and an exact value;
-    then the repository's search, run for real as the app role, finds the sample."""
-    pattern = params.search_of({"query": query, "exactMatch": exact}).pattern
-    conn = await asyncpg.connect(test_settings.database_url)
+async def _search_with_plans(
+    test_settings: Settings,
+    tenant: str,
+    search: params.SearchQuery,
+    sort: params.Sort,
+    page: params.Page,
+) -> tuple[list[Any], int, list[str]]:
+    """The repository's query search run for real as the app role under row-level security,
+    with the plan of every statement customer.search_page runs inside (SECURITY DEFINER, so
+    EXPLAIN cannot look into a call: auto_explain logs each nested statement as it runs)."""
+    conn = await asyncpg.connect(test_settings.database_url)  # the owner: may LOAD
+    plans: list[str] = []
+    conn.add_log_listener(lambda _conn, message: plans.append(message.message))
     try:
+        await conn.execute("LOAD 'auto_explain'")
+        await conn.execute(
+            "SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on;"
+            "SET client_min_messages = log"
+        )
         async with conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant', $1, true)", sample.tenant)
-            plans = await _plans(conn, _matching_function_query(), (sample.tenant, pattern))
+            await conn.execute(
+                "SELECT set_config('role', $1, true), set_config('app.tenant', $2, true)",
+                "customer_suite_app",
+                tenant,
+            )
+            records, total = await collection_repository.search_page(
+                conn, tenant, search, sort, page
+            )
     finally:
         await conn.close()
-    # EXECUTE plans each call with its values: the custom plan is the one that runs.
-    _assert_index_scan(plans["force_custom_plan"], {"customers_search_text_trgm"})
+    return (
+        records,
+        total,
+        [p for p in plans if "Query Text:" in p and "customer.customers AS c" in p],
+    )
+
+
+async def _brute_force(
+    test_settings: Settings, tenant: str, query: str, sort: params.Sort
+) -> list[uuid.UUID]:
+    """Every live match of the tenant in the page order of API.md §7, without any index."""
+    direction = " DESC" if sort.descending else ""
+    conn = await asyncpg.connect(test_settings.database_url)
+    try:
+        rows = await conn.fetch(
+            f"SELECT id FROM customer.customers WHERE tenant_id = $1 AND NOT deleted"
+            f" AND strpos(search_text, $2) > 0"
+            f" ORDER BY {sort.column}{direction} NULLS LAST, id{direction}",
+            tenant,
+            query.lower(),
+        )
+    finally:
+        await conn.close()
+    return [row["id"] for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("query", "sort", "page"),
+    [
+        # Few matches (fewer than the cap): read through the trigram index, sorted.
+        ("234", params.Sort("createdDate", False), params.Page(0, 20)),
+        ("irst34", params.Sort("lastName", True), params.Page(1, 3)),
+        # Matches everywhere (more than the cap): the sort column's index, walked in order.
+        ("ast", params.Sort("createdDate", False), params.Page(0, 20)),
+        ("ast", params.Sort("customerRef", True), params.Page(49, 20)),
+        ("ast", params.Sort("lastName", False), params.Page(3, 7)),
+        ("ast", params.Sort("email", True), params.Page(49, 20)),
+    ],
+)
+async def test_query_search_reads_an_index_and_only_the_page(
+    test_settings: Settings, sample: Sample, query: str, sort: params.Sort, page: params.Page
+) -> None:
+    search = params.search_of({"query": query})
+    records, total, plans = await _search_with_plans(
+        test_settings, sample.tenant, search, sort, page
+    )
+    assert plans, "auto_explain logged no statement of customer.search_page"
+    for plan in plans:
+        assert "Seq Scan" not in plan, plan
+    expected = await _brute_force(test_settings, sample.tenant, query, sort)
+    assert [r["id"] for r in records] == expected[page.offset : page.offset + page.size]
+    # First up to cap + 1 matches through an index: the trigram index (a substring in every
+    # row may read the tenant's part of another index until the LIMIT instead) ...
+    capped = [p for p in plans if "array_agg" in p]
+    assert len(capped) == 1 and re.search(r"Index (Only )?Scan", capped[0]), capped
+    walk = [p for p in plans if re.search(r"ARRAY\(\s*SELECT", p)]
+    if len(expected) <= collection_repository.SEARCH_TOTAL_CAP:
+        assert "Bitmap Index Scan on customers_search_text_trgm" in capped[0], capped
+        assert total == len(expected)
+        assert not walk, walk
+    else:
+        # ... then, as there are more, the page by walking the sort column's index in order
+        # (it stops at the page: no bitmap reading every match); the default sort's index
+        # alone (search_head in customers_created_idx), the others reading each row passed.
+        assert total == collection_repository.SEARCH_TOTAL_CAP
+        index = _SORT_INDEXES[sort.field]
+        scan = r"Index Only Scan" if sort.field == "createdDate" else r"Index (Only )?Scan"
+        assert walk and all(re.search(rf"{scan} (Backward )?using {index}", p) for p in walk)
+        assert not any("Bitmap" in p for p in walk), walk
+
+
+async def test_search_head_is_search_text_when_short_enough(
+    test_settings: Settings, sample: Sample
+) -> None:
+    """customer.search_head repeats 0009's search_text expression: equal to it up to 500
+    characters, null beyond (then the walk reads search_text from the table)."""
+    conn = await asyncpg.connect(test_settings.database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO customer.customers (tenant_id, id, email, first_name, profile)"
+            " VALUES ($1, gen_random_uuid(), 'Long@X.com', 'Lo', $2::jsonb)",
+            f"{sample.tenant}_head",
+            '{"addresses": [{"city": "Ümlaut", "company": "%s", "postcode": "X1"}]}' % ("C" * 600),
+        )
+        differing = await conn.fetchval(
+            "SELECT count(*) FROM customer.customers WHERE tenant_id LIKE $1 || '%'"
+            " AND search_head IS DISTINCT FROM"
+            " CASE WHEN length(search_text) <= 500 THEN search_text END",
+            sample.tenant,
+        )
+        long_rows = await conn.fetchval(
+            "SELECT count(*) FROM customer.customers WHERE tenant_id = $1"
+            " AND search_head IS NULL AND length(search_text) > 500",
+            f"{sample.tenant}_head",
+        )
+    finally:
+        await conn.close()
+    assert (differing, long_rows) == (0, 1)
+
+
+async def test_query_search_with_criteria_uses_their_indexes_too(
+    test_settings: Settings, sample: Sample
+) -> None:
+    """The exact criteria of the body narrow the trigram search inside the function; the
+    sample's own email and mobile find it, another tenant's transaction finds nothing."""
+    search = params.search_of(
+        {"query": "ast", "email": sample.criteria["email"], "mobile": sample.criteria["mobile"]}
+    )
+    sort, page = params.Sort("createdDate", False), params.Page(0, 20)
+    records, total, plans = await _search_with_plans(
+        test_settings, sample.tenant, search, sort, page
+    )
+    assert ([r["id"] for r in records], total) == ([sample.id], 1)
+    assert plans and all("Seq Scan" not in p for p in plans), plans
+    assert any("customers_email_key" in p or "customers_mobile_idx" in p for p in plans), plans
+    # Named for another tenant than the transaction's own: nothing, though "ast" matches there.
     pool = await create_pool(test_settings.database_url, min_size=0, max_size=1)
     try:
         async with tenant_transaction(pool, sample.tenant) as conn:
-            records, total = await collection_repository.search_page(
-                conn, sample.tenant, pattern, [], params.Sort("createdDate", False),
-                params.Page(0, 500),
+            other = await conn.fetchrow(
+                collection_repository.SEARCH_PAGE, f"{sample.tenant}_neighbour", "%ast%",
+                None, None, None, None, "created_at", False, 20, 0, 1000,
             )  # fmt: skip
     finally:
         await pool.close()
-    assert sample.id in [record["id"] for record in records]
-    assert total == len(records)
+    assert (other["total"], other["ids"]) == (0, [])
 
 
 async def test_an_unfiltered_count_reads_the_kept_counter_not_the_customers(
