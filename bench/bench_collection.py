@@ -274,21 +274,15 @@ def main() -> int:
     args = parser.parse_args()
     neighbour = args.customers // 2 if args.neighbour is None else args.neighbour
 
-    harness.install_signal_handlers()
-    benv = harness.bench_env()
-    machine = harness.print_header("bench_collection: the customer collection (issue 14)")
-    harness.ensure_vhost(benv.settings.amqp_url)
-    try:
-        harness.run_async(harness.prepare_database(benv, fresh=args.fresh))
+    title = "bench_collection: the customer collection (issue 14)"
+    with harness.bench_session(title, args) as (benv, machine):
         harness.run_async(
             dataset.ensure_seeded(
                 benv.database_url, TENANT, args.customers, neighbours={NEIGHBOUR: neighbour}
             )
         )
         print(harness.run_async(harness.postgres_version(benv.database_url)), flush=True)
-        with harness.running_suite(benv) as suite:
-            credentials = harness.provision(benv)
-            token = harness.run_async(harness.fetch_token(benv, credentials))
+        with harness.suite_with_token(benv) as (suite, token):
             meter = CpuMeter(suite, harness.BENCH_NAME)
             results = harness.run_async(run(benv, meter, token, args))
         report(results, args.concurrency)
@@ -297,9 +291,6 @@ def main() -> int:
             {"machine": machine, "customers": args.customers, "neighbour": neighbour,
              "concurrency": args.concurrency, "requests": args.requests, **results},
         )  # fmt: skip
-    finally:
-        if args.drop_db:
-            harness.run_async(harness.drop_database(benv))
     return 0
 
 

@@ -495,19 +495,15 @@ def main() -> int:
     parser.add_argument("--token-iterations", type=int, default=2000)
     args = parser.parse_args()
 
-    harness.install_signal_handlers()
-    benv = harness.bench_env()
-    machine = harness.print_header("bench_gateway: gateway overhead and token cost (issue 4)")
-    wrk = ensure_wrk()
-    print(f"wrk: {subprocess.run([wrk, '-v'], capture_output=True, text=True).stdout.split()[1]}")
-    harness.ensure_vhost(benv.settings.amqp_url)
-    try:
-        harness.run_async(harness.prepare_database(benv, fresh=args.fresh))
+    title = "bench_gateway: gateway overhead and token cost (issue 4)"
+    with harness.bench_session(title, args) as (benv, machine):
+        wrk = ensure_wrk()
+        print(
+            f"wrk: {subprocess.run([wrk, '-v'], capture_output=True, text=True).stdout.split()[1]}"
+        )
         harness.run_async(dataset.ensure_seeded(benv.database_url, TENANT, args.customers))
         ids = harness.run_async(sample_ids(benv.database_url, args.ids))
-        with harness.running_suite(benv) as suite, tempfile.TemporaryDirectory() as tmp:
-            credentials = harness.provision(benv)
-            token = harness.run_async(harness.fetch_token(benv, credentials))
+        with harness.suite_with_token(benv) as (suite, token), tempfile.TemporaryDirectory() as tmp:
             harness.run_async(check_both_answer(benv, token, ids[0]))
             scripts = {
                 "direct": write_lua(Path(tmp), ids, token, UPSTREAM_PATH),
@@ -534,9 +530,6 @@ def main() -> int:
              "connections": args.connections, "duration_s": args.duration, "rounds": runs,
              "summary": summary, "token_verification": tokens, "profiles": profiles},
         )  # fmt: skip
-    finally:
-        if args.drop_db:
-            harness.run_async(harness.drop_database(benv))
     return 0
 
 

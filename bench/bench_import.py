@@ -367,14 +367,10 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    harness.install_signal_handlers()
-    benv = harness.bench_env()
-    machine = harness.print_header("bench_import: bulk import end to end (issue 5)")
-    harness.ensure_vhost(benv.settings.amqp_url)
     folder = harness.RUN_DIR / "data"
     folder.mkdir(parents=True, exist_ok=True)
-    try:
-        harness.run_async(harness.prepare_database(benv, fresh=args.fresh))
+    title = "bench_import: bulk import end to end (issue 5)"
+    with harness.bench_session(title, args) as (benv, machine):
         print(harness.run_async(harness.postgres_version(benv.database_url)), flush=True)
         if args.neighbour:
             harness.run_async(dataset.ensure_seeded(benv.database_url, NEIGHBOUR, args.neighbour))
@@ -382,9 +378,7 @@ def main() -> int:
         harness.run_async(clean(benv.database_url))
         copy = harness.run_async(raw_copy(benv.database_url, table_csv, args.rows))
         print(f"raw COPY: {copy['rows_per_s']:,.0f} rows/s ({copy['seconds']:.1f} s)", flush=True)
-        with harness.running_suite(benv) as suite:
-            credentials = harness.provision(benv, TENANT)
-            token = harness.run_async(harness.fetch_token(benv, credentials))
+        with harness.suite_with_token(benv, TENANT) as (suite, token):
             meter = CpuMeter(suite, harness.BENCH_NAME)
             print("import: upload → READY → COMPLETED through the gateway …", flush=True)
             imported = harness.run_async(
@@ -409,9 +403,6 @@ def main() -> int:
         )
         if not args.keep_tenant:
             harness.run_async(clean(benv.database_url))
-    finally:
-        if args.drop_db:
-            harness.run_async(harness.drop_database(benv))
     return 0
 
 

@@ -199,23 +199,14 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=1000, help="orders per customer")
     args = parser.parse_args()
 
-    harness.install_signal_handlers()
-    benv = harness.bench_env()
-    machine = harness.print_header("bench_orders: computed spend fields on reads (issue 15)")
-    harness.ensure_vhost(benv.settings.amqp_url)
-    try:
-        harness.run_async(harness.prepare_database(benv, fresh=args.fresh))
-        with harness.running_suite(benv):
-            credentials = harness.provision(benv, TENANT)
-            token = harness.run_async(harness.fetch_token(benv, credentials))
+    title = "bench_orders: computed spend fields on reads (issue 15)"
+    with harness.bench_session(title, args) as (benv, machine):
+        with harness.suite_with_token(benv, TENANT) as (_, token):
             results = harness.run_async(run(benv, token, args))
         report(results, args)
         harness.save_results(
             "bench_orders", {"machine": machine, "orders": args.orders, "results": results}
         )
-    finally:
-        if args.drop_db:
-            harness.run_async(harness.drop_database(benv))
     return 0
 
 

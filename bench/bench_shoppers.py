@@ -207,21 +207,15 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
 
-    harness.install_signal_handlers()
-    benv = harness.bench_env()
-    machine = harness.print_header("bench_shoppers: shopper logins and sessions (issue 16)")
-    harness.ensure_vhost(benv.settings.amqp_url)
-    try:
-        harness.run_async(harness.prepare_database(benv, fresh=args.fresh))
+    title = "bench_shoppers: shopper logins and sessions (issue 16)"
+    with harness.bench_session(title, args) as (benv, machine):
         hashing = {
             name: time_verification(cost, args.hash_rounds)
             for name, cost in hash_costs(benv.settings)
         }
         for name, r in hashing.items():
             print(f"  argon2id {name}: {r['ms_per_verify']:.1f} ms per verification", flush=True)
-        with harness.running_suite(benv) as suite:
-            credentials = harness.provision(benv, TENANT, scopes=SCOPES)
-            token = harness.run_async(harness.fetch_token(benv, credentials))
+        with harness.suite_with_token(benv, TENANT, scopes=SCOPES) as (suite, token):
             meter = CpuMeter(suite, harness.BENCH_NAME)
             results = harness.run_async(run(benv, meter, token, args))
         report(hashing, results, args.concurrency)
@@ -229,9 +223,6 @@ def main() -> int:
             "bench_shoppers",
             {"machine": machine, "hashing": hashing, "concurrency": args.concurrency, **results},
         )
-    finally:
-        if args.drop_db:
-            harness.run_async(harness.drop_database(benv))
     return 0
 
 

@@ -223,6 +223,33 @@ def running_suite(benv: BenchEnv) -> Iterator[Suite]:
                 signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def bench_session(title: str, args: argparse.Namespace) -> Iterator[tuple[BenchEnv, dict]]:
+    """What every benchmark's main does around its measurement: signals, the bench environment
+    and its header, the vhost and the database (made anew with --fresh), and the database
+    dropped at the end with --drop-db. Yields the environment and the machine's description."""
+    install_signal_handlers()
+    benv = bench_env()
+    machine = print_header(title)
+    ensure_vhost(benv.settings.amqp_url)
+    try:
+        run_async(prepare_database(benv, fresh=args.fresh))
+        yield benv, machine
+    finally:
+        if args.drop_db:
+            run_async(drop_database(benv))
+
+
+@contextlib.contextmanager
+def suite_with_token(
+    benv: BenchEnv, tenant: str = TENANT, *, scopes: str | None = None
+) -> Iterator[tuple[Suite, str]]:
+    """The running suite and an access token of a new client of `tenant`."""
+    with running_suite(benv) as suite:
+        credentials = provision(benv, tenant, scopes=scopes)
+        yield suite, run_async(fetch_token(benv, credentials))
+
+
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
