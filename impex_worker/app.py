@@ -13,7 +13,7 @@ import asyncpg
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
-from impex_worker.app_keys import CONSUMER, CUSTOMER_POOL
+from impex_worker.app_keys import CONSUMER
 from impex_worker.consumer import Consumer, Subscription
 from impex_worker.handlers import customer_deleted_handler
 from impex_worker.imports.setup import import_subscriptions, imports_context
@@ -27,7 +27,7 @@ from shared.app_factory import (
     create_base_app,
     db_pool_context,
 )
-from shared.app_keys import SETTINGS, WISHLIST_POOL
+from shared.app_keys import DB_POOL, SETTINGS, WISHLIST_POOL
 from shared.settings import Settings
 
 SERVICE_NAME = "impex_worker"
@@ -65,7 +65,7 @@ def subscriptions(app: web.Application) -> list[Subscription]:
             customer_deleted_handler(app[WISHLIST_POOL], pseudonym_key=settings.pseudonym_key),
         ),
         *import_subscriptions(app),
-        Subscription(ORDERS_QUEUE, order_upserted_handler(app[CUSTOMER_POOL])),
+        Subscription(ORDERS_QUEUE, order_upserted_handler(app[DB_POOL])),
     ]
 
 

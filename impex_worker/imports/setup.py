@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 from aiohttp import web
 
-from impex_worker.app_keys import CUSTOMER_POOL, IMPORT_RUNNER
+from impex_worker.app_keys import IMPORT_RUNNER
 from impex_worker.consumer import Subscription
 from impex_worker.imports.handlers import dead_letter_handler, import_handler
 from impex_worker.imports.runner import BatchRunner
@@ -18,7 +18,7 @@ from impex_worker.imports.validation import Validator
 from shared import db
 from shared.amqp import IMPORTS_DEAD_LETTER_QUEUE, IMPORTS_QUEUE
 from shared.app_factory import add_readiness_check
-from shared.app_keys import SETTINGS
+from shared.app_keys import DB_POOL, SETTINGS
 
 # Chunks allocate tens of thousands of small objects; the default gen-0 threshold (700) would
 # have the cyclic collector walk them over and over. Imports make no reference cycles to speak of.
@@ -46,7 +46,7 @@ def imports_context(
             max_size=settings.db_pool_max,
             command_timeout=COMMAND_TIMEOUT_SECONDS,
         )
-        app[CUSTOMER_POOL] = customer_pool
+        app[DB_POOL] = customer_pool
         add_readiness_check(app, "postgresql-customers", lambda: db.ping(customer_pool))
         gc.set_threshold(*GC_THRESHOLDS)
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
@@ -63,7 +63,7 @@ def imports_context(
 
 
 def import_subscriptions(app: web.Application) -> list[Subscription]:
-    pool = app[CUSTOMER_POOL]
+    pool = app[DB_POOL]
     drop_dir = app[SETTINGS].impex_drop_dir
     return [
         Subscription(IMPORTS_QUEUE, import_handler(app[IMPORT_RUNNER], pool, drop_dir=drop_dir)),

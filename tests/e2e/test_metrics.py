@@ -40,9 +40,8 @@ OWN = {
         "impex_drops_refused_total",
     ),
 }
-# Services whose DB_POOL is sampled at each scrape (impex_worker's two pools are not: the
-# worker declares the families, with zeros).
-WITH_POOL = ("customer_service", "auth_service")
+# Services whose DB_POOL (the customer database) is sampled at each scrape: all but the gateway.
+WITH_POOL = ("customer_service", "auth_service", "impex_worker")
 POOL = ("db_pool_connections", "db_pool_in_use_connections", "db_pool_max_connections")
 
 
