@@ -81,12 +81,12 @@ async def _read_form(request: web.Request) -> dict[str, str]:
     return fields
 
 
-async def _authenticate(
-    request: web.Request, tenant: str, form: dict[str, str], *, client_required: bool = False
-) -> Client:
-    """The authenticated client. With `client_required` (revoke, introspect: the caller must be
-    a client), sending no credentials at all is `invalid_client` rather than a missing field."""
-    if client_required and "Authorization" not in request.headers and "client_id" not in form:
+async def _authenticate(request: web.Request, tenant: str, form: dict[str, str]) -> Client:
+    """The authenticated client. Sending no client authentication at all (no Authorization
+    header, neither client_id nor client_secret) is `invalid_client` (RFC 6749 §5.2: "no client
+    authentication included"), 401 with a Basic challenge; one of the two fields alone is a
+    missing field (`invalid_request`)."""
+    if "Authorization" not in request.headers and not form.keys() & {"client_id", "client_secret"}:
         raise InvalidClient("Client authentication is required.", headers=basic_challenge(tenant))
     credentials = client_credentials(request.headers.get("Authorization"), form, tenant)
     try:
@@ -132,7 +132,7 @@ async def revoke(request: web.Request) -> web.Response:
     form = await _read_form(request)
     if not form.get("token"):
         raise InvalidRequest("The token parameter is required.")
-    client = await _authenticate(request, tenant, form, client_required=True)
+    client = await _authenticate(request, tenant, form)
     # token_type_hint is optional and only a hint: we have access tokens only.
     await request.app[TOKENS].revoke(client, form["token"])
     return web.Response(status=200, headers=NO_STORE)
@@ -144,7 +144,7 @@ async def introspect(request: web.Request) -> web.Response:
     form = await _read_form(request)
     if not form.get("token"):
         raise InvalidRequest("The token parameter is required.")
-    client = await _authenticate(request, tenant, form, client_required=True)
+    client = await _authenticate(request, tenant, form)
     return json_response(
         await request.app[TOKENS].introspect(client, form["token"]), headers=NO_STORE
     )

@@ -21,7 +21,12 @@ from aiohttp import web
 from shared.errors import InvalidInput, PreconditionFailed
 
 # RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, in a comma-separated list.
-_ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
+_OPAQUE_TAG = r'"[\x21\x23-\x7e\x80-\xff]*"'
+_ENTITY_TAG = re.compile(rf"\s*(W/)?({_OPAQUE_TAG})\s*(?:,|$)")
+# The whole header as the parser below accepts it (the OpenAPI document's pattern): `*`, or
+# tags separated by commas (a trailing comma is tolerated). aiohttp strips the value's ends.
+_ONE_TAG = rf"(?:W/)?{_OPAQUE_TAG}"
+ENTITY_TAGS_PATTERN = rf"^(?:\*|{_ONE_TAG}(?:[ \t]*,[ \t]*{_ONE_TAG})*(?:[ \t]*,)?)$"
 
 
 def etag_of_body(body: bytes) -> str:

@@ -20,6 +20,17 @@ from shared.errors import DomainError, InvalidInput, UnsupportedMediaType
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# A path segment that is a UUID (with or without hyphens, any case), for route placeholders
+# (`{id:...}`): where a literal sibling exists (`/customers/validate`, `/batch/state-change`),
+# only the literal route matches it, so a 405's Allow lists exactly that route's methods.
+UUID_SEGMENT = "[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}"
+
+
+def uuid_placeholder(name: str) -> str:
+    """A route placeholder matching only a UUID segment, e.g. `{id:...}`."""
+    return f"{{{name}:{UUID_SEGMENT}}}"
+
+
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 TENANT_KEY = web.RequestKey("tenant", str)
 # A route template to count a request under instead of the matched route's (the gateway sets the

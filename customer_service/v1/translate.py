@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.customers.representation import render_address
 from shared.customers.rules import default_address, effective_customer
+from shared.schemas.patterns import WHITESPACE_CLASS
 from shared.timefmt import iso_ms
 
 # v1 name -> v2 name, for the fields both versions have.
@@ -56,6 +57,9 @@ MAX_TAG_LENGTH = 255
 MAX_NOTE_LENGTH = 10_000
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-()]")
+# The same rule as one JSON Schema pattern (the OpenAPI document's): separators anywhere.
+_SEPARATOR = "[" + WHITESPACE_CLASS + r"\-()]*"
+PHONE_PATTERN = rf"^{_SEPARATOR}\+{_SEPARATOR}[1-9](?:{_SEPARATOR}[0-9]){{1,14}}{_SEPARATOR}$"
 
 
 def v1_ref(value: Any) -> str:

@@ -8,13 +8,19 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from customer_service.batch.items import MAX_ITEMS, OPERATIONS
-from customer_service.collection.params import FILTER_NAMES, MAX_QUERY_LENGTH, SORT_COLUMNS
-from gateway.openapi.operations import CUSTOMERS, Operation, Param
+from customer_service.collection.params import (
+    FILTER_NAMES,
+    MAX_QUERY_LENGTH,
+    MIN_CONTAINS_LENGTH,
+    SEPARATOR,
+    SORT_COLUMNS,
+)
+from gateway.openapi.operations import CUSTOMERS, EMPTY, PAGE, PAGE_SIZE, Operation, Param
 from gateway.openapi.schemas import CustomerOut, NoteOut, Problem, _Doc, _Page, _timestamp
+from shared.schemas.patterns import stripped_length_at_least
 
 _V2 = "/api/v2"
 _INSTANT = {"type": "string", "format": "date-time", "example": "2024-05-19T03:48:22.075Z"}
-_EMPTY = {"type": "string", "maxLength": 0}  # an empty value means the default
 
 
 def _described(text: str, **extra: Any) -> dict[str, Any]:
@@ -32,20 +38,31 @@ class CustomerCount(_Doc):
     count = fields.Integer(required=True, metadata=_described("Live customers matching."))
 
 
+def _criterion(text: str, **extra: Any) -> fields.String:
+    """A search criterion: not blank, at most MAX_QUERY_LENGTH characters; null is absent."""
+    return fields.String(
+        allow_none=True,
+        validate=validate.Length(max=MAX_QUERY_LENGTH),
+        metadata=_described(text, pattern=stripped_length_at_least(1), **extra),
+    )
+
+
 class CustomerSearchRequest(_Doc):
     query = fields.String(
-        validate=validate.Length(min=1, max=MAX_QUERY_LENGTH),
+        allow_none=True,
+        validate=validate.Length(max=MAX_QUERY_LENGTH),
         metadata=_described(
             "Case-insensitive: any of firstName, lastName, email, mobile, or an address's city, "
-            "postcode or company contains it (at least 3 characters, trimmed), or equals it "
-            "with exactMatch."
+            f"postcode or company contains it (at least {MIN_CONTAINS_LENGTH} characters, "
+            "trimmed), or equals it with exactMatch. Never holds U+001F.",
+            pattern=stripped_length_at_least(1, without=SEPARATOR),
         ),
     )
-    exactMatch = fields.Boolean(metadata={"default": False})
-    email = fields.String(metadata=_described("Exact, case-insensitive."))
-    mobile = fields.String(metadata=_described("Exact."))
-    storeUid = fields.String(metadata=_described("Equals joinedStoreId or location."))
-    createdSince = fields.String(metadata=_described("ISO 8601 instant, inclusive.", **_INSTANT))
+    exactMatch = fields.Boolean(allow_none=True, metadata={"default": False})
+    email = _criterion("Exact, case-insensitive.")
+    mobile = _criterion("Exact.")
+    storeUid = _criterion("Equals joinedStoreId or location.")
+    createdSince = _criterion("ISO 8601 instant, inclusive.", **_INSTANT)
 
 
 class BatchDeleteItem(_Doc):
@@ -53,19 +70,24 @@ class BatchDeleteItem(_Doc):
     customerRef = fields.String()
 
 
+def _items(inner: fields.Field, text: str = "") -> fields.List:
+    return fields.List(
+        inner,
+        allow_none=True,
+        metadata=_described(text, maxItems=MAX_ITEMS) if text else {"maxItems": MAX_ITEMS},
+    )
+
+
 class BatchRequest(_Doc):
-    create = fields.List(fields.Dict(), metadata=_described("Customer requests, as POST."))
-    update = fields.List(
-        fields.Dict(),
-        metadata=_described("Customer updates naming their customer by id, customerRef or email."),
+    create = _items(fields.Dict(), "Customer requests, as POST.")
+    update = _items(
+        fields.Dict(), "Customer updates naming their customer by id, customerRef or email."
     )
-    upsert = fields.List(
+    upsert = _items(
         fields.Dict(),
-        metadata=_described(
-            "Matched by id (unknown → 404), else customerRef, else email: merged, else created."
-        ),
+        "Matched by id (unknown → 404), else customerRef, else email: merged, else created.",
     )
-    delete = fields.List(fields.Nested(BatchDeleteItem))
+    delete = _items(fields.Nested(BatchDeleteItem))
 
 
 class BatchItemResult(_Doc):
@@ -140,19 +162,35 @@ COLLECTION_COMPONENTS: dict[str, type[Schema]] = {
 }
 
 
+# What marshmallow cannot say: `query` needs MIN_CONTAINS_LENGTH characters (trimmed) unless
+# exactMatch is true.
+COLLECTION_CONSTRAINTS: dict[str, dict[str, Any]] = {
+    "CustomerSearchRequest": {
+        "anyOf": [
+            {"properties": {"exactMatch": {"const": True}}, "required": ["exactMatch"]},
+            {
+                "properties": {
+                    "query": {
+                        "anyOf": [
+                            {"type": "null"},
+                            {
+                                "type": "string",
+                                "pattern": stripped_length_at_least(
+                                    MIN_CONTAINS_LENGTH, without=SEPARATOR
+                                ),
+                            },
+                        ]
+                    }
+                }
+            },
+        ]
+    }
+}
+
+
 # --- operation rows
 
-_PAGE = Param(
-    "page",
-    "Page number, from 0 (empty: 0).",
-    {"anyOf": [{"type": "integer", "minimum": 0, "default": 0}, _EMPTY]},
-)
-_PAGE_NUMBER = Param("pageNumber", "The POS name of page (both given must agree).", _PAGE.schema)
-_PAGE_SIZE = Param(
-    "pageSize",
-    "Results per page, at most 500 (empty: 20).",
-    {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 500, "default": 20}, _EMPTY]},
-)
+_PAGE_NUMBER = Param("pageNumber", "The POS name of page (both given must agree).", PAGE.schema)
 _SORT = (
     Param(
         "sortBy",
@@ -165,17 +203,19 @@ _SORT = (
         {"type": "string", "pattern": "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])?$"},
     ),
 )
-_PAGING = (_PAGE, _PAGE_NUMBER, _PAGE_SIZE, *_SORT)
+_PAGING = (PAGE, _PAGE_NUMBER, PAGE_SIZE, *_SORT)
 
 
 def _filter(name: str) -> Param:
     if name.endswith("Since"):
-        return Param(name, "ISO 8601 instant, inclusive.", _INSTANT)
+        return Param(
+            name, "ISO 8601 instant, inclusive (empty: not given).", {"anyOf": [_INSTANT, EMPTY]}
+        )
     words = {
         "customerExternalId": "Exact customerRef (the POS name).",
         "email": "Exact email, any case.",
     }
-    return Param(name, words.get(name, f"Exact {name}."), {"type": "string"})
+    return Param(name, words.get(name, f"Exact {name}.") + " Empty: not given.", {"type": "string"})
 
 
 _FILTERS = tuple(_filter(name) for name in FILTER_NAMES)

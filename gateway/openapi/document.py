@@ -8,7 +8,11 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from gateway.openapi.collection import COLLECTION_COMPONENTS, COLLECTION_OPERATIONS
+from gateway.openapi.collection import (
+    COLLECTION_COMPONENTS,
+    COLLECTION_CONSTRAINTS,
+    COLLECTION_OPERATIONS,
+)
 from gateway.openapi.operations import (
     PATH_PARAMS,
     TAGS,
@@ -91,8 +95,9 @@ def build_document(
     )
     # The plugin's converter exists once the spec is built.
     plugin.converter.add_attribute_function(custom_field_properties)
+    constraints = {**COMPONENT_CONSTRAINTS, **COLLECTION_CONSTRAINTS}
     for name, schema in {**COMPONENTS, **COLLECTION_COMPONENTS}.items():
-        spec.components.schema(name, COMPONENT_CONSTRAINTS.get(name), schema=schema)
+        spec.components.schema(name, constraints.get(name), schema=schema)
     for name, definition in RAW_COMPONENTS.items():
         spec.components.schema(name, definition)
     _add_common_components(spec)
@@ -131,8 +136,10 @@ def _add_common_components(spec: APISpec) -> None:
         {
             "type": "http",
             "scheme": "basic",
-            "description": "Client authentication (client_id:client_secret), or put both in "
-            "the form.",
+            "description": "Client authentication (client_id:client_secret), required by the "
+            "token, revocation and introspection endpoints; instead of it, a client may send "
+            "client_id and client_secret as form fields (RFC 6749 §2.3.1), never both. With "
+            "neither: 401 invalid_client.",
         },
     )
     spec.components.parameter(
@@ -184,13 +191,21 @@ def _ref(kind: str, name: str) -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
+_BOUNDED_ARRAY = re.compile(r"(?P<item>[^\[]+)\[(?:(?P<min>[0-9]*)\.\.(?P<max>[0-9]*))?\]")
+
+
 def _schema_ref(name: str) -> dict[str, Any]:
     if "|" in name:
         return {"anyOf": [_schema_ref(part) for part in name.split("|")]}
     if name == "null":
         return {"type": "null"}
-    if name.endswith("[]"):
-        return {"type": "array", "items": _schema_ref(name[:-2])}
+    if bounded := _BOUNDED_ARRAY.fullmatch(name):
+        array: dict[str, Any] = {"type": "array", "items": _schema_ref(bounded["item"])}
+        if bounded["min"]:
+            array["minItems"] = int(bounded["min"])
+        if bounded["max"]:
+            array["maxItems"] = int(bounded["max"])
+        return array
     return _ref("schemas", name)
 
 
@@ -336,7 +351,7 @@ def _add_problems(document: dict[str, Any], op: PublicOperation, row: Operation 
 def _add_auth_errors(document: dict[str, Any], op: PublicOperation, row: Operation) -> None:
     responses = document["responses"]
     if row.form:
-        document["security"] = [{}, {CLIENT_BASIC: []}]
+        document["security"] = [{CLIENT_BASIC: []}]
         for status in _OAUTH_ERRORS:
             responses[str(status)] = _ref("responses", f"OAuthError{status}")
     else:

@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from customer_service.etags import ENTITY_TAGS_PATTERN
+from customer_service.imports.inputs import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
+from customer_service.orders.facts import MAX_FACTS_PER_REQUEST
 from gateway.openapi.schemas import BATCH_STATES, TENANT_PATTERN
 
 CUSTOMERS = "customers"
@@ -65,7 +68,8 @@ class Operation:
     summary: str
     tag: str
     success: int = 200
-    # Component names; "X[]" is an array of X, "X|Y" either. `body` is JSON, `form` urlencoded.
+    # Component names; "X[]" is an array of X ("X[1..100]" of 1 to 100, "X[1..]" at least 1),
+    # "X|Y" either. `body` is JSON, `form` urlencoded.
     body: str | None = None
     body_required: bool = True
     form: str | None = None
@@ -85,19 +89,25 @@ def _text(max_length: int = 255) -> dict[str, Any]:
 
 
 _UUID = {"type": "string", "format": "uuid"}
-_EMPTY = {"type": "string", "maxLength": 0}  # an empty value means the default
-_PAGE = Param(
+EMPTY = {"type": "string", "maxLength": 0}  # an empty value means the default (not given)
+PAGE = Param(
     "page",
     "Page number, from 0 (empty: 0).",
-    {"anyOf": [{"type": "integer", "minimum": 0, "default": 0}, _EMPTY]},
+    {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_PAGE, "default": 0}, EMPTY]},
 )
-_PAGE_SIZE = Param(
+PAGE_SIZE = Param(
     "pageSize",
-    "Results per page, at most 500 (empty: 20).",
-    {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 500, "default": 20}, _EMPTY]},
-)
+    f"Results per page, at most {MAX_PAGE_SIZE} (empty: {DEFAULT_PAGE_SIZE}).",
+    {
+        "anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
+             "default": DEFAULT_PAGE_SIZE},
+            EMPTY,
+        ]
+    },
+)  # fmt: skip
 _BY_ID = Param("id", "The customer's id (or give customerRef).", _UUID)
-_BY_REF = Param("customerRef", "The customer's customerRef.", {"type": "string"})
+_BY_REF = Param("customerRef", "The customer's customerRef (empty: not given).", {"type": "string"})
 _CRITERIA = tuple(
     Param(
         name,
@@ -110,7 +120,7 @@ _CRITERIA = tuple(
 _BATCH_STATE = {"type": "string", "enum": [*BATCH_STATES, ""]}
 _BATCH_BY = (
     Param("batchId", "The batch's id (or give batchRef).", _UUID),
-    Param("batchRef", "The batch's batchRef.", {"type": "string"}),
+    Param("batchRef", "The batch's batchRef (empty: not given).", {"type": "string"}),
 )
 
 # Path parameters by name; any other name is a non-empty string.
@@ -127,13 +137,14 @@ PATH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 # API.md §6: optimistic concurrency on one customer.
+_ENTITY_TAGS = {"type": "string", "pattern": ENTITY_TAGS_PATTERN}
 _IF_MATCH = Param(
     "If-Match",
     "The customer's ETag as last read (or `*`): a stale one is a 412 and nothing changes.",
-    {"type": "string"},
+    _ENTITY_TAGS,
 )
 _IF_NONE_MATCH = Param(
-    "If-None-Match", "The ETag of a copy held: unchanged → 304 without a body.", {"type": "string"}
+    "If-None-Match", "The ETag of a copy held: unchanged → 304 without a body.", _ENTITY_TAGS
 )
 
 _V2 = "/api/v2"
@@ -277,7 +288,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     # --- orders
     ("POST", f"{_V2}/order-events"): Operation(
-        "Send order facts", ORDERS, 202, body="OrderFactRequest|OrderFactRequest[]",
+        "Send order facts", ORDERS, 202,
+        body=f"OrderFactRequest|OrderFactRequest[1..{MAX_FACTS_PER_REQUEST}]",
         response="OrderEventsAccepted",
         description="One fact or an array of 1 to 100, all validated first (400 `errors` like "
         "`0.total`), then applied: upsert by orderRef, the latest occurredAt wins, a repeated "
@@ -292,7 +304,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "and events as v2; errors name v1 fields.",
     ),
     ("PUT", "/api/customers"): Operation(
-        "Update a customer (v1)", V1, body="V1CustomerRequest", response="V1Customer",
+        "Update a customer (v1)", V1, body="V1CustomerUpdateRequest", response="V1Customer",
         problems=(409,), description="Finds the customer by id (its customerRef), else "
         "twc_customer_id, else email; merges like v2.",
     ),
@@ -303,7 +315,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Delete a customer by its v1 id (customerRef)", V1, 204,
     ),
     ("POST", "/api/upload-customers"): Operation(
-        "Import an array of v1 customers", V1, 202, body="V1CustomerRequest[]",
+        "Import an array of v1 customers", V1, 202, body="V1ImportRecord[]",
         response="Batch", location=True, links=_BATCH_LINKS[:1],
         description="Each record translated to v2 (400 naming `0.phone` etc.), then imported "
         "by the worker as v2's upload-customers.",
@@ -334,7 +346,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         query=(
             Param("batchRef", "Only this batchRef.", {"type": "string"}),
             Param("state", "Only batches in this state.", _BATCH_STATE),
-            _PAGE, _PAGE_SIZE,
+            PAGE, PAGE_SIZE,
         ),
     ),
     ("GET", f"{_IMPORT}/batch/{{}}"): Operation("Get a batch", IMPORTS, response="Batch"),
@@ -347,7 +359,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", f"{_IMPORT}/batch/{{}}/errors"): Operation(
         "List the batch's row errors", IMPORTS, response="RowErrorPage",
-        query=(_PAGE, _PAGE_SIZE),
+        query=(PAGE, PAGE_SIZE),
     ),
     ("PUT", f"{_IMPORT}/batch/state-change"): Operation(
         "Mark a batch READY (queue it) or ABORTED", IMPORTS, response="Batch", problems=(409,),
@@ -358,7 +370,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         ),
     ),
     ("POST", f"{_IMPORT}/resource"): Operation(
-        "Add records to a CREATED batch", IMPORTS, 201, body="ResourceRequest|ResourceRequest[]",
+        "Add records to a CREATED batch", IMPORTS, 201,
+        body="ResourceRequest|ResourceRequest[1..]",
         response="ResourceAdded|ResourceAdded[]", problems=(409,),
         description="One record, or an array of them; each answer names the record's row.",
     ),

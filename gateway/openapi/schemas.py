@@ -8,18 +8,24 @@ the shapes API.md fixes; response schemas subclass the request schemas where the
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from customer_service.imports.inputs import MAX_BATCH_REF_LENGTH
+from customer_service.v1 import translate as v1_translate
+from shared.authz import ALL_SCOPES
 from shared.schemas import (
     CUSTOMER_STATES,
     MARKETING_OPTIN_LEVELS,
+    MAX_STRING_LENGTH,
     AddressSchema,
     AttributeGroupSchema,
     CustomerSchema,
     OptinPreferenceSchema,
     OptinPreferencesSchema,
+    patterns,
 )
 from shared.schemas.shoppers import (
     AdminPasswordSchema,
@@ -31,7 +37,6 @@ from shared.schemas.shoppers import (
 )
 
 TENANT_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
-DMY_PATTERN = "^(0[1-9]|[12][0-9]|3[01])-(0[1-9]|1[0-2])-[0-9]{4}$"
 BATCH_STATES = ("CREATED", "READY", "PROCESSING", "COMPLETED", "ERROR", "ABORTED")
 MAX_NOTE_LENGTH = 10_000
 
@@ -226,69 +231,98 @@ class OrderFactRequest(_Doc):
 # TWC v1 customers (translated to v2 by customer_service.v1, which has no marshmallow schema)
 
 
-class V1Address(_Doc):
-    id = fields.String(metadata=_described("Keeps the address when sent back."))
-    address1 = fields.String(allow_none=True)
-    address2 = fields.String(allow_none=True)
-    city = fields.String(allow_none=True)
-    company = fields.String(allow_none=True)
-    country = fields.String(allow_none=True)
-    country_code = fields.String(allow_none=True, metadata=_described("ISO 3166-1 alpha-2."))
-    province = fields.String(allow_none=True)
-    province_code = fields.String(allow_none=True)
-    zip = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True)
-    first_name = fields.String(allow_none=True)
-    last_name = fields.String(allow_none=True)
-    name = fields.String(allow_none=True)
-    default = fields.Boolean(allow_none=True)
+def _v1_fields(names: dict[str, str], schema: type[Schema]) -> dict[str, fields.Field]:
+    """The v2 fields a v1 body is translated into (customer_service.v1.translate), under their
+    v1 names: the v2 schema validates them, so they mean exactly what the v2 field means."""
+    declared = schema._declared_fields
+    return {v1: copy.deepcopy(declared[v2]) for v1, v2 in names.items() if v2 in declared}
 
 
-class V1CustomerRequest(_Doc):
-    id = fields.Raw(
-        metadata=_described("The v2 customerRef; a JSON integer is stored as its decimal string.")
-    )
-    twc_customer_id = fields.String(
-        metadata=_described("The v2 id (read-only; names the customer in a PUT).")
-    )
-    email = fields.String()
-    first_name = fields.String(allow_none=True)
-    last_name = fields.String(allow_none=True)
-    phone = fields.String(
-        allow_none=True,
-        metadata=_described("E.164 once spaces, -, ( and ) are removed.", example="+14155550123"),
-    )
-    state = fields.String(
-        allow_none=True,
-        validate=validate.OneOf(CUSTOMER_STATES),
-        metadata=_described("A v1 create defaults to disabled."),
-    )
-    verified_email = fields.Boolean(allow_none=True)
-    accepts_marketing = fields.Boolean(allow_none=True)
-    marketing_opt_in_level = fields.String(
-        allow_none=True, validate=validate.OneOf(MARKETING_OPTIN_LEVELS)
-    )
-    tax_exempt = fields.Boolean(allow_none=True)
-    tax_exemptions = fields.Raw(
-        allow_none=True, metadata=_described("A comma-separated string or a list of strings.")
-    )
-    tags = fields.String(
-        allow_none=True,
-        metadata=_described(
-            "Comma-separated; trimmed, empties and duplicates dropped; at most 250 of <= 255 "
-            "characters. Not shown by v2; a v2 PUT keeps it."
+_NOT_NUL = patterns.NO_NUL
+_V1_TEXT_LIST = {"type": "array", "items": {"type": "string", "pattern": _NOT_NUL}}
+
+
+class V1Address(_Doc.from_dict(_v1_fields(v1_translate.ADDRESS_FIELDS, AddressSchema))):  # type: ignore[misc]
+    id = fields.String(allow_none=True, metadata=_described("Keeps the address when sent back."))
+
+
+def _v1_rules(addresses: fields.Field) -> dict[str, fields.Field]:
+    """The fields v1's own rules check (customer_service.v1.translate), at the request and
+    upload alike; the other fields are checked as their v2 twins."""
+    return {
+        "id": fields.Raw(
+            allow_none=True,
+            metadata=_described(
+                "The v2 customerRef; a JSON integer is stored as its decimal string.",
+                anyOf=[
+                    {"type": "integer"},
+                    {
+                        "type": "string",
+                        "maxLength": MAX_STRING_LENGTH,
+                        "pattern": patterns.stripped_length_at_least(1, without="\x00"),
+                    },
+                    {"type": "null"},
+                ],
+            ),
         ),
-    )
-    note = fields.String(
-        allow_none=True,
-        validate=validate.Length(max=MAX_NOTE_LENGTH),
-        metadata=_described("v1 only."),
-    )
-    multipass_identifier = fields.String(allow_none=True, metadata=_described("v1 only."))
-    addresses = fields.List(fields.Nested(V1Address), allow_none=True)
+        "phone": fields.String(
+            allow_none=True,
+            metadata=_described(
+                "E.164 once spaces, -, ( and ) are removed.",
+                example="+14155550123",
+                pattern=v1_translate.PHONE_PATTERN,
+            ),
+        ),
+        "tax_exemptions": fields.Raw(
+            allow_none=True,
+            metadata=_described(
+                "A comma-separated string or a list of strings.",
+                anyOf=[{"type": "string", "pattern": _NOT_NUL}, _V1_TEXT_LIST, {"type": "null"}],
+            ),
+        ),
+        "tags": fields.Raw(
+            allow_none=True,
+            metadata=_described(
+                f"Comma-separated (or a list); trimmed, empties and duplicates dropped; at most "
+                f"{v1_translate.MAX_TAGS} of <= {v1_translate.MAX_TAG_LENGTH} characters. Not "
+                "shown by v2; a v2 PUT keeps it.",
+                anyOf=[
+                    {"type": "string", "pattern": _NOT_NUL},
+                    {**_V1_TEXT_LIST, "maxItems": v1_translate.MAX_TAGS},
+                    {"type": "null"},
+                ],
+            ),
+        ),
+        "note": fields.String(
+            allow_none=True,
+            validate=validate.Length(max=v1_translate.MAX_NOTE_LENGTH),
+            metadata=_described("v1 only.", pattern=_NOT_NUL),
+        ),
+        "multipass_identifier": fields.String(
+            allow_none=True,
+            validate=validate.Length(min=1, max=MAX_STRING_LENGTH),
+            metadata=_described("v1 only.", pattern=_NOT_NUL),
+        ),
+        "addresses": addresses,
+    }
 
 
-class V1Customer(V1CustomerRequest):
+V1ImportRecord = _Doc.from_dict(
+    _v1_rules(fields.List(fields.Dict(), allow_none=True)), name="V1ImportRecord"
+)
+V1CustomerRequest = _Doc.from_dict(
+    {
+        **_v1_fields(v1_translate.FIELDS, CustomerSchema),
+        **_v1_rules(fields.List(fields.Nested(V1Address), allow_none=True)),
+        "twc_customer_id": fields.String(
+            metadata=_described("The v2 id (read-only; names the customer in a PUT).")
+        ),
+    },
+    name="V1CustomerRequest",
+)
+
+
+class V1Customer(V1CustomerRequest):  # type: ignore[misc,valid-type]
     id = fields.String(allow_none=True, metadata=_described("The customerRef."))
     twc_customer_id = fields.String(required=True)
     tags = fields.String(required=True, metadata=_described("Comma-separated."))
@@ -340,7 +374,9 @@ class NoteOut(_Doc):
 
 class BatchCreate(_Doc):
     batchRef = fields.String(
-        allow_none=True, metadata=_described("Optional, unique per tenant.", maxLength=255)
+        allow_none=True,
+        validate=validate.Length(min=1, max=MAX_BATCH_REF_LENGTH),
+        metadata=_described("Optional, unique per tenant.", pattern=patterns.NO_NUL),
     )
 
 
@@ -360,7 +396,7 @@ class BatchOut(_Doc):
 
 class ResourceCreate(_Doc):
     batchId = fields.UUID(metadata=_described("The batch (or give batchRef)."))
-    batchRef = fields.String()
+    batchRef = fields.String(metadata=_described("The batch's batchRef (empty: not given)."))
     entityType = fields.String(required=True, validate=validate.OneOf(["customer"]))
     customer = fields.Dict(
         required=True,
@@ -430,11 +466,15 @@ class OAuthErrorOut(_Doc):
 
 
 class TokenRequest(_Doc):
+    """The client authenticates with HTTP Basic (the security scheme), or instead sends
+    client_id and client_secret as form fields (RFC 6749 §2.3.1), never both."""
+
     grant_type = fields.String(required=True, validate=validate.OneOf(["client_credentials"]))
-    client_id = fields.String(metadata=_described("Or authenticate with HTTP Basic."))
-    client_secret = fields.String(metadata=_described("Or authenticate with HTTP Basic."))
     scope = fields.String(
-        metadata=_described("Space-separated subset of the client's scopes; default all.")
+        metadata=_described(
+            "Space-separated subset of the client's scopes; default all.",
+            pattern=patterns.space_separated(ALL_SCOPES),
+        )
     )
 
 
@@ -448,10 +488,8 @@ class TokenOut(_Doc):
 class TokenActionRequest(_Doc):
     """Revocation (RFC 7009) and introspection (RFC 7662) requests."""
 
-    token = fields.String(required=True)
+    token = fields.String(required=True, validate=validate.Length(min=1))
     token_type_hint = fields.String()
-    client_id = fields.String(metadata=_described("Or authenticate with HTTP Basic."))
-    client_secret = fields.String(metadata=_described("Or authenticate with HTTP Basic."))
 
 
 class IntrospectionOut(_Doc):
@@ -504,6 +542,8 @@ COMPONENTS: dict[str, type[Schema] | Schema] = {
     "OrderEventsAccepted": OrderEventsAccepted,
     "V1Address": V1Address,
     "V1CustomerRequest": V1CustomerRequest,
+    "V1CustomerUpdateRequest": V1CustomerRequest(partial=True),
+    "V1ImportRecord": V1ImportRecord,
     "V1Customer": V1Customer,
     "NoteCreateRequest": NoteCreate,
     "NoteUpdateRequest": NoteUpdate,
@@ -573,11 +613,16 @@ def custom_field_properties(_converter: Any, field: fields.Field, ret: dict, **_
     if "_Email" in names:
         extra["format"] = "email"
     if "_CountryCode" in names:
-        extra["pattern"] = "^[A-Za-z]{2}$"
-        extra["description"] = "ISO 3166-1 alpha-2 country code."
+        extra["pattern"] = patterns.COUNTRY_CODE
+        extra["description"] = "ISO 3166-1 alpha-2 country code, any case (stored upper case)."
     if "_DayMonthYear" in names:
-        extra["pattern"] = DMY_PATTERN
-        extra["description"] = "A real calendar date, not in the future, as dd-mm-yyyy."
+        extra["pattern"] = patterns.DAY_MONTH_YEAR
+        extra["description"] = (
+            "A real calendar date as dd-mm-yyyy, not in the future (a rule OpenAPI cannot "
+            "state: the pattern checks the calendar only)."
+        )
+    if "_Text" in names and "pattern" not in extra and "format" not in extra:
+        extra["pattern"] = patterns.NO_NUL
     max_length = getattr(field, "max_length", None)
     if isinstance(max_length, int) and "maxLength" not in ret:
         extra["maxLength"] = max_length

@@ -33,7 +33,7 @@ CUSTOMER_STATES = ("disabled", "invited", "enabled", "declined")
 MARKETING_OPTIN_LEVELS = ("single_opt_in", "confirmed_opt_in", "unknown")
 
 # Built once: a set lookup per row instead of a pycountry query per row (bulk imports).
-_ALPHA2_CODES = frozenset(country.alpha_2 for country in pycountry.countries)
+ALPHA2_CODES = frozenset(country.alpha_2 for country in pycountry.countries)
 # Exactly two, two and four ASCII digits (`\d` would also take other scripts' digits).
 _DMY = re.compile(r"([0-9]{2})-([0-9]{2})-([0-9]{4})")
 # A date that is already "today" somewhere on Earth (UTC+14) is not in the future for its sender.
@@ -117,7 +117,7 @@ class _CountryCode(_Text):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         code = super()._deserialize(value, attr, data, **kwargs).strip().upper()
-        if code not in _ALPHA2_CODES:
+        if code not in ALPHA2_CODES:
             raise self.make_error("unknown_country")
         return code
 
