@@ -36,7 +36,6 @@ from shared.settings import load_settings
 from shared.suite import Suite
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECKS = ("all",)
 
 
 def _with_database(url: str, name: str) -> str:
@@ -126,8 +125,6 @@ def schemathesis_command(base_url: str, report_dir: Path) -> list[str]:
         f"{base_url}/openapi.json",
         "--url",
         base_url,
-        "--checks",
-        ",".join(CHECKS),
         "--max-examples",
         os.environ.get("FUZZ_MAX_EXAMPLES", "50"),
         "--request-timeout",

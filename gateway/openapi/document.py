@@ -31,6 +31,7 @@ from gateway.openapi.schemas import (
     custom_field_properties,
 )
 from shared.authz import TENANT_HEADER, required_scope
+from shared.schemas.patterns import NO_NUL
 from shared.settings import Settings
 
 TITLE = "Customer suite API"
@@ -109,7 +110,9 @@ def build_document(
         by_path.setdefault(op.public_path, {})[op.method.lower()] = _operation(op, index)
     for path, methods in by_path.items():
         spec.path(path=path, operations=methods, parameters=_path_parameters(path))
-    return spec.to_dict()
+    document = spec.to_dict()
+    refuse_nul_everywhere(document)
+    return document
 
 
 def _marshmallow_plugin() -> MarshmallowPlugin:
@@ -283,6 +286,11 @@ def _known(op: PublicOperation, row: Operation, index: Index) -> dict[str, Any]:
     if links := _links(row.links, index):
         success["links"] = links
     document["responses"] = {str(status): success for status in (row.success, *row.also)}
+    if any(header.name == "If-None-Match" for header in row.headers):
+        document["responses"]["304"] = {
+            "description": "If-None-Match names the current version: no body.",
+            "headers": {"ETag": {"description": "The current ETag.", "schema": {"type": "string"}}},
+        }
     if not op.authenticated:
         _add_auth_errors(document, op, row)
     return document
@@ -364,3 +372,81 @@ def _add_auth_errors(document: dict[str, Any], op: PublicOperation, row: Operati
 def _operation_id(op: PublicOperation) -> str:
     words = re.findall(r"[A-Za-z0-9]+", op.public_path.removeprefix("/services"))
     return op.method.lower() + "".join(w[:1].upper() + w[1:] for w in words)
+
+
+# ---------------------------------------------------------------------------------------------
+# The suite refuses NUL anywhere (shared.web: any string or key of a JSON body, the path, the
+# query): PostgreSQL text cannot hold it. The document says so of every string, object key and
+# free-form value, as one pass over the built document.
+
+JSON_VALUE = "JsonValue"
+_JSON_VALUE_REF = {"$ref": f"#/components/schemas/{JSON_VALUE}"}
+_JSON_VALUE = {
+    "description": "Any JSON value holding no NUL character (in a string or a key).",
+    "anyOf": [
+        {"type": ["null", "boolean", "number"]},
+        {"type": "string", "pattern": NO_NUL},
+        {"type": "array", "items": _JSON_VALUE_REF},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": _JSON_VALUE_REF,
+        },
+    ],
+}
+# Words that say nothing of the value: a schema of only these is free-form.
+_ANNOTATIONS = frozenset(
+    {"description", "title", "example", "examples", "default", "readOnly", "writeOnly"}
+)
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    kind = schema.get("type")
+    return set(kind) if isinstance(kind, list) else {kind} if kind else set()
+
+
+def _refuse_nul(schema: Any) -> None:
+    """Add the no-NUL rule to `schema` and everything nested in it (in place)."""
+    if not isinstance(schema, dict):
+        return
+    if not schema.keys() - _ANNOTATIONS:
+        schema.update(_JSON_VALUE_REF)  # a free-form value
+        return
+    kinds = _types(schema)
+    if "string" in kinds and not schema.keys() & {"pattern", "format", "enum", "const"}:
+        schema["pattern"] = NO_NUL
+    if "object" in kinds:
+        schema.setdefault("propertyNames", {"pattern": NO_NUL})
+        schema.setdefault("additionalProperties", _JSON_VALUE_REF)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict) and schema[key] is not _JSON_VALUE_REF:
+            _refuse_nul(schema[key])
+    for key in ("anyOf", "oneOf", "allOf"):
+        for option in schema.get(key, ()):
+            _refuse_nul(option)
+    for nested in schema.get("properties", {}).values():
+        _refuse_nul(nested)
+
+
+def refuse_nul_everywhere(document: dict[str, Any]) -> None:
+    """The no-NUL rule on every component schema, parameter and inline request body."""
+    components = document["components"]
+    for name, schema in components["schemas"].items():
+        if name != JSON_VALUE:
+            _refuse_nul(schema)
+    components["schemas"][JSON_VALUE] = _JSON_VALUE
+    for parameter in components.get("parameters", {}).values():
+        _refuse_nul(parameter.get("schema"))
+    for item in document["paths"].values():
+        for parameter in item.get("parameters", ()):
+            _refuse_nul(parameter.get("schema"))
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            for parameter in operation.get("parameters", ()):
+                if "schema" in parameter:
+                    _refuse_nul(parameter["schema"])
+            content = operation.get("requestBody", {}).get("content", {})
+            for media_type in ("application/json", FORM):
+                if media_type in content:
+                    _refuse_nul(content[media_type].get("schema"))

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from customer_service.etags import ENTITY_TAGS_PATTERN
+from customer_service.etags import ANY_VERSION, ENTITY_TAG_LIST_PATTERN
 from customer_service.imports.inputs import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 from customer_service.orders.facts import MAX_FACTS_PER_REQUEST
 from gateway.openapi.schemas import BATCH_STATES, TENANT_PATTERN
@@ -137,7 +137,12 @@ PATH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 # API.md §6: optimistic concurrency on one customer.
-_ENTITY_TAGS = {"type": "string", "pattern": ENTITY_TAGS_PATTERN}
+_ENTITY_TAGS = {
+    "anyOf": [
+        {"type": "string", "enum": [ANY_VERSION]},
+        {"type": "string", "pattern": ENTITY_TAG_LIST_PATTERN},
+    ]
+}
 _IF_MATCH = Param(
     "If-Match",
     "The customer's ETag as last read (or `*`): a stale one is a 412 and nothing changes.",
@@ -416,7 +421,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "The shopper's own customer", SHOPPERS, response="Customer", headers=_SESSION,
     ),
     ("PUT", f"{_SHOPPERS}/me"): Operation(
-        "Update the shopper's own customer", SHOPPERS, body="CustomerUpdateRequest",
+        "Update the shopper's own customer", SHOPPERS, body="ShopperProfile",
         response="Customer", headers=_SESSION,
         description="Merges like PUT /customers, but never writes email, customerRef, "
         "alternateCustomerRef, customer_state, active, verified_email, vipStatus, loyaltyTier, "

@@ -14,6 +14,8 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from customer_service.imports.inputs import MAX_BATCH_REF_LENGTH
+from customer_service.orders import facts
+from customer_service.shoppers.rules import RETAILER_OWNED_FIELDS
 from customer_service.v1 import translate as v1_translate
 from shared.authz import ALL_SCOPES
 from shared.schemas import (
@@ -160,6 +162,29 @@ class ValidationResult(_Doc):
 # Shopper accounts (API.md §10): requests are the service's own schemas (shared.schemas.shoppers)
 
 
+def _shopper_profile() -> Schema:
+    """What a shopper may write of its customer (register's `customer`, PUT /me): the customer
+    fields but the retailer-owned ones, which are dropped unread (so anything goes there)."""
+    declared = CustomerSchema._declared_fields
+    kept = {
+        name: copy.deepcopy(field)
+        for name, field in declared.items()
+        if name not in RETAILER_OWNED_FIELDS
+    }
+    return _Doc.from_dict(kept, name="ShopperProfile")(partial=True)
+
+
+SHOPPER_PROFILE = _shopper_profile()
+
+
+class ShopperRegisterRequest(RegisterSchema):
+    customer = fields.Nested(
+        SHOPPER_PROFILE,
+        allow_none=True,
+        metadata=_described("Optional v2 customer fields (retailer-owned ones ignored)."),
+    )
+
+
 class ShopperTokenOut(_Doc):
     AccessToken = fields.String(
         required=True,
@@ -193,38 +218,78 @@ class ShopperSessionOut(_Doc):
 # Orders (validated by customer_service.orders.facts, which has no marshmallow schema)
 
 
+_FACT_TEXT = {
+    "type": "string",
+    "maxLength": facts.MAX_TEXT,
+    "pattern": patterns.stripped_length_at_least(1, without="\x00"),
+}
+
+
+def _fact_text(text: str = "", **extra: Any) -> fields.String:
+    """customer_service.orders.facts' text: not blank, at most MAX_TEXT, no NUL."""
+    return fields.String(allow_none=True, metadata=_described(text, **_FACT_TEXT, **extra))
+
+
 class OrderFactRequest(_Doc):
     eventId = fields.String(
-        validate=validate.Length(min=1, max=128),
+        allow_none=True,
+        validate=validate.Length(min=1, max=facts.MAX_EVENT_ID),
         metadata=_described(
             "Idempotency key: a second fact with it changes nothing (default: new)."
         ),
     )
     occurredAt = fields.String(
+        allow_none=True,
         metadata=_described(
             "When the fact was true (default: now); the latest per orderRef wins.",
             format="date-time",
-        )
+        ),
     )
-    orderRef = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    orderName = fields.String(validate=validate.Length(min=1, max=255))
-    customerId = fields.UUID(metadata=_described("Else customerRef, else email."))
-    customerRef = fields.String(validate=validate.Length(min=1, max=255))
-    email = fields.String(validate=validate.Length(min=1, max=255))
-    orderDate = fields.String(required=True, metadata=_described("ISO 8601.", format="date-time"))
+    orderRef = _fact_text()
+    orderName = _fact_text()
+    # Which customer: the first of these present and not null; only that one is checked
+    # (the component's anyOf).
+    customerId = fields.Raw(
+        allow_none=True, metadata=_described("Else customerRef, else email (a UUID).")
+    )
+    customerRef = fields.Raw(allow_none=True, metadata=_described("Else email."))
+    email = fields.Raw(allow_none=True, metadata=_described("Holds an @."))
+    orderDate = fields.String(metadata=_described("ISO 8601.", format="date-time"))
     total = fields.String(
-        required=True,
-        validate=validate.Regexp(r"^[0-9]{1,15}(\.[0-9]{1,2})?$"),
-        metadata=_described("Decimal string >= 0, at most 2 decimals.", example="1234.50"),
+        metadata=_described(
+            "Decimal string >= 0, at most 2 decimals.",
+            example="1234.50",
+            pattern=facts.AMOUNT_PATTERN,
+        ),
     )
     refundedAmount = fields.String(
-        validate=validate.Regexp(r"^[0-9]{1,15}(\.[0-9]{1,2})?$"),
-        metadata=_described("At most total (default 0.00).", example="0.00"),
+        allow_none=True,
+        metadata=_described(
+            "At most total (default 0.00).", example="0.00", pattern=facts.AMOUNT_PATTERN
+        ),
     )
     currency = fields.String(
-        required=True, validate=validate.Length(equal=3), metadata=_described("ISO 4217.")
+        metadata=_described(
+            "ISO 4217, any case.",
+            pattern=patterns.one_of(facts.CURRENCY_CODES, any_case=True),
+        ),
     )
-    status = fields.String(required=True, validate=validate.OneOf(("placed", "cancelled", "test")))
+    status = fields.String(validate=validate.OneOf(facts.STATUSES))
+
+
+def _fact_customer() -> list[dict[str, Any]]:
+    """The customer of a fact: customerId if given, else customerRef, else email."""
+    absent = {"type": "null"}
+    kinds = {
+        "customerId": {"type": "string", "format": "uuid"},
+        "customerRef": _FACT_TEXT,
+        "email": {**_FACT_TEXT, "pattern": "^[^\\u0000]*@[^\\u0000]*$"},
+    }
+    options = []
+    for index, (kind, schema) in enumerate(kinds.items()):
+        earlier = {name: absent for name in list(kinds)[:index]}
+        options.append({"required": [kind], "properties": {**earlier, kind: schema}})
+    return options
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,7 +629,8 @@ COMPONENTS: dict[str, type[Schema] | Schema] = {
     "JWK": JwkOut,
     "JWKS": JwksOut,
     "OpenIDConfiguration": OpenIdConfigurationOut,
-    "ShopperRegisterRequest": RegisterSchema,
+    "ShopperProfile": SHOPPER_PROFILE,
+    "ShopperRegisterRequest": ShopperRegisterRequest,
     "ShopperLoginRequest": LoginSchema,
     "OtpRequest": OtpRequestSchema,
     "OtpLoginRequest": OtpLoginSchema,
@@ -586,10 +652,26 @@ RAW_COMPONENTS: dict[str, dict[str, Any]] = {
 
 # What marshmallow cannot say: one of two members is required.
 COMPONENT_CONSTRAINTS: dict[str, dict[str, Any]] = {
-    "NoteCreateRequest": {"anyOf": [{"required": ["customerId"]}, {"required": ["customerRef"]}]},
-    "ResourceRequest": {"anyOf": [{"required": ["batchId"]}, {"required": ["batchRef"]}]},
+    # The record's batch: batchId, else batchRef (empty counts as not given).
+    "ResourceRequest": {
+        "anyOf": [
+            {"required": ["batchId"]},
+            {"required": ["batchRef"], "properties": {"batchRef": {"minLength": 1}}},
+        ]
+    },
     "OrderFactRequest": {
-        "anyOf": [{"required": [name]} for name in ("customerId", "customerRef", "email")]
+        "required": ["orderRef", "orderDate", "total", "currency", "status"],
+        "anyOf": _fact_customer(),
+    },
+    # Forms: one value per parameter (RFC 6749 §3.2: a repeated one is invalid_request).
+    "TokenRequest": {"additionalProperties": {"type": "string"}},
+    "TokenActionRequest": {"additionalProperties": {"type": "string"}},
+    # The note's customer: customerId, else customerRef (empty counts as not given).
+    "NoteCreateRequest": {
+        "anyOf": [
+            {"required": ["customerId"]},
+            {"required": ["customerRef"], "properties": {"customerRef": {"minLength": 1}}},
+        ]
     },
 }
 

@@ -27,6 +27,12 @@ def _any_case(word: str) -> str:
     return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
 
 
+def one_of(words: Iterable[str], *, any_case: bool = False) -> str:
+    """Exactly one of `words` (in any case when `any_case`)."""
+    options = sorted({_any_case(w) if any_case else w for w in words})
+    return f"^(?:{'|'.join(options)})$"
+
+
 def stripped_one_of(words: Iterable[str], *, any_case: bool = False) -> str:
     """One of `words` (in any case when `any_case`), with any whitespace around it."""
     options = sorted({_any_case(w) if any_case else w for w in words})

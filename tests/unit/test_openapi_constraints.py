@@ -75,7 +75,7 @@ def test_every_string_field_accepts_exactly_what_its_validator_accepts(
     except email syntax (format: email) and dates in the future (stated in the description)."""
     properties = _schema(document, component)["properties"]
     assert set(properties) == set(schema.fields)
-    for name, field in schema.fields.items():
+    for name, _field in schema.fields.items():
         prop = properties[name]
         if "string" not in str(prop.get("type")) or prop.get("format") == "email":
             continue
