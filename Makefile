@@ -15,7 +15,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 IMAGE ?= localhost/customer-suite:$(VERSION)
 IMAGE_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/customer_suite_image
 
-.PHONY: run test test-fast fuzz bench lint format prepare services venv lock clean
+.PHONY: run test test-fast fuzz openapi bench lint format prepare services venv lock clean
 .PHONY: image image-test image-name
 
 # `make run REPLICAS=3`: three processes of every service behind HAProxy (shared/replicas.py).
@@ -28,6 +28,11 @@ test: prepare
 	AMQP_URL=$(TEST_AMQP_URL) WITH_HAPROXY=1 bash deploy/local/bootstrap.sh
 	bash deploy/local/test_tools.sh
 	$(PY) -m pytest
+
+# gateway/openapi.json, the document the gateway serves, from the services' route tables and
+# schemas (a unit test fails while the committed file is out of date).
+openapi: venv
+	$(PY) deploy/local/openapi.py
 
 # Schemathesis against /openapi.json and the live suite (own database, see deploy/local/fuzz.py):
 # no 5xx, every response as documented. FUZZ_MAX_EXAMPLES, FUZZ_SEED, FUZZ_ARGS tune it.

@@ -2,8 +2,10 @@
 served from the swagger-ui-bundle package, never a CDN), and metric labels for proxied requests
 (the public route template they match, e.g. `/services/customerservice/api/v2/customers/{id}`).
 
-All three come from the same list of public operations, read once from the services' route
-tables in a worker thread at start-up (the gateway serves even if that list cannot be built).
+All three come from gateway/openapi.json, which a build step writes from the services' route
+tables and schemas (`make openapi`, deploy/local/openapi.py): the gateway imports no service.
+It is read once, off the event loop; a missing or broken file is a packaging bug, logged once,
+and /openapi.json answers 503 while the gateway keeps serving the API.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import contextlib
 import re
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,14 +24,13 @@ import structlog
 from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
 
-from gateway.openapi import PublicOperation, build_document, public_operations
-from shared.keys import SETTINGS
+from shared.errors import Unavailable
 from shared.service import add_readiness_check
-from shared.settings import Settings
 from shared.web import ROUTE_LABEL_KEY
 
 log = structlog.get_logger("public_api")
 
+DOCUMENT_PATH = Path(__file__).with_name("openapi.json")
 SWAGGER_UI_DIR = Path(str(swagger_ui_path))
 # The only files of the bundle the page uses; nothing else is served from it.
 _ASSETS = {
@@ -78,32 +79,33 @@ DOCS_INIT = """window.addEventListener("load", function () {
 
 @dataclass
 class PublicApi:
-    """The public operations, their OpenAPI document and their route matcher, built once, off
-    the event loop (a worker thread at start-up, or the first /openapi.json request).
+    """The OpenAPI document (bytes, as served) and the route matcher built from its paths, read
+    once, off the event loop (a worker thread at start-up, or the first /openapi.json request).
 
-    A failure to list the operations is a bug in a service's route table, not a passing state:
-    it is remembered (and logged once) rather than retried on every request."""
+    A failure to read the document is a packaging bug, not a passing state: it is remembered
+    (and logged once) rather than retried on every request."""
 
-    settings: Settings
+    path: Path = DOCUMENT_PATH
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _failure: Exception | None = None
     _document: bytes | None = None
     _matchers: list[tuple[re.Pattern[str], str]] | None = None
 
     def build(self) -> bytes:
-        """The document (building everything on the first call); blocking, thread-safe."""
+        """The document (reading it on the first call); blocking, thread-safe."""
         with self._lock:
             if self._failure is not None:
                 raise self._failure
             if self._document is None:
                 try:
-                    operations = public_operations(self.settings)
-                    self._document = orjson.dumps(build_document(self.settings, operations))
+                    document = self.path.read_bytes()
+                    paths = orjson.loads(document)["paths"]
                 except Exception as exc:
                     self._failure = exc
-                    log.exception("cannot describe the public API")
+                    log.exception("cannot read the API document", path=str(self.path))
                     raise
-                self._matchers = _matchers(operations)
+                self._document = document
+                self._matchers = _matchers(paths)
             return self._document
 
     @property
@@ -125,8 +127,7 @@ class PublicApi:
 PUBLIC_API = web.AppKey("public_api", PublicApi)
 
 
-def _matchers(operations: list[PublicOperation]) -> list[tuple[re.Pattern[str], str]]:
-    templates = {op.public_path for op in operations}
+def _matchers(templates: Iterable[str]) -> list[tuple[re.Pattern[str], str]]:
 
     def literal_length(template: str) -> int:
         return len(re.sub(r"\{[^{}]*\}", "", template))
@@ -144,7 +145,7 @@ def _compile(template: str) -> re.Pattern[str]:
 def install(app: web.Application) -> None:
     """Serve `/openapi.json` and `/docs`, and label proxied requests' metrics by public route.
     Call before the catch-all proxy route is added."""
-    app[PUBLIC_API] = PublicApi(app[SETTINGS])
+    app[PUBLIC_API] = PublicApi()
     app.cleanup_ctx.append(_build_in_background)
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/docs", docs_page)
@@ -155,12 +156,12 @@ def install(app: web.Application) -> None:
 
 
 async def _build_in_background(app: web.Application) -> AsyncIterator[None]:
-    # Reading the route tables builds the services' apps: keep that off the event loop.
+    # Reading and parsing the file: keep that off the event loop.
     task = asyncio.create_task(asyncio.to_thread(app[PUBLIC_API].build))
 
     async def attempted() -> None:
         # Ready once tried (so metrics carry public routes from the first request); a failure
-        # is a bug to fix, not a reason to keep the gateway out of service.
+        # is a packaging bug to fix, not a reason to keep the gateway out of service.
         if not task.done():
             raise RuntimeError("The public API description is being built.")
 
@@ -171,7 +172,10 @@ async def _build_in_background(app: web.Application) -> AsyncIterator[None]:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    body = await asyncio.to_thread(request.app[PUBLIC_API].build)
+    try:
+        body = await asyncio.to_thread(request.app[PUBLIC_API].build)
+    except Exception:
+        raise Unavailable("The API document is not available.") from None
     return web.Response(
         body=body, content_type="application/json", headers={"Cache-Control": "no-cache"}
     )

@@ -14,11 +14,10 @@ from auth_service.scopes import grant_scopes
 from customer_service.collection.params import SEPARATOR, search_of
 from customer_service.etags import _entity_tags
 from customer_service.v1.translate import _phone
-from gateway.openapi import build_document
 from shared.authz import ALL_SCOPES
 from shared.errors import InvalidInput
 from shared.schemas import AddressSchema, CustomerSchema
-from shared.settings import Settings
+from tests.support.openapi_build import build_document
 
 PROBES = (
     "", " ", "a", "ab", "abc", " abc ", "x" * 256, "a\x00b", "\x1f", "AA", "de", " DE ", "Us",
@@ -31,7 +30,7 @@ PROBES = (
 
 @pytest.fixture(scope="module")
 def document() -> dict:
-    return build_document(Settings())
+    return build_document()
 
 
 def _schema(document: dict, name: str) -> dict:

@@ -1,8 +1,12 @@
-"""The OpenAPI document is generated from the services' real route tables and schemas."""
+"""The OpenAPI document is generated from the services' real route tables and schemas, by a
+build step (deploy/local/openapi.py) whose output, gateway/openapi.json, the gateway serves."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 
 import pytest
 from aiohttp import web
@@ -10,11 +14,12 @@ from openapi_spec_validator import validate
 
 from auth_service.app import create_app as create_auth_app
 from customer_service.app import create_app as create_customer_app
-from gateway.openapi import build_document, public_operations
-from gateway.public_api import PublicApi
+from gateway.public_api import DOCUMENT_PATH, PublicApi
 from shared.authz import TENANT_HEADER
+from shared.openapi.document import build_document as assemble
 from shared.schemas import CustomerSchema
 from shared.settings import Settings
+from tests.support.openapi_build import build_document, builder
 
 SETTINGS = Settings()
 METHODS = {"get", "put", "post", "delete", "patch"}
@@ -23,7 +28,28 @@ _OPERATIONAL = {"/healthz", "/readyz", "/metrics"}
 
 @pytest.fixture(scope="module")
 def document() -> dict:
-    return build_document(SETTINGS)
+    return build_document()
+
+
+def test_the_committed_document_is_what_the_build_step_writes(document: dict) -> None:
+    """gateway/openapi.json is up to date with the route tables and schemas: after a change to
+    either, `make openapi` rewrites it (and the diff shows the API change)."""
+    committed = DOCUMENT_PATH.read_text(encoding="utf-8")
+    assert committed == builder().render(document), "out of date: run `make openapi`"
+
+
+def test_the_gateway_imports_no_service() -> None:
+    """The gateway serves the document without importing customer_service, auth_service or
+    impex_worker (ARCHITECTURE.md: no service imports another)."""
+    code = (
+        "import json, sys, gateway.app, gateway.__main__, gateway.public_api\n"
+        "services = ('customer_service', 'auth_service', 'impex_worker')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in services)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(result.stdout) == []
 
 
 def _registered_public_routes() -> set[tuple[str, str]]:
@@ -112,8 +138,8 @@ def test_a_route_without_a_table_row_is_described_generically() -> None:
         app.router.add_get("/healthz", handler)
         return [("customer_service", app)]
 
-    operations = public_operations(SETTINGS, apps)
-    document = build_document(SETTINGS, operations)
+    operations = builder().public_operations(SETTINGS, apps)
+    document = assemble(operations, [])
     assert list(document["paths"]) == ["/services/impex/api/import/batch/{batch_id}/retry"]
     operation = document["paths"]["/services/impex/api/import/batch/{batch_id}/retry"]["post"]
     assert operation["summary"].startswith("POST /services/impex/api/import/batch/")
@@ -156,7 +182,7 @@ def test_operation_ids_are_unique(document: dict) -> None:
 )
 def test_proxied_requests_are_labelled_by_public_route_template(path, template) -> None:
     """Metric labels are templates (no emails or ids), the most literal template winning."""
-    api = PublicApi(SETTINGS)
+    api = PublicApi()
     assert api.route_of(path) is None  # nothing before it is built
     api.build()
     assert api.route_of(path) == template

@@ -1,94 +1,26 @@
-"""The hand-written part of the OpenAPI document: one row per known operation.
-
-Rows are keyed by method and upstream path template with the placeholder names blanked
-(`/api/v2/customers/{}`), so a route keeps its row whatever its handler calls the parameter.
-Routes the services register without a row here still appear in the document, described
-generically; a row without a registered route is ignored.
-"""
+"""customer_service's operation rows of the OpenAPI document (shared.openapi.table says what a
+row holds): customers, notes, orders, TWC v1, imports, shoppers. The collection's rows are in
+customer_service.openapi.collection."""
 
 from __future__ import annotations
-
-import re
-from dataclasses import dataclass
-from typing import Any
 
 from customer_service.etags import ANY_VERSION, ENTITY_TAG_LIST_PATTERN
 from customer_service.imports.inputs import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 from customer_service.orders.facts import MAX_FACTS_PER_REQUEST
-from gateway.openapi.schemas import BATCH_STATES, TENANT_PATTERN
-
-CUSTOMERS = "customers"
-NOTES = "notes"
-IMPORTS = "imports"
-SHOPPERS = "shoppers"
-ORDERS = "orders"
-V1 = "customers-v1"
-AUTH = "auth"
-TAGS = (
-    {"name": AUTH, "description": "Client-credentials tokens, JWKS, discovery (Keycloak style)."},
-    {"name": CUSTOMERS, "description": "The TWC Customer API v2."},
-    {"name": NOTES, "description": "Notes about a customer."},
-    {"name": IMPORTS, "description": "Asynchronous imports of customer records (batches)."},
-    {
-        "name": SHOPPERS,
-        "description": "Shopper accounts: the storefront logs its shoppers in (scope "
-        "shoppers:auth; admin routes shoppers:admin). The shopper's session is an opaque token "
-        "in the AccessToken header, beside the storefront's own bearer token.",
-    },
-    {"name": ORDERS, "description": "Order facts behind the customers' computed spend fields."},
-    {"name": V1, "description": "TWC's v1 Shopify-style customers, over the same customers."},
+from shared.imports.representation import BATCH_STATES
+from shared.openapi.table import (
+    CUSTOMERS,
+    IMPORTS,
+    NOTES,
+    ORDERS,
+    SHOPPERS,
+    UUID,
+    V1,
+    Link,
+    Operation,
+    Param,
 )
 
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    name: str
-    description: str
-    schema: dict[str, Any]
-    required: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """An OpenAPI link: values of the success response feed another operation (so clients, and
-    Schemathesis' stateful phase, can follow create → read → change → delete)."""
-
-    name: str
-    method: str
-    path: str  # the target's table path ({} placeholders)
-    path_values: tuple[str, ...] = ()  # runtime expressions, one per placeholder, in order
-    query: tuple[tuple[str, str], ...] = ()
-    body: tuple[tuple[str, str], ...] = ()  # members of a JSON body (runtime expressions)
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """What the route table cannot tell: words, body schemas, the success status."""
-
-    summary: str
-    tag: str
-    success: int = 200
-    # Component names; "X[]" is an array of X ("X[1..100]" of 1 to 100, "X[1..]" at least 1),
-    # "X|Y" either. `body` is JSON, `form` urlencoded.
-    body: str | None = None
-    body_required: bool = True
-    form: str | None = None
-    upload: bool = False  # a raw file body (CSV, NDJSON or a JSON array)
-    response: str | None = None
-    query: tuple[Param, ...] = ()
-    problems: tuple[int, ...] = ()  # statuses beyond the defaults of its kind (see builder)
-    description: str = ""
-    headers: tuple[Param, ...] = ()  # request headers beyond the tenant's
-    location: bool = False  # answers a Location header
-    links: tuple[Link, ...] = ()
-    also: tuple[int, ...] = ()  # other success statuses answering the same response
-
-
-def _text(max_length: int = 255) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": max_length}
-
-
-_UUID = {"type": "string", "format": "uuid"}
 EMPTY = {"type": "string", "maxLength": 0}  # an empty value means the default (not given)
 PAGE = Param(
     "page",
@@ -106,7 +38,7 @@ PAGE_SIZE = Param(
         ]
     },
 )  # fmt: skip
-_BY_ID = Param("id", "The customer's id (or give customerRef).", _UUID)
+_BY_ID = Param("id", "The customer's id (or give customerRef).", UUID)
 _BY_REF = Param("customerRef", "The customer's customerRef (empty: not given).", {"type": "string"})
 _CRITERIA = tuple(
     Param(
@@ -119,22 +51,9 @@ _CRITERIA = tuple(
 # Empty means "any state".
 _BATCH_STATE = {"type": "string", "enum": [*BATCH_STATES, ""]}
 _BATCH_BY = (
-    Param("batchId", "The batch's id (or give batchRef).", _UUID),
+    Param("batchId", "The batch's id (or give batchRef).", UUID),
     Param("batchRef", "The batch's batchRef (empty: not given).", {"type": "string"}),
 )
-
-# Path parameters by name; any other name is a non-empty string.
-PATH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
-    "id": ("An id (UUID); anything else is simply not found.", _UUID),
-    "address_id": ("The address id (UUID).", _UUID),
-    "note_id": ("The note id (UUID).", _UUID),
-    "customer_id": ("The customer's id (UUID).", _UUID),
-    "batch_id": ("The batch id (UUID).", _UUID),
-    "tenant": ("The tenant (realm) id.", {"type": "string", "pattern": TENANT_PATTERN}),
-    "customerRef": ("The customer's customerRef.", _text()),
-    "alternateCustomerRef": ("The customer's alternateCustomerRef.", _text()),
-    "email": ("The customer's email (case-insensitive).", _text()),
-}
 
 # API.md §6: optimistic concurrency on one customer.
 _ENTITY_TAGS = {
@@ -154,7 +73,6 @@ _IF_NONE_MATCH = Param(
 
 _V2 = "/api/v2"
 _IMPORT = "/api/import"
-_OIDC = "/auth/realms/{}/protocol/openid-connect"
 _FOUND_BY = "Finds the customer by the body's id, else customerRef, else email."
 _ID = "$response.body#/id"
 _REF = "$response.body#/customerRef"
@@ -455,32 +373,4 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", f"{_SHOPPERS}/{{}}/sessions"): Operation(
         "End every session of a customer (admin)", SHOPPERS, 204,
     ),
-    # --- auth
-    ("POST", f"{_OIDC}/token"): Operation(
-        "Get an access token (client credentials)", AUTH, form="TokenRequest", response="Token",
-        description="Put the access_token into Authorize (bearer) to call the other operations.",
-    ),
-    ("POST", f"{_OIDC}/revoke"): Operation(
-        "Revoke a token (RFC 7009)", AUTH, form="TokenActionRequest",
-    ),
-    ("POST", f"{_OIDC}/token/introspect"): Operation(
-        "Introspect a token (RFC 7662)", AUTH, form="TokenActionRequest",
-        response="Introspection",
-    ),
-    ("GET", f"{_OIDC}/certs"): Operation("The realm's JWKS", AUTH, response="JWKS"),
-    ("GET", "/auth/certs"): Operation("The suite-wide JWKS", AUTH, response="JWKS"),
-    ("GET", "/auth/realms/{}/.well-known/openid-configuration"): Operation(
-        "OpenID Connect discovery", AUTH, response="OpenIDConfiguration",
-    ),
 }  # fmt: skip
-
-_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
-
-
-def row_key(method: str, upstream_path: str) -> tuple[str, str]:
-    """The table key of a route: placeholder names (and regexes) blanked."""
-    return method.upper(), _PLACEHOLDER.sub("{}", upstream_path)
-
-
-def operation_for(method: str, upstream_path: str) -> Operation | None:
-    return OPERATIONS.get(row_key(method, upstream_path))

@@ -1,38 +1,29 @@
-"""Builds the OpenAPI 3.1 document from the route tables, the operation table and the schemas."""
+"""Builds the OpenAPI 3.1 document from the public operations (the services' routes as the gateway
+exposes them) and each service's part (its operation rows and schemas)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from gateway.openapi.collection import (
-    COLLECTION_COMPONENTS,
-    COLLECTION_CONSTRAINTS,
-    COLLECTION_OPERATIONS,
-)
-from gateway.openapi.operations import (
+from shared.authz import TENANT_HEADER, required_scope
+from shared.openapi.base import OAuthErrorOut, Problem, custom_field_properties
+from shared.openapi.table import (
     PATH_PARAMS,
     TAGS,
+    TENANT_PATTERN,
     Link,
     Operation,
     Param,
-    operation_for,
+    PublicOperation,
+    ServiceApi,
     row_key,
 )
-from gateway.openapi.routes import PublicOperation, public_operations
-from gateway.openapi.schemas import (
-    COMPONENT_CONSTRAINTS,
-    COMPONENTS,
-    RAW_COMPONENTS,
-    TENANT_PATTERN,
-    custom_field_properties,
-)
-from shared.authz import TENANT_HEADER, required_scope
 from shared.schemas.patterns import NO_NUL
-from shared.settings import Settings
 
 TITLE = "Customer suite API"
 VERSION = "2.0.0"
@@ -82,9 +73,9 @@ _AUTH_REALM_PROBLEMS = (404,)
 
 
 def build_document(
-    settings: Settings, operations: list[PublicOperation] | None = None
+    operations: Sequence[PublicOperation], apis: Sequence[ServiceApi]
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every public operation the services register."""
+    """The OpenAPI 3.1 document of `operations`, described by the services' `apis`."""
     plugin = _marshmallow_plugin()
     spec = APISpec(
         title=TITLE,
@@ -96,18 +87,21 @@ def build_document(
     )
     # The plugin's converter exists once the spec is built.
     plugin.converter.add_attribute_function(custom_field_properties)
-    constraints = {**COMPONENT_CONSTRAINTS, **COLLECTION_CONSTRAINTS}
-    for name, schema in {**COMPONENTS, **COLLECTION_COMPONENTS}.items():
-        spec.components.schema(name, constraints.get(name), schema=schema)
-    for name, definition in RAW_COMPONENTS.items():
-        spec.components.schema(name, definition)
+    spec.components.schema("Problem", schema=Problem)
+    spec.components.schema("OAuthError", schema=OAuthErrorOut)
+    rows: dict[tuple[str, str], Operation] = {}
+    for api in apis:
+        for name, schema in api.components.items():
+            spec.components.schema(name, api.constraints.get(name), schema=schema)
+        for name, definition in api.raw_components.items():
+            spec.components.schema(name, definition)
+        rows.update(api.operations)
     _add_common_components(spec)
-    if operations is None:
-        operations = public_operations(settings)
     index = {row_key(op.method, op.upstream_path): op for op in operations}
     by_path: dict[str, dict[str, Any]] = {}
-    for op in operations:
-        by_path.setdefault(op.public_path, {})[op.method.lower()] = _operation(op, index)
+    for op in sorted(operations):
+        row = rows.get(row_key(op.method, op.upstream_path))
+        by_path.setdefault(op.public_path, {})[op.method.lower()] = _operation(op, row, index)
     for path, methods in by_path.items():
         spec.path(path=path, operations=methods, parameters=_path_parameters(path))
     document = spec.to_dict()
@@ -236,10 +230,7 @@ def _query_parameter(param: Param, where: str = "query") -> dict[str, Any]:
 Index = dict[tuple[str, str], PublicOperation]
 
 
-def _operation(op: PublicOperation, index: Index) -> dict[str, Any]:
-    row = COLLECTION_OPERATIONS.get(row_key(op.method, op.upstream_path)) or operation_for(
-        op.method, op.upstream_path
-    )
+def _operation(op: PublicOperation, row: Operation | None, index: Index) -> dict[str, Any]:
     document = _known(op, row, index) if row is not None else _generic(op)
     document["operationId"] = _operation_id(op)
     if op.authenticated:

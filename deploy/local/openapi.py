@@ -1,19 +1,33 @@
-"""The public operations of the suite, read from the services' own route tables.
+"""`make openapi`: writes the suite's OpenAPI document, gateway/openapi.json, which the gateway
+serves as it is (a build step, so the gateway never imports a service).
 
-Each service's app is built (never started: no socket, no pool) and its router read; a route is
-public when the gateway maps a public path onto it (`gateway.upstreams`), so operational routes
-(`/healthz`, `/metrics`, ...) drop out by the gateway's own rule.
+The public operations are read from the services' own route tables: each service's app is built
+(never started: no socket, no pool) and its router read; a route is public when the gateway maps
+a public path onto it (`gateway.upstreams`), so operational routes (`/healthz`, `/metrics`, ...)
+drop out by the gateway's own rule. Each service describes its operations in its own `openapi`
+module (rows and schemas, from the definitions it validates with); shared.openapi assembles them.
+A unit test fails when the committed file differs from what this writes.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from aiohttp import hdrs, web
 
+from auth_service.app import create_app as auth_app
+from auth_service.openapi import API as AUTH_API
+from customer_service.app import create_app as customer_app
+from customer_service.openapi import API as CUSTOMER_API
+from gateway.public_api import DOCUMENT_PATH
 from gateway.upstreams import Route, build_routes, public_location, resolve
+from shared.openapi.document import build_document
+from shared.openapi.table import PublicOperation
 from shared.settings import Settings
 
 # Methods documented for a route registered with "*".
@@ -21,20 +35,7 @@ _ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _REGEX_PLACEHOLDER = re.compile(r"\{([^{}:]+):[^{}]*\}")
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class PublicOperation:
-    public_path: str  # OpenAPI path template, e.g. /services/customerservice/api/v2/customers/{id}
-    method: str  # upper case
-    upstream_path: str  # the template the service registered (trailing slash dropped)
-    service: str
-    authenticated: bool
-
-
 def _service_apps(settings: Settings) -> list[tuple[str, web.Application]]:
-    # Imported here: a broken service module must not keep the gateway from starting.
-    from auth_service.app import create_app as auth_app
-    from customer_service.app import create_app as customer_app
-
     return [("customer_service", customer_app(settings)), ("auth_service", auth_app(settings))]
 
 
@@ -80,3 +81,25 @@ def _public_path(routes: tuple[Route, ...], upstream: str) -> tuple[str, Route] 
     if target is None or target.upstream_path != upstream:
         return None
     return public, target.route
+
+
+def build(settings: Settings | None = None) -> dict[str, Any]:
+    """The document of every public operation the services register."""
+    settings = settings or Settings()
+    return build_document(public_operations(settings), [CUSTOMER_API, AUTH_API])
+
+
+def render(document: dict[str, Any]) -> str:
+    """The file's text: stable, so a change to the API is a readable diff."""
+    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else DOCUMENT_PATH
+    target.write_text(render(build()), encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

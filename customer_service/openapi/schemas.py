@@ -11,13 +11,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 
 from customer_service.imports.inputs import MAX_BATCH_REF_LENGTH
+from customer_service.notes_service import MAX_NOTE_LENGTH
 from customer_service.orders import facts
 from customer_service.shoppers.rules import RETAILER_OWNED_FIELDS
 from customer_service.v1 import translate as v1_translate
-from shared.authz import ALL_SCOPES
+from shared.imports.representation import BATCH_STATES
+from shared.openapi.base import DocSchema, Page, described, nullable_text, timestamp
 from shared.schemas import (
     CUSTOMER_STATES,
     MARKETING_OPTIN_LEVELS,
@@ -38,41 +40,9 @@ from shared.schemas.shoppers import (
     RegisterSchema,
 )
 
-TENANT_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
-BATCH_STATES = ("CREATED", "READY", "PROCESSING", "COMPLETED", "ERROR", "ABORTED")
-MAX_NOTE_LENGTH = 10_000
-
-
-def _described(text: str, **extra: Any) -> dict[str, Any]:
-    return {"description": text, **extra}
-
-
-def _timestamp(text: str, *, nullable: bool = False) -> fields.String:
-    return fields.String(
-        required=not nullable,
-        allow_none=nullable,
-        metadata=_described(
-            f"{text} ISO 8601 UTC with milliseconds.",
-            format="date-time",
-            example="2023-05-19T03:48:22.075Z",
-        ),
-    )
-
-
-def _nullable_text(text: str = "") -> fields.String:
-    return fields.String(allow_none=True, metadata=_described(text) if text else {})
-
 
 def _money(text: str) -> fields.String:
-    return fields.String(allow_none=True, metadata=_described(text, example="1234.50"))
-
-
-class _Doc(Schema):
-    """Base of the schemas declared here: other members are allowed (and ignored by readers),
-    like everywhere in this API."""
-
-    class Meta:
-        unknown = EXCLUDE
+    return fields.String(allow_none=True, metadata=described(text, example="1234.50"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,7 +55,7 @@ class CustomerUpdateSchema(CustomerSchema):
 
     id = fields.UUID(
         allow_none=True,
-        metadata=_described("Which customer to update (PUT /customers only); read-only."),
+        metadata=described("Which customer to update (PUT /customers only); read-only."),
     )
 
 
@@ -95,8 +65,8 @@ class CustomerUpdateSchema(CustomerSchema):
 
 class OptinPreferenceOut(OptinPreferenceSchema):
     opt_in_active = fields.Boolean()
-    opted_in_at = _timestamp("When the channel first became active (server-owned).", nullable=True)
-    opt_in_updated_at = _timestamp("When opt_in_active last changed (server-owned).", nullable=True)
+    opted_in_at = timestamp("When the channel first became active (server-owned).", nullable=True)
+    opt_in_updated_at = timestamp("When opt_in_active last changed (server-owned).", nullable=True)
 
 
 class OptinPreferencesOut(OptinPreferencesSchema):
@@ -105,17 +75,17 @@ class OptinPreferencesOut(OptinPreferencesSchema):
 
 
 class AddressOut(AddressSchema):
-    id = fields.String(required=True, metadata=_described("Generated address id (UUID)."))
-    email = _nullable_text()
-    countryCode = _nullable_text("ISO 3166-1 alpha-2, upper case.")
-    customerId = fields.String(metadata=_described("The customer's id (read-only)."))
-    defaultAddress = fields.Boolean(metadata=_described("At most one address is the default."))
+    id = fields.String(required=True, metadata=described("Generated address id (UUID)."))
+    email = nullable_text()
+    countryCode = nullable_text("ISO 3166-1 alpha-2, upper case.")
+    customerId = fields.String(metadata=described("The customer's id (read-only)."))
+    defaultAddress = fields.Boolean(metadata=described("At most one address is the default."))
 
 
 class CustomerOut(CustomerSchema):
     """A customer as every read and write answers it: every field present."""
 
-    id = fields.String(required=True, metadata=_described("Generated customer id (UUID)."))
+    id = fields.String(required=True, metadata=described("Generated customer id (UUID)."))
     email = fields.String(required=True)
     customer_state = fields.String(
         allow_none=True, validate=validate.OneOf(CUSTOMER_STATES), metadata={"default": "enabled"}
@@ -124,7 +94,7 @@ class CustomerOut(CustomerSchema):
         allow_none=True, validate=validate.OneOf(MARKETING_OPTIN_LEVELS)
     )
     vipStatus = fields.Boolean(allow_none=True)
-    spendToNextTier = _nullable_text()
+    spendToNextTier = nullable_text()
     taxExemptions = fields.List(fields.String(), required=True)
     optin_preferences = fields.Nested(OptinPreferencesOut, required=True)
     attributeGroups = fields.Dict(
@@ -134,27 +104,27 @@ class CustomerOut(CustomerSchema):
     defaultAddress = fields.Nested(
         AddressOut,
         allow_none=True,
-        metadata=_described("The default address (the first one when none is flagged)."),
+        metadata=described("The default address (the first one when none is flagged)."),
     )
-    marketing_preferences_updated_at = _timestamp(
+    marketing_preferences_updated_at = timestamp(
         "When accepts_marketing or marketing_optin_level last changed.", nullable=True
     )
     deleted = fields.Boolean(required=True)
-    createdDate = _timestamp("Created at.")
-    lastModifiedDate = _timestamp("Last changed at.")
+    createdDate = timestamp("Created at.")
+    lastModifiedDate = timestamp("Last changed at.")
     # Computed from the order facts (API.md §11): strings, null while no placed order.
     lifetimeOrderValue = _money("Sum of the placed orders' totals.")
     averageSpendPerAnnum = _money("totalSpend / max(1, years since the first order).")
     running12monthSpend = _money("totalSpend over placed orders of the last 365 days.")
     totalOrders = fields.String(
-        allow_none=True, metadata=_described("Number of placed orders.", example="12")
+        allow_none=True, metadata=described("Number of placed orders.", example="12")
     )
     totalSpend = _money("Sum of (total - refundedAmount) over placed orders.")
-    lastOrderDate = _timestamp("orderDate of the latest placed order.", nullable=True)
-    lastOrderRef = _nullable_text("orderRef of the latest placed order.")
+    lastOrderDate = timestamp("orderDate of the latest placed order.", nullable=True)
+    lastOrderRef = nullable_text("orderRef of the latest placed order.")
 
 
-class ValidationResult(_Doc):
+class ValidationResult(DocSchema):
     valid = fields.Boolean(required=True)
 
 
@@ -171,7 +141,7 @@ def _shopper_profile() -> Schema:
         for name, field in declared.items()
         if name not in RETAILER_OWNED_FIELDS
     }
-    return _Doc.from_dict(kept, name="ShopperProfile")(partial=True)
+    return DocSchema.from_dict(kept, name="ShopperProfile")(partial=True)
 
 
 SHOPPER_PROFILE = _shopper_profile()
@@ -181,37 +151,37 @@ class ShopperRegisterRequest(RegisterSchema):
     customer = fields.Nested(
         SHOPPER_PROFILE,
         allow_none=True,
-        metadata=_described("Optional v2 customer fields (retailer-owned ones ignored)."),
+        metadata=described("Optional v2 customer fields (retailer-owned ones ignored)."),
     )
 
 
-class ShopperTokenOut(_Doc):
+class ShopperTokenOut(DocSchema):
     AccessToken = fields.String(
         required=True,
-        metadata=_described("The opaque session token: send it as the AccessToken header."),
+        metadata=described("The opaque session token: send it as the AccessToken header."),
     )
-    issued_at = _timestamp("Issued at.")
-    expires_at = _timestamp("Expires at (SHOPPER_SESSION_TTL_SECONDS later).")
-    UserId = fields.String(required=True, metadata=_described("The shopper's customer id."))
-    MerchantId = fields.String(required=True, metadata=_described("The tenant."))
+    issued_at = timestamp("Issued at.")
+    expires_at = timestamp("Expires at (SHOPPER_SESSION_TTL_SECONDS later).")
+    UserId = fields.String(required=True, metadata=described("The shopper's customer id."))
+    MerchantId = fields.String(required=True, metadata=described("The tenant."))
 
 
-class ShopperLoginOut(_Doc):
+class ShopperLoginOut(DocSchema):
     Token = fields.Nested(ShopperTokenOut, required=True)
 
 
-class OtpChallengeOut(_Doc):
+class OtpChallengeOut(DocSchema):
     otptoken = fields.String(
-        required=True, metadata=_described("Send it as the otptoken header of /login/otp.")
+        required=True, metadata=described("Send it as the otptoken header of /login/otp.")
     )
-    expires_at = _timestamp("The code expires at.")
+    expires_at = timestamp("The code expires at.")
 
 
-class ShopperSessionOut(_Doc):
+class ShopperSessionOut(DocSchema):
     SessionValid = fields.Boolean(required=True)
-    UserId = fields.String(metadata=_described("Present when the session is valid."))
-    issued_at = _timestamp("Present when the session is valid.", nullable=True)
-    expires_at = _timestamp("Present when the session is valid.", nullable=True)
+    UserId = fields.String(metadata=described("Present when the session is valid."))
+    issued_at = timestamp("Present when the session is valid.", nullable=True)
+    expires_at = timestamp("Present when the session is valid.", nullable=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,20 +197,20 @@ _FACT_TEXT = {
 
 def _fact_text(text: str = "", **extra: Any) -> fields.String:
     """customer_service.orders.facts' text: not blank, at most MAX_TEXT, no NUL."""
-    return fields.String(allow_none=True, metadata=_described(text, **_FACT_TEXT, **extra))
+    return fields.String(allow_none=True, metadata=described(text, **_FACT_TEXT, **extra))
 
 
-class OrderFactRequest(_Doc):
+class OrderFactRequest(DocSchema):
     eventId = fields.String(
         allow_none=True,
         validate=validate.Length(min=1, max=facts.MAX_EVENT_ID),
-        metadata=_described(
+        metadata=described(
             "Idempotency key: a second fact with it changes nothing (default: new)."
         ),
     )
     occurredAt = fields.String(
         allow_none=True,
-        metadata=_described(
+        metadata=described(
             "When the fact was true (default: now); the latest per orderRef wins.",
             format="date-time",
         ),
@@ -250,13 +220,13 @@ class OrderFactRequest(_Doc):
     # Which customer: the first of these present and not null; only that one is checked
     # (the component's anyOf).
     customerId = fields.Raw(
-        allow_none=True, metadata=_described("Else customerRef, else email (a UUID).")
+        allow_none=True, metadata=described("Else customerRef, else email (a UUID).")
     )
-    customerRef = fields.Raw(allow_none=True, metadata=_described("Else email."))
-    email = fields.Raw(allow_none=True, metadata=_described("Holds an @."))
-    orderDate = fields.String(metadata=_described("ISO 8601.", format="date-time"))
+    customerRef = fields.Raw(allow_none=True, metadata=described("Else email."))
+    email = fields.Raw(allow_none=True, metadata=described("Holds an @."))
+    orderDate = fields.String(metadata=described("ISO 8601.", format="date-time"))
     total = fields.String(
-        metadata=_described(
+        metadata=described(
             "Decimal string >= 0, at most 2 decimals.",
             example="1234.50",
             pattern=facts.AMOUNT_PATTERN,
@@ -264,12 +234,12 @@ class OrderFactRequest(_Doc):
     )
     refundedAmount = fields.String(
         allow_none=True,
-        metadata=_described(
+        metadata=described(
             "At most total (default 0.00).", example="0.00", pattern=facts.AMOUNT_PATTERN
         ),
     )
     currency = fields.String(
-        metadata=_described(
+        metadata=described(
             "ISO 4217, any case.",
             pattern=patterns.one_of(facts.CURRENCY_CODES, any_case=True),
         ),
@@ -307,8 +277,8 @@ _NOT_NUL = patterns.NO_NUL
 _V1_TEXT_LIST = {"type": "array", "items": {"type": "string", "pattern": _NOT_NUL}}
 
 
-class V1Address(_Doc.from_dict(_v1_fields(v1_translate.ADDRESS_FIELDS, AddressSchema))):  # type: ignore[misc]
-    id = fields.String(allow_none=True, metadata=_described("Keeps the address when sent back."))
+class V1Address(DocSchema.from_dict(_v1_fields(v1_translate.ADDRESS_FIELDS, AddressSchema))):  # type: ignore[misc]
+    id = fields.String(allow_none=True, metadata=described("Keeps the address when sent back."))
 
 
 def _v1_rules(addresses: fields.Field) -> dict[str, fields.Field]:
@@ -317,7 +287,7 @@ def _v1_rules(addresses: fields.Field) -> dict[str, fields.Field]:
     return {
         "id": fields.Raw(
             allow_none=True,
-            metadata=_described(
+            metadata=described(
                 "The v2 customerRef; a JSON integer is stored as its decimal string.",
                 anyOf=[
                     {"type": "integer"},
@@ -332,7 +302,7 @@ def _v1_rules(addresses: fields.Field) -> dict[str, fields.Field]:
         ),
         "phone": fields.String(
             allow_none=True,
-            metadata=_described(
+            metadata=described(
                 "E.164 once spaces, -, ( and ) are removed.",
                 example="+14155550123",
                 pattern=v1_translate.PHONE_PATTERN,
@@ -340,14 +310,14 @@ def _v1_rules(addresses: fields.Field) -> dict[str, fields.Field]:
         ),
         "tax_exemptions": fields.Raw(
             allow_none=True,
-            metadata=_described(
+            metadata=described(
                 "A comma-separated string or a list of strings.",
                 anyOf=[{"type": "string", "pattern": _NOT_NUL}, _V1_TEXT_LIST, {"type": "null"}],
             ),
         ),
         "tags": fields.Raw(
             allow_none=True,
-            metadata=_described(
+            metadata=described(
                 f"Comma-separated (or a list); trimmed, empties and duplicates dropped; at most "
                 f"{v1_translate.MAX_TAGS} of <= {v1_translate.MAX_TAG_LENGTH} characters. Not "
                 "shown by v2; a v2 PUT keeps it.",
@@ -361,26 +331,26 @@ def _v1_rules(addresses: fields.Field) -> dict[str, fields.Field]:
         "note": fields.String(
             allow_none=True,
             validate=validate.Length(max=v1_translate.MAX_NOTE_LENGTH),
-            metadata=_described("v1 only.", pattern=_NOT_NUL),
+            metadata=described("v1 only.", pattern=_NOT_NUL),
         ),
         "multipass_identifier": fields.String(
             allow_none=True,
             validate=validate.Length(min=1, max=MAX_STRING_LENGTH),
-            metadata=_described("v1 only.", pattern=_NOT_NUL),
+            metadata=described("v1 only.", pattern=_NOT_NUL),
         ),
         "addresses": addresses,
     }
 
 
-V1ImportRecord = _Doc.from_dict(
+V1ImportRecord = DocSchema.from_dict(
     _v1_rules(fields.List(fields.Dict(), allow_none=True)), name="V1ImportRecord"
 )
-V1CustomerRequest = _Doc.from_dict(
+V1CustomerRequest = DocSchema.from_dict(
     {
         **_v1_fields(v1_translate.FIELDS, CustomerSchema),
         **_v1_rules(fields.List(fields.Nested(V1Address), allow_none=True)),
         "twc_customer_id": fields.String(
-            metadata=_described("The v2 id (read-only; names the customer in a PUT).")
+            metadata=described("The v2 id (read-only; names the customer in a PUT).")
         ),
     },
     name="V1CustomerRequest",
@@ -388,205 +358,110 @@ V1CustomerRequest = _Doc.from_dict(
 
 
 class V1Customer(V1CustomerRequest):  # type: ignore[misc,valid-type]
-    id = fields.String(allow_none=True, metadata=_described("The customerRef."))
+    id = fields.String(allow_none=True, metadata=described("The customerRef."))
     twc_customer_id = fields.String(required=True)
-    tags = fields.String(required=True, metadata=_described("Comma-separated."))
+    tags = fields.String(required=True, metadata=described("Comma-separated."))
     tax_exemptions = fields.List(fields.String(), required=True)
-    accepts_marketing_updated_at = _timestamp("When accepts_marketing last changed.", nullable=True)
+    accepts_marketing_updated_at = timestamp("When accepts_marketing last changed.", nullable=True)
     default_address = fields.Nested(V1Address, allow_none=True)
-    created_at = _timestamp("Created at.")
-    updated_at = _timestamp("Last changed at.")
-    orders_count = fields.Integer(required=True, metadata=_described("Placed orders (§11)."))
+    created_at = timestamp("Created at.")
+    updated_at = timestamp("Last changed at.")
+    orders_count = fields.Integer(required=True, metadata=described("Placed orders (§11)."))
     total_spent = fields.Float(
-        required=True, metadata=_described("Sum of (total - refundedAmount) of placed orders.")
+        required=True, metadata=described("Sum of (total - refundedAmount) of placed orders.")
     )
-    last_order_id = fields.String(allow_none=True, metadata=_described("orderRef."))
+    last_order_id = fields.String(allow_none=True, metadata=described("orderRef."))
     last_order_name = fields.String(allow_none=True)
-    currency = fields.String(allow_none=True, metadata=_described("Of the latest order."))
+    currency = fields.String(allow_none=True, metadata=described("Of the latest order."))
 
 
-class OrderEventsAccepted(_Doc):
-    accepted = fields.Integer(required=True, metadata=_described("How many facts were taken."))
+class OrderEventsAccepted(DocSchema):
+    accepted = fields.Integer(required=True, metadata=described("How many facts were taken."))
 
 
 # ---------------------------------------------------------------------------------------------
 # Notes
 
 
-class NoteCreate(_Doc):
-    customerId = fields.UUID(metadata=_described("The customer's id (or give customerRef)."))
-    customerRef = fields.String(metadata=_described("The customer's customerRef."))
+class NoteCreate(DocSchema):
+    customerId = fields.UUID(metadata=described("The customer's id (or give customerRef)."))
+    customerRef = fields.String(metadata=described("The customer's customerRef."))
     note = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NOTE_LENGTH))
 
 
-class NoteUpdate(_Doc):
+class NoteUpdate(DocSchema):
     id = fields.UUID(required=True)
     note = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NOTE_LENGTH))
 
 
-class NoteOut(_Doc):
+class NoteOut(DocSchema):
     id = fields.String(required=True)
     customerId = fields.String(required=True)
-    customerRef = _nullable_text()
+    customerRef = nullable_text()
     note = fields.String(required=True)
-    createdDate = _timestamp("Created at.")
-    lastModifiedDate = _timestamp("Last changed at.")
+    createdDate = timestamp("Created at.")
+    lastModifiedDate = timestamp("Last changed at.")
 
 
 # ---------------------------------------------------------------------------------------------
 # Imports
 
 
-class BatchCreate(_Doc):
+class BatchCreate(DocSchema):
     batchRef = fields.String(
         allow_none=True,
         validate=validate.Length(min=1, max=MAX_BATCH_REF_LENGTH),
-        metadata=_described("Optional, unique per tenant.", pattern=patterns.NO_NUL),
+        metadata=described("Optional, unique per tenant.", pattern=patterns.NO_NUL),
     )
 
 
-class BatchOut(_Doc):
+class BatchOut(DocSchema):
     id = fields.String(required=True)
-    batchRef = _nullable_text()
+    batchRef = nullable_text()
     state = fields.String(required=True, validate=validate.OneOf(BATCH_STATES))
     total = fields.Integer(allow_none=True)
-    processed = fields.Integer(metadata=_described("imported + failed"))
+    processed = fields.Integer(metadata=described("imported + failed"))
     imported = fields.Integer()
     failed = fields.Integer()
-    createdAt = _timestamp("Created at.")
-    modifiedAt = _timestamp("Last changed at.", nullable=True)
-    completedAt = _timestamp("Finished at.", nullable=True)
-    errorMessage = _nullable_text("Why the batch is ERROR or ABORTED.")
+    createdAt = timestamp("Created at.")
+    modifiedAt = timestamp("Last changed at.", nullable=True)
+    completedAt = timestamp("Finished at.", nullable=True)
+    errorMessage = nullable_text("Why the batch is ERROR or ABORTED.")
 
 
-class ResourceCreate(_Doc):
-    batchId = fields.UUID(metadata=_described("The batch (or give batchRef)."))
-    batchRef = fields.String(metadata=_described("The batch's batchRef (empty: not given)."))
+class ResourceCreate(DocSchema):
+    batchId = fields.UUID(metadata=described("The batch (or give batchRef)."))
+    batchRef = fields.String(metadata=described("The batch's batchRef (empty: not given)."))
     entityType = fields.String(required=True, validate=validate.OneOf(["customer"]))
     customer = fields.Dict(
         required=True,
-        metadata=_described(
+        metadata=described(
             "A customer request (see CustomerRequest), validated when the batch runs: an "
             "invalid one becomes a row error of the batch."
         ),
     )
 
 
-class ResourceAddedOut(_Doc):
+class ResourceAddedOut(DocSchema):
     batchId = fields.String(required=True)
-    batchRef = _nullable_text()
+    batchRef = nullable_text()
     entityType = fields.String(required=True)
-    row = fields.Integer(required=True, metadata=_described("The record's row in the batch."))
+    row = fields.Integer(required=True, metadata=described("The record's row in the batch."))
 
 
-class RowErrorOut(_Doc):
-    row = fields.Integer(required=True, metadata=_described("Record number, from 1."))
-    customerRef = _nullable_text()
-    email = _nullable_text()
+class RowErrorOut(DocSchema):
+    row = fields.Integer(required=True, metadata=described("Record number, from 1."))
+    customerRef = nullable_text()
+    email = nullable_text()
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
 
 
-class _Page(_Doc):
-    page = fields.Integer(required=True, metadata=_described("From 0."))
-    pageSize = fields.Integer(required=True)
-    total = fields.Integer(required=True)
-
-
-class BatchPage(_Page):
+class BatchPage(Page):
     results = fields.List(fields.Nested(BatchOut), required=True)
 
 
-class RowErrorPage(_Page):
+class RowErrorPage(Page):
     results = fields.List(fields.Nested(RowErrorOut), required=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# Errors
-
-
-class Problem(_Doc):
-    """RFC 9457 problem details."""
-
-    type = fields.String(required=True)
-    title = fields.String(required=True)
-    status = fields.Integer(required=True)
-    detail = fields.String()
-    errors = fields.Dict(
-        keys=fields.String(),
-        values=fields.List(fields.String()),
-        metadata=_described("Messages by field path, e.g. addresses.0.countryCode."),
-    )
-    requestId = fields.String()
-
-
-class OAuthErrorOut(_Doc):
-    """RFC 6749 §5.2 error of the OAuth endpoints."""
-
-    error = fields.String(required=True)
-    error_description = fields.String()
-
-
-# ---------------------------------------------------------------------------------------------
-# Authentication
-
-
-class TokenRequest(_Doc):
-    """The client authenticates with HTTP Basic (the security scheme), or instead sends
-    client_id and client_secret as form fields (RFC 6749 §2.3.1), never both."""
-
-    grant_type = fields.String(required=True, validate=validate.OneOf(["client_credentials"]))
-    scope = fields.String(
-        metadata=_described(
-            "Space-separated subset of the client's scopes; default all.",
-            pattern=patterns.space_separated(ALL_SCOPES),
-        )
-    )
-
-
-class TokenOut(_Doc):
-    access_token = fields.String(required=True)
-    token_type = fields.String(required=True, metadata={"example": "Bearer"})
-    expires_in = fields.Integer(required=True)
-    scope = fields.String(required=True)
-
-
-class TokenActionRequest(_Doc):
-    """Revocation (RFC 7009) and introspection (RFC 7662) requests."""
-
-    token = fields.String(required=True, validate=validate.Length(min=1))
-    token_type_hint = fields.String()
-
-
-class IntrospectionOut(_Doc):
-    active = fields.Boolean(required=True)
-    scope = fields.String()
-    client_id = fields.String()
-    sub = fields.String()
-    tenant = fields.String()
-    exp = fields.Integer()
-    iat = fields.Integer()
-    jti = fields.String()
-
-
-class JwkOut(_Doc):
-    kty = fields.String(required=True)
-    kid = fields.String(required=True)
-    use = fields.String()
-    alg = fields.String()
-    n = fields.String()
-    e = fields.String()
-
-
-class JwksOut(_Doc):
-    keys = fields.List(fields.Nested(JwkOut), required=True)
-
-
-class OpenIdConfigurationOut(_Doc):
-    issuer = fields.String(required=True)
-    token_endpoint = fields.String(required=True)
-    jwks_uri = fields.String(required=True)
-    revocation_endpoint = fields.String()
-    introspection_endpoint = fields.String()
 
 
 # Component name → schema, registered in this order (nested schemas first, so every reference
@@ -620,15 +495,6 @@ COMPONENTS: dict[str, type[Schema] | Schema] = {
     "BatchPage": BatchPage,
     "RowError": RowErrorOut,
     "RowErrorPage": RowErrorPage,
-    "Problem": Problem,
-    "OAuthError": OAuthErrorOut,
-    "TokenRequest": TokenRequest,
-    "Token": TokenOut,
-    "TokenActionRequest": TokenActionRequest,
-    "Introspection": IntrospectionOut,
-    "JWK": JwkOut,
-    "JWKS": JwksOut,
-    "OpenIDConfiguration": OpenIdConfigurationOut,
     "ShopperProfile": SHOPPER_PROFILE,
     "ShopperRegisterRequest": ShopperRegisterRequest,
     "ShopperLoginRequest": LoginSchema,
@@ -663,9 +529,6 @@ COMPONENT_CONSTRAINTS: dict[str, dict[str, Any]] = {
         "required": ["orderRef", "orderDate", "total", "currency", "status"],
         "anyOf": _fact_customer(),
     },
-    # Forms: one value per parameter (RFC 6749 §3.2: a repeated one is invalid_request).
-    "TokenRequest": {"additionalProperties": {"type": "string"}},
-    "TokenActionRequest": {"additionalProperties": {"type": "string"}},
     # The note's customer: customerId, else customerRef (empty counts as not given).
     "NoteCreateRequest": {
         "anyOf": [
@@ -674,57 +537,3 @@ COMPONENT_CONSTRAINTS: dict[str, dict[str, Any]] = {
         ]
     },
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# What the shared schema's own field classes mean in JSON Schema. They are matched by class name
-# along the MRO, so the shared module keeps its fields private and unaware of OpenAPI.
-
-
-def custom_field_properties(_converter: Any, field: fields.Field, ret: dict, **_: Any) -> dict:
-    """apispec attribute function: types, lengths and formats of the shared schema's fields."""
-    names = {cls.__name__ for cls in type(field).__mro__}
-    nullable = [None] if field.allow_none else []
-    extra: dict[str, Any] = {}
-    if "_BoolOrWord" in names:
-        extra["enum"] = [True, False, "true", "false", *nullable]
-    elif "_Bool" in names:
-        extra["type"] = ["boolean", "null"] if field.allow_none else "boolean"
-    if "_TextOrNumber" in names:
-        extra["type"] = ["string", "number", *(["null"] if field.allow_none else [])]
-    if "_Email" in names:
-        extra["format"] = "email"
-    if "_CountryCode" in names:
-        extra["pattern"] = patterns.COUNTRY_CODE
-        extra["description"] = "ISO 3166-1 alpha-2 country code, any case (stored upper case)."
-    if "_DayMonthYear" in names:
-        extra["pattern"] = patterns.DAY_MONTH_YEAR
-        extra["description"] = (
-            "A real calendar date as dd-mm-yyyy, not in the future (a rule OpenAPI cannot "
-            "state: the pattern checks the calendar only)."
-        )
-    if "_Text" in names and "pattern" not in extra and "format" not in extra:
-        extra["pattern"] = patterns.NO_NUL
-    max_length = getattr(field, "max_length", None)
-    if isinstance(max_length, int) and "maxLength" not in ret:
-        extra["maxLength"] = max_length
-    min_length = getattr(field, "min_length", None)
-    if isinstance(min_length, int) and min_length > 0 and "minLength" not in ret:
-        extra["minLength"] = min_length
-    max_items = getattr(field, "max_items", None)
-    if isinstance(max_items, int):
-        extra["maxItems"] = max_items
-    max_entries = getattr(field, "max_entries", None)
-    if isinstance(max_entries, int):
-        extra["maxProperties"] = max_entries
-    key_field = getattr(field, "key_field", None)
-    if isinstance(field, fields.Dict) and key_field is not None:
-        key_min = getattr(key_field, "min_length", 0)
-        key_max = getattr(key_field, "max_length", None)
-        names_schema = {
-            **({"minLength": key_min} if key_min else {}),
-            **({"maxLength": key_max} if isinstance(key_max, int) else {}),
-        }
-        if names_schema:
-            extra["propertyNames"] = names_schema
-    return extra

@@ -15,27 +15,25 @@ from customer_service.collection.params import (
     SEPARATOR,
     SORT_COLUMNS,
 )
-from gateway.openapi.operations import CUSTOMERS, EMPTY, PAGE, PAGE_SIZE, Operation, Param
-from gateway.openapi.schemas import CustomerOut, NoteOut, Problem, _Doc, _Page, _timestamp
+from customer_service.openapi.operations import EMPTY, PAGE, PAGE_SIZE
+from customer_service.openapi.schemas import CustomerOut, NoteOut
+from shared.openapi.base import DocSchema, Page, Problem, described, timestamp
+from shared.openapi.table import CUSTOMERS, Operation, Param
 from shared.schemas.patterns import stripped_length_at_least
 
 _V2 = "/api/v2"
 _INSTANT = {"type": "string", "format": "date-time", "example": "2024-05-19T03:48:22.075Z"}
 
 
-def _described(text: str, **extra: Any) -> dict[str, Any]:
-    return {"description": text, **extra}
-
-
 # --- schemas
 
 
-class CustomerPage(_Page):
+class CustomerPage(Page):
     results = fields.List(fields.Nested(CustomerOut), required=True)
 
 
-class CustomerCount(_Doc):
-    count = fields.Integer(required=True, metadata=_described("Live customers matching."))
+class CustomerCount(DocSchema):
+    count = fields.Integer(required=True, metadata=described("Live customers matching."))
 
 
 def _criterion(text: str, **extra: Any) -> fields.String:
@@ -43,15 +41,15 @@ def _criterion(text: str, **extra: Any) -> fields.String:
     return fields.String(
         allow_none=True,
         validate=validate.Length(max=MAX_QUERY_LENGTH),
-        metadata=_described(text, pattern=stripped_length_at_least(1), **extra),
+        metadata=described(text, pattern=stripped_length_at_least(1), **extra),
     )
 
 
-class CustomerSearchRequest(_Doc):
+class CustomerSearchRequest(DocSchema):
     query = fields.String(
         allow_none=True,
         validate=validate.Length(max=MAX_QUERY_LENGTH),
-        metadata=_described(
+        metadata=described(
             "Case-insensitive: any of firstName, lastName, email, mobile, or an address's city, "
             f"postcode or company contains it (at least {MIN_CONTAINS_LENGTH} characters, "
             "trimmed), or equals it with exactMatch. Never holds U+001F.",
@@ -65,8 +63,8 @@ class CustomerSearchRequest(_Doc):
     createdSince = _criterion("ISO 8601 instant, inclusive.", **_INSTANT)
 
 
-class BatchDeleteItem(_Doc):
-    id = fields.String(metadata=_described("The customer's id (or give customerRef)."))
+class BatchDeleteItem(DocSchema):
+    id = fields.String(metadata=described("The customer's id (or give customerRef)."))
     customerRef = fields.String()
 
 
@@ -74,11 +72,11 @@ def _items(inner: fields.Field, text: str = "") -> fields.List:
     return fields.List(
         inner,
         allow_none=True,
-        metadata=_described(text, maxItems=MAX_ITEMS) if text else {"maxItems": MAX_ITEMS},
+        metadata=described(text, maxItems=MAX_ITEMS) if text else {"maxItems": MAX_ITEMS},
     )
 
 
-class BatchRequest(_Doc):
+class BatchRequest(DocSchema):
     create = _items(fields.Dict(), "Customer requests, as POST.")
     update = _items(
         fields.Dict(), "Customer updates naming their customer by id, customerRef or email."
@@ -90,60 +88,60 @@ class BatchRequest(_Doc):
     delete = _items(fields.Nested(BatchDeleteItem))
 
 
-class BatchItemResult(_Doc):
+class BatchItemResult(DocSchema):
     operation = fields.String(required=True, validate=validate.OneOf(OPERATIONS))
-    index = fields.Integer(required=True, metadata=_described("Position in its own array."))
-    status = fields.Integer(required=True, metadata=_described("What its single endpoint says."))
-    id = fields.String(metadata=_described("The customer's id, on success."))
-    customer = fields.Nested(CustomerOut, metadata=_described("On a create, update or upsert."))
-    error = fields.Nested(Problem, metadata=_described("On failure."))
+    index = fields.Integer(required=True, metadata=described("Position in its own array."))
+    status = fields.Integer(required=True, metadata=described("What its single endpoint says."))
+    id = fields.String(metadata=described("The customer's id, on success."))
+    customer = fields.Nested(CustomerOut, metadata=described("On a create, update or upsert."))
+    error = fields.Nested(Problem, metadata=described("On failure."))
 
 
-class BatchResult(_Doc):
+class BatchResult(DocSchema):
     results = fields.List(fields.Nested(BatchItemResult), required=True)
     succeeded = fields.Integer(required=True)
     failed = fields.Integer(required=True)
 
 
-class WishlistItemOut(_Doc):
+class WishlistItemOut(DocSchema):
     id = fields.String(required=True)
     productRef = fields.String(allow_none=True, required=True)
     variantRef = fields.String(allow_none=True, required=True)
     purchased = fields.Boolean(required=True)
-    createdAt = _timestamp("Added at.")
+    createdAt = timestamp("Added at.")
 
 
-class WishlistOut(_Doc):
+class WishlistOut(DocSchema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     description = fields.String(allow_none=True, required=True)
     wishlistRef = fields.String(allow_none=True, required=True)
     isPrivate = fields.Boolean(required=True)
-    createdAt = _timestamp("Created at.")
-    updatedAt = _timestamp("Last changed at.")
+    createdAt = timestamp("Created at.")
+    updatedAt = timestamp("Last changed at.")
     items = fields.List(fields.Nested(WishlistItemOut), required=True)
 
 
-class ImportErrorOut(_Doc):
+class ImportErrorOut(DocSchema):
     batchId = fields.String(required=True)
-    row = fields.Integer(required=True, metadata=_described("Record number, from 1."))
+    row = fields.Integer(required=True, metadata=described("Record number, from 1."))
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
 
 
-class CustomerExport(_Doc):
-    exportedAt = _timestamp("Made at.")
+class CustomerExport(DocSchema):
+    exportedAt = timestamp("Made at.")
     tenant = fields.String(required=True)
     customer = fields.Nested(CustomerOut, required=True)
-    notes = fields.List(fields.Nested(NoteOut), required=True, metadata=_described("Oldest first."))
+    notes = fields.List(fields.Nested(NoteOut), required=True, metadata=described("Oldest first."))
     wishlists = fields.List(fields.Nested(WishlistOut), required=True)
-    orders = fields.List(fields.Dict(), required=True, metadata=_described("Order facts."))
+    orders = fields.List(fields.Dict(), required=True, metadata=described("Order facts."))
     account = fields.Dict(
-        required=True, allow_none=True, metadata=_described("Shopper account metadata, or null.")
+        required=True, allow_none=True, metadata=described("Shopper account metadata, or null.")
     )
     importErrors = fields.List(
         fields.Nested(ImportErrorOut),
         required=True,
-        metadata=_described("Import row errors holding this customer's email or customerRef."),
+        metadata=described("Import row errors holding this customer's email or customerRef."),
     )
 
 
