@@ -223,15 +223,19 @@ COLLECTION_OPERATIONS: dict[tuple[str, str], Operation] = {
         "List customers", CUSTOMERS, response="CustomerPage", query=(*_PAGING, *_FILTERS),
         description="A page of full customers; filters are exact and ANDed; total is exact. "
         "Incremental sync: modifiedSince=T&sortBy=lastModifiedDate.",
+        unstated="page and pageNumber, and customerRef and customerExternalId, each pair both "
+        "given must agree.",
     ),
     ("GET", f"{_V2}/customers/count"): Operation(
         "Count customers", CUSTOMERS, response="CustomerCount", query=_FILTERS,
+        unstated="customerRef and customerExternalId both given must agree.",
     ),
     ("POST", f"{_V2}/customers/search"): Operation(
         "Search customers (query)", CUSTOMERS, body="CustomerSearchRequest", body_required=False,
         response="CustomerPage", query=_PAGING,
         description="Every given criterion must match; an empty body lists everyone; vatNumber "
         "is not supported (400).",
+        unstated="page and pageNumber both given must agree.",
     ),
     ("POST", f"{_V2}/customers/batch"): Operation(
         "Create, update, upsert and delete customers in one request", CUSTOMERS,
@@ -239,6 +243,7 @@ COLLECTION_OPERATIONS: dict[tuple[str, str], Operation] = {
         description=f"1 to {MAX_ITEMS} items in all, run create → update → upsert → delete, "
         "each in its own transaction and exactly like its single endpoint. 200 when every item "
         "succeeded, 207 when any failed.",
+        unstated=f"1 to {MAX_ITEMS} items across the four arrays together.",
     ),
     ("GET", f"{_V2}/customers/{{}}/export"): Operation(
         "Export everything held about a customer", CUSTOMERS, response="CustomerExport",

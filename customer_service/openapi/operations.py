@@ -129,44 +129,48 @@ _BATCH_LINKS = (
     Link("listErrors", "GET", f"{_IMPORT}/batch/{{}}/errors", (_ID,)),
 )
 
+# Rules OpenAPI cannot state (Operation.unstated).
+_NOT_FUTURE = "dob and memberSince are not in the future (the pattern checks the calendar only)."
+_ID_OR_REF = "the query names the customer by id or customerRef (at least one, not empty)."
+
 OPERATIONS: dict[tuple[str, str], Operation] = {
     # --- customers
     ("POST", f"{_V2}/customers"): Operation(
         "Create a customer", CUSTOMERS, 201, body="CustomerRequest", response="Customer",
-        problems=(409,), links=_CUSTOMER_LINKS,
+        problems=(409,), links=_CUSTOMER_LINKS, unstated=_NOT_FUTURE,
         description="email is required; email, customerRef and alternateCustomerRef are unique "
         "per tenant (409 names the field).",
     ),
     ("PUT", f"{_V2}/customers"): Operation(
         "Update a customer named in the body", CUSTOMERS, body="CustomerUpdateRequest",
-        response="Customer", problems=(409, 412), headers=(_IF_MATCH,),
+        response="Customer", problems=(409, 412), headers=(_IF_MATCH,), unstated=_NOT_FUTURE,
         description=f"{_FOUND_BY} Fields absent are kept; "
         "null clears; addresses replace the list; attributeGroups replace the named groups.",
     ),
     ("DELETE", f"{_V2}/customers"): Operation(
         "Delete a customer by query", CUSTOMERS, 204, query=(_BY_ID, _BY_REF),
-        headers=(_IF_MATCH,), problems=(412,),
+        headers=(_IF_MATCH,), problems=(412,), unstated=_ID_OR_REF,
     ),
     ("POST", f"{_V2}/customers/validate"): Operation(
         "Validate a customer without storing it", CUSTOMERS, body="CustomerRequest",
-        response="ValidationResult",
+        response="ValidationResult", unstated=_NOT_FUTURE,
     ),
     ("GET", f"{_V2}/customers/search"): Operation(
         "Search customers", CUSTOMERS, response="Customer[]", query=_CRITERIA,
-        description="Every given criterion must match; at least one is required; at most 100 "
-        "results.",
+        description="Every given criterion must match; at most 100 results.",
+        unstated="at least one criterion is given (not empty).",
     ),
     ("PUT", f"{_V2}/customers/id={{}}"): Operation(
         "Update a customer by id", CUSTOMERS, body="CustomerUpdateRequest", response="Customer",
-        problems=(409, 412), headers=(_IF_MATCH,),
+        problems=(409, 412), headers=(_IF_MATCH,), unstated=_NOT_FUTURE,
     ),
     ("PUT", f"{_V2}/customers/customerRef={{}}"): Operation(
         "Update a customer by customerRef", CUSTOMERS, body="CustomerUpdateRequest",
-        response="Customer", problems=(409, 412), headers=(_IF_MATCH,),
+        response="Customer", problems=(409, 412), headers=(_IF_MATCH,), unstated=_NOT_FUTURE,
     ),
     ("PUT", f"{_V2}/customers/email={{}}"): Operation(
         "Update a customer by email", CUSTOMERS, body="CustomerUpdateRequest",
-        response="Customer", problems=(409, 412), headers=(_IF_MATCH,),
+        response="Customer", problems=(409, 412), headers=(_IF_MATCH,), unstated=_NOT_FUTURE,
     ),
     ("GET", f"{_V2}/customers/{{}}"): Operation(
         "Get a customer by id", CUSTOMERS, response="Customer",
@@ -219,6 +223,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "eventId changes nothing. A fact for a customer not known yet waits and counts once "
         "that customer is created or imported. The figures never move lastModifiedDate nor "
         "emit customer.updated. Opt-in scope: `clients create --scopes orders:write`.",
+        unstated="each fact's refundedAmount is at most its total.",
     ),
     # --- TWC v1
     ("POST", "/api/customers"): Operation(
@@ -254,10 +259,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", f"{_V2}/customer/note/{{}}"): Operation("Delete a note", NOTES, 204),
     ("GET", f"{_V2}/customer/notes"): Operation(
         "List a customer's notes, newest first", NOTES, response="Note[]",
-        query=(_BY_ID, _BY_REF),
+        query=(_BY_ID, _BY_REF), unstated=_ID_OR_REF,
     ),
     ("DELETE", f"{_V2}/customer/notes"): Operation(
         "Delete all notes of a customer", NOTES, 204, query=(_BY_ID, _BY_REF),
+        unstated=_ID_OR_REF,
     ),
     # --- imports
     ("POST", f"{_IMPORT}/batch"): Operation(
@@ -291,6 +297,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             Param("state", "The new state.", {"type": "string", "enum": ["READY", "ABORTED"]},
                   required=True),
         ),
+        unstated="the query names the batch by batchId or batchRef (at least one, not empty).",
     ),
     ("POST", f"{_IMPORT}/resource"): Operation(
         "Add records to a CREATED batch", IMPORTS, 201,
@@ -306,6 +313,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "characters, not the username. Retailer-owned customer fields are ignored. An email a "
         "live customer holds → 409 on `username` (the admin password route gives an existing "
         "customer a login).",
+        unstated=f"the password is not the username (any case, trimmed); {_NOT_FUTURE}",
     ),
     ("POST", f"{_SHOPPERS}/login"): Operation(
         "Log a shopper in with a password", SHOPPERS, body="ShopperLoginRequest",
@@ -344,6 +352,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         description="Merges like PUT /customers, but never writes email, customerRef, "
         "alternateCustomerRef, customer_state, active, verified_email, vipStatus, loyaltyTier, "
         "spendToNextTier or memberSince (ignored).",
+        unstated=_NOT_FUTURE,
     ),
     ("PUT", f"{_SHOPPERS}/me/password"): Operation(
         "Change the shopper's password", SHOPPERS, 204, body="PasswordChangeRequest",

@@ -248,6 +248,9 @@ def _known(op: PublicOperation, row: Operation, index: Index) -> dict[str, Any]:
     document: dict[str, Any] = {"summary": row.summary, "tags": [row.tag]}
     if row.description:
         document["description"] = row.description
+    if row.unstated:
+        rule = f"Also required, which OpenAPI cannot state: {row.unstated}"
+        document["description"] = f"{document.get('description', '')}\n\n{rule}".strip()
     parameters = [_query_parameter(p) for p in row.query]
     parameters += [_query_parameter(p, where="header") for p in row.headers]
     if parameters:

@@ -5,6 +5,8 @@ the one the server enforces (same bounds, same accepted values), so a client gen
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,8 @@ from shared.errors import InvalidInput
 from shared.schemas import AddressSchema, CustomerSchema
 from tests.support.openapi_build import build_document
 
+FUZZ_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "local" / "schemathesis.toml"
+UNSTATED = "which OpenAPI cannot state"
 PROBES = (
     "", " ", "a", "ab", "abc", " abc ", "x" * 256, "a\x00b", "\x1f", "AA", "de", " DE ", "Us",
     "zz", "01-01-0000", "29-02-2024", "29-02-2023", "31-04-2020", "25-10-1985", "5-1-1985",
@@ -146,3 +150,45 @@ def test_oauth_endpoints_require_client_authentication(document: dict) -> None:
     oidc = "/auth/realms/{tenant}/protocol/openid-connect"
     for path in (f"{oidc}/token", f"{oidc}/revoke", f"{oidc}/token/introspect"):
         assert document["paths"][path]["post"]["security"] == [{"clientBasic": []}], path
+
+
+def _excluded_by_fuzz_config(document: dict) -> set[tuple[str, str]]:
+    """(method, path) of the operations whose positive_data_acceptance check `make fuzz` turns
+    off, matched as Schemathesis matches its include-path/-method filters."""
+    config = tomllib.loads(FUZZ_CONFIG.read_text(encoding="utf-8"))
+    operations = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    excluded = set()
+    for entry in config.get("operations", []):
+        if entry["checks"]["positive_data_acceptance"]["enabled"] is not False:
+            continue
+        for method, path in operations:
+            if "include-path" in entry and path != entry["include-path"]:
+                continue
+            if "include-path-regex" in entry and not re.search(entry["include-path-regex"], path):
+                continue
+            if "include-method" in entry and method != entry["include-method"]:
+                continue
+            if "include-method-regex" in entry and not re.search(
+                entry["include-method-regex"], method, re.IGNORECASE
+            ):
+                continue
+            excluded.add((method, path))
+    return excluded
+
+
+def test_fuzzing_excludes_exactly_the_rules_the_document_cannot_state(document: dict) -> None:
+    """deploy/local/schemathesis.toml turns off "a schema-valid request is accepted" for exactly
+    the operations whose description states a rule OpenAPI cannot (Operation.unstated)."""
+    unstated = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters" and UNSTATED in operation.get("description", "")
+    }
+    assert len(unstated) >= 10
+    assert _excluded_by_fuzz_config(document) == unstated
