@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from openapi_spec_validator import validate
 
 from auth_service.app import create_app as create_auth_app
@@ -186,3 +187,29 @@ def test_proxied_requests_are_labelled_by_public_route_template(path, template) 
     assert api.route_of(path) is None  # nothing before it is built
     api.build()
     assert api.route_of(path) == template
+
+
+_SAMPLES = {"tenant": "acme", "email": "ann@example.com"}
+_SAMPLE_UUID = "e3e70682-c209-4cac-a29f-6fbed82c07cd"
+
+
+async def test_a_405_allows_exactly_the_documented_methods(document: dict) -> None:
+    """An undocumented method on any documented path is a 405 whose Allow header lists exactly
+    the methods the document gives that path (and HEAD beside GET): a literal path such as
+    /customers/validate never falls through to /customers/{id}."""
+    apps = dict(builder()._service_apps(SETTINGS))
+    upstream = {op.public_path: op for op in builder().public_operations(SETTINGS)}
+    for path, item in document["paths"].items():
+        op = upstream[path]
+        concrete = re.sub(
+            r"\{([^{}]+)\}",
+            lambda m: _SAMPLES.get(m[1], _SAMPLE_UUID if "id" in m[1].lower() else "ref1"),
+            op.upstream_path,
+        )
+        request = make_mocked_request("OPTIONS", concrete, app=apps[op.service])
+        match = await apps[op.service].router.resolve(request)
+        documented = {method.upper() for method in item if method in METHODS}
+        if "GET" in documented:
+            documented.add("HEAD")
+        assert isinstance(match.http_exception, web.HTTPMethodNotAllowed), path
+        assert set(match.http_exception.allowed_methods) == documented, path
