@@ -53,9 +53,12 @@ class CustomerUpdateSchema(CustomerSchema):
     """A PUT body: any writable field (email optional); `PUT /customers` finds the customer by
     `id`, else `customerRef`, else `email`."""
 
-    id = fields.UUID(
+    id = fields.Raw(
         allow_none=True,
-        metadata=described("Which customer to update (PUT /customers only); read-only."),
+        metadata=described(
+            "Which customer to update (PUT /customers only; read-only): a non-empty string is "
+            "the customer's id (not one: 404); any other value counts as not given."
+        ),
     )
 
 
