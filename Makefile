@@ -18,11 +18,11 @@ IMAGE_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/customer_suite_image
 .PHONY: run test test-fast fuzz openapi bench lint format prepare services venv lock clean
 .PHONY: image image-test image-name
 
-# `make run REPLICAS=3`: three processes of every service behind HAProxy (shared/replicas.py).
+# `make run REPLICAS=3`: three processes of every service behind HAProxy (deploy/local/replicas.py).
 REPLICAS ?= 1
 
 run: prepare
-	REPLICAS=$(REPLICAS) $(PY) deploy/local/run.py
+	REPLICAS=$(REPLICAS) $(PY) -m deploy.local.run
 
 test: prepare
 	AMQP_URL=$(TEST_AMQP_URL) WITH_HAPROXY=1 bash deploy/local/bootstrap.sh
@@ -32,13 +32,13 @@ test: prepare
 # gateway/openapi.json, the document the gateway serves, from the services' route tables and
 # schemas (a unit test fails while the committed file is out of date).
 openapi: venv
-	$(PY) deploy/local/openapi.py
+	$(PY) -m deploy.local.openapi
 
 # Schemathesis against /openapi.json and the live suite (own database, see deploy/local/fuzz.py):
 # no 5xx, every response as documented. FUZZ_MAX_EXAMPLES, FUZZ_SEED, FUZZ_ARGS tune it.
 fuzz: prepare
 	AMQP_URL=$(TEST_AMQP_URL) bash deploy/local/bootstrap.sh
-	$(PY) deploy/local/fuzz.py
+	$(PY) -m deploy.local.fuzz
 
 # Benchmarks: every bench/bench_*.py in turn (measured, never asserted; not part of `make test`).
 # They use their own database, vhost, Redis db and ports (bench/harness.py); BENCH_ARGS goes to

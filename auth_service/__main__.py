@@ -7,7 +7,7 @@ import sys
 
 from auth_service import cli
 from auth_service.app import create_app
-from shared.service import run_service
+from shared.app_factory import run_service
 from shared.settings import load_settings
 
 

@@ -11,21 +11,21 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
+from auth_service.app_keys import KEYRING, TOKENS
 from auth_service.brute_force import FailureLimiter, FailureLimits
-from auth_service.keys import KEYRING, TOKENS
-from auth_service.revocations import RevocationStore, RevocationSync
+from auth_service.revocation_sync import RevocationStore, RevocationSync
 from auth_service.routes import add_routes
 from auth_service.service import TokenService
 from auth_service.signing import KeyRing
 from shared import db
-from shared.keys import DB_POOL, REDIS, SETTINGS
-from shared.service import (
+from shared.app_factory import (
     add_readiness_check,
     cancel_and_wait,
     create_base_app,
     db_pool_context,
     redis_context,
 )
+from shared.app_keys import DB_POOL, REDIS, SETTINGS
 from shared.settings import Settings
 
 Context = Callable[[web.Application], AsyncIterator[None]]

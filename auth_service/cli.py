@@ -24,11 +24,11 @@ from redis.exceptions import RedisError
 from auth_service import provisioning, repository
 from auth_service.repository import Client
 from auth_service.scopes import parse_scopes
-from auth_service.service import is_tenant_id
 from auth_service.signing import retire_key, rotate_keys
 from shared import db
 from shared.authz import DEFAULT_SCOPES, OPT_IN_SCOPES
 from shared.errors import InvalidInput, NotFound, Unavailable
+from shared.identifiers import is_tenant_id
 from shared.revocations import publish_client_revocation, publish_keys_changed
 from shared.settings import Settings, load_settings
 from shared.timefmt import iso_ms

@@ -12,15 +12,15 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from auth_service.app_keys import KEYRING, TOKENS
 from auth_service.credentials import basic_challenge, client_credentials
 from auth_service.errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType
-from auth_service.keys import KEYRING, TOKENS
 from auth_service.repository import Client
-from auth_service.service import is_tenant_id
 from shared import metrics
+from shared.app_keys import SETTINGS
 from shared.authz import ALL_SCOPES
 from shared.errors import NotFound
-from shared.keys import SETTINGS
+from shared.identifiers import is_tenant_id
 from shared.tokens import ALGORITHM
 from shared.web import TENANT_KEY, client_address, json_response
 

@@ -16,9 +16,9 @@ from auth_service import repository
 from auth_service.client_secrets import generate_secret, hash_secret_async
 from auth_service.errors import NoSuchClient, NoSuchTenant
 from auth_service.repository import Client
-from auth_service.service import is_tenant_id
 from shared.authz import DEFAULT_SCOPES
 from shared.errors import InvalidInput
+from shared.identifiers import is_tenant_id
 
 # A collision of 64 random bits is not expected; drawing again is cheaper than reasoning about it.
 _CLIENT_ID_ATTEMPTS = 3

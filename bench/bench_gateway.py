@@ -39,9 +39,9 @@ from jwt.algorithms import RSAAlgorithm
 
 from bench import dataset, harness
 from bench.harness import RUN_DIR, TENANT, BenchEnv, CpuMeter
+from deploy.local.suite import Suite
+from shared.app_factory import build_token_verifier
 from shared.revocations import RevocationList
-from shared.service import build_token_verifier
-from shared.suite import Suite
 from shared.tokens import TokenVerifier
 
 GOAL_PERCENT = 60

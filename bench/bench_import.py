@@ -37,8 +37,8 @@ import orjson
 
 from bench import harness
 from bench.harness import BenchEnv, CpuMeter
+from deploy.local.suite import Suite
 from shared.customers.representation import split_state
-from shared.suite import Suite
 
 TENANT = "bench_import"
 DEFAULT_ROWS = 1_000_000

@@ -32,9 +32,9 @@ import aiohttp
 import asyncpg
 import uvloop
 
+from deploy.local.suite import Suite
 from shared.migrations import migrate_all
 from shared.settings import Settings, load_settings
-from shared.suite import Suite
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = ROOT / ".run" / "bench"

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from auth_service.signing import KEY_SIZE
+from shared.app_factory import build_token_verifier
 from shared.revocations import RevocationList
-from shared.service import build_token_verifier
 from shared.settings import Settings
 
 TENANT = "bench"

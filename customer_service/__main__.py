@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from customer_service.app import create_app
-from shared.service import run_service
+from shared.app_factory import run_service
 from shared.settings import load_settings
 
 

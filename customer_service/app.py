@@ -9,13 +9,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from customer_service.batch.service import BatchService
-from customer_service.collection.service import CollectionService
-from customer_service.export.service import ExportService
-from customer_service.idempotency import idempotency_middleware
-from customer_service.imports.service import ImportService
-from customer_service.imports.uploads import UploadSlots
-from customer_service.keys import (
+from customer_service.app_keys import (
     BATCH,
     COLLECTION,
     CUSTOMERS,
@@ -25,8 +19,13 @@ from customer_service.keys import (
     ORDERS,
     UPLOAD_SLOTS,
     V1_CUSTOMERS,
-    WISHLIST_POOL,
 )
+from customer_service.batch.service import BatchService
+from customer_service.collection.service import CollectionService
+from customer_service.export.service import ExportService
+from customer_service.idempotency import idempotency_middleware
+from customer_service.imports.service import ImportService
+from customer_service.imports.uploads import UploadSlots
 from customer_service.notes_service import NoteService
 from customer_service.orders.service import OrderService
 from customer_service.outbox_metrics import sample_outbox
@@ -38,20 +37,18 @@ from customer_service.shoppers.routes import shoppers_context
 from customer_service.v1.service import V1CustomerService
 from shared import db
 from shared.amqp import Publisher
-from shared.authz import auth_middleware
-from shared.health import add_metrics_hook
-from shared.keys import DB_POOL, SETTINGS
-from shared.service import (
+from shared.app_factory import (
     add_readiness_check,
     cancel_and_wait,
     create_base_app,
     db_pool_context,
     install_token_verifier,
 )
+from shared.app_keys import DB_POOL, SETTINGS, WISHLIST_POOL
+from shared.authz import auth_middleware
+from shared.health import add_metrics_hook
 from shared.settings import Settings
 from shared.tokens import TokenVerifier
-
-PUBLISHER = web.AppKey("publisher", Publisher)
 
 
 def create_app(
@@ -106,7 +103,6 @@ async def _wishlist_pool_context(app: web.Application) -> AsyncIterator[None]:
 async def _outbox_relay_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     publisher = Publisher(settings.amqp_url)
-    app[PUBLISHER] = publisher
     add_readiness_check(app, "rabbitmq", publisher.ping)
     relay = OutboxRelay(
         app[DB_POOL],

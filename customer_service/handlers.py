@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from customer_service.app_keys import CUSTOMERS
 from customer_service.etags import customer_response, if_match
-from customer_service.keys import CUSTOMERS
 from customer_service.service import Identifier, identifier_in_body, identifier_in_query
 from shared.authz import claims_of
 from shared.web import json_response, read_json

@@ -35,10 +35,10 @@ from aiohttp import web
 
 from customer_service import idempotency_records as records
 from customer_service.imports.handlers import upload_file
+from shared.app_keys import DB_POOL
 from shared.authz import claims_of
 from shared.db import joined_transaction, tenant_transaction
 from shared.errors import Conflict, DomainError, InvalidInput
-from shared.keys import DB_POOL
 from shared.timefmt import utcnow
 
 HEADER = "Idempotency-Key"

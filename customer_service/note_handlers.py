@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from customer_service.keys import NOTES
+from customer_service.app_keys import NOTES
 from customer_service.service import identifier_in_query
 from shared.authz import claims_of
 from shared.web import json_response, read_json

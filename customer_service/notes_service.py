@@ -8,26 +8,17 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import ValidationError
 
 from customer_service import notes_repository, repository
 from customer_service.service import Identifier
 from shared.db import tenant_transaction
 from shared.errors import InvalidInput, NotFound
 from shared.schemas import flatten_errors
+from shared.schemas.notes import NoteTextSchema
 from shared.timefmt import iso_ms, utcnow
 
-MAX_NOTE_LENGTH = 10_000
-
-
-class _NoteText(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    note = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NOTE_LENGTH))
-
-
-_NOTE_TEXT = _NoteText()
+_NOTE_TEXT = NoteTextSchema()
 
 
 def _note_text(body: object) -> str:

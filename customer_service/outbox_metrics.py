@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from shared import metrics
-from shared.keys import DB_POOL
+from shared.app_keys import DB_POOL
 
 # The partial index on unsent rows keeps this cheap however large the sent history grows.
 UNSENT_STATS = """

@@ -52,7 +52,6 @@ SET attempts = attempts + 1, last_error = $2,
 WHERE id = $1
 RETURNING attempts, parked_at IS NOT NULL AS parked
 """
-COUNT_UNSENT = "SELECT count(*) FROM customer.outbox WHERE sent_at IS NULL AND parked_at IS NULL"
 # Sent rows past retention, a bounded number at a time (outbox_sent_idx); rows another replica's
 # sweep is deleting are skipped, not waited for.
 DELETE_SENT_BEFORE = """
@@ -226,11 +225,6 @@ class OutboxRelay:
 
     async def close(self) -> None:
         await self._drop_listener()
-
-
-async def unsent_count(pool: asyncpg.Pool) -> int:
-    async with pool.acquire() as conn:
-        return await conn.fetchval(COUNT_UNSENT)
 
 
 async def delete_sent_before(pool: asyncpg.Pool, before: datetime, *, limit: int) -> int:

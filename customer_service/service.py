@@ -36,7 +36,6 @@ from shared.timefmt import utcnow
 # How a use case answers: the stored row (in its transaction) to a representation.
 Renderer = Callable[[asyncpg.Connection, str, asyncpg.Record, datetime], Awaitable[dict[str, Any]]]
 
-IDENTIFIER_KINDS = ("id", "customerRef", "alternateCustomerRef", "email")
 SEARCH_CRITERIA = tuple(repository.SEARCH_COLUMNS)
 # More to write in a create's transaction: (connection, the new row, the time of the change).
 AfterCreate = Callable[[asyncpg.Connection, asyncpg.Record, datetime], Awaitable[None]]

@@ -8,7 +8,7 @@ import sys
 
 from gateway import cli
 from gateway.app import create_app
-from shared.service import admin_app, run_service
+from shared.app_factory import admin_app, run_service
 from shared.settings import load_settings
 
 

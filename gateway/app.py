@@ -9,19 +9,19 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from gateway import public_api
-from gateway.keys import RATE_LIMITER, ROUTES, UPSTREAM_SESSION
+from gateway.app_keys import RATE_LIMITER, ROUTES, UPSTREAM_SESSION
 from gateway.paths import refuse_dot_segments
 from gateway.proxy import forward
 from gateway.rate_limit import Limits, RateLimiter
 from gateway.upstreams import build_routes, resolve
-from shared.authz import authorize
-from shared.errors import NotFound
-from shared.keys import SETTINGS, TOKEN_VERIFIER
-from shared.service import (
+from shared.app_factory import (
     add_readiness_check,
     create_base_app,
     install_token_verifier,
 )
+from shared.app_keys import SETTINGS, TOKEN_VERIFIER
+from shared.authz import authorize
+from shared.errors import NotFound
 from shared.settings import Settings
 from shared.tokens import TokenVerifier
 
@@ -30,7 +30,7 @@ def create_app(settings: Settings, *, verifier: TokenVerifier | None = None) -> 
     # Bodies are streamed upstream, never read here, so aiohttp's own body cap does not apply;
     # the proxy enforces the per-endpoint limits from Content-Length.
     # Public: no /metrics (every tenant's traffic) and no dependency names on /readyz; those are
-    # on the admin port (`shared.service.admin_app`, served by `python -m gateway`).
+    # on the admin port (`shared.app_factory.admin_app`, served by `python -m gateway`).
     app = create_base_app(settings, "gateway", middlewares=[refuse_dot_segments], public=True)
     install_token_verifier(app, verifier)
     app[ROUTES] = build_routes(settings)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from gateway.rate_limit import config_key
-from shared.authz import TENANT_ID_RE
+from shared.identifiers import is_tenant_id
 from shared.settings import Settings
 
 _FIELDS = ("rate", "burst", "client_rate", "client_burst")
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def run(argv: Sequence[str], settings: Settings) -> dict:
     args = build_parser().parse_args(list(argv))
-    if not TENANT_ID_RE.fullmatch(args.tenant):
+    if not is_tenant_id(args.tenant):
         raise SystemExit(f"error: not a tenant id: {args.tenant!r}")
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
     key = config_key(args.tenant)

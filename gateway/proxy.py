@@ -10,8 +10,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.upstreams import Target, public_location
+from shared.app_keys import SETTINGS
 from shared.errors import GatewayTimeout, PayloadTooLarge, Unavailable
-from shared.keys import SETTINGS
 from shared.web import JSON_BODY_LIMIT, REQUEST_ID_HEADER, REQUEST_ID_KEY, client_address
 
 # RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.

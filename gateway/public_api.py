@@ -24,8 +24,8 @@ import structlog
 from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
 
+from shared.app_factory import add_readiness_check
 from shared.errors import Unavailable
-from shared.service import add_readiness_check
 from shared.web import ROUTE_LABEL_KEY
 
 log = structlog.get_logger("public_api")

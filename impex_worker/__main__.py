@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from impex_worker.app import SERVICE_NAME, create_app
+from shared.app_factory import run_service
 from shared.insecure_defaults import refuse_insecure_defaults
-from shared.service import run_service
 from shared.settings import load_settings
 
 

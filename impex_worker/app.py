@@ -13,20 +13,20 @@ import asyncpg
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
+from impex_worker.app_keys import CONSUMER, CUSTOMER_POOL
 from impex_worker.consumer import Consumer, Subscription
 from impex_worker.handlers import customer_deleted_handler
 from impex_worker.imports.setup import import_subscriptions, imports_context
-from impex_worker.keys import CONSUMER, CUSTOMER_POOL
 from impex_worker.orders import order_upserted_handler
 from shared import db
 from shared.amqp import CUSTOMER_DELETED_QUEUE, ORDERS_QUEUE
-from shared.keys import DB_POOL, SETTINGS
-from shared.service import (
+from shared.app_factory import (
     SHUTDOWN_GRACE_SECONDS,
     add_readiness_check,
     create_base_app,
     db_pool_context,
 )
+from shared.app_keys import SETTINGS, WISHLIST_POOL
 from shared.settings import Settings
 
 SERVICE_NAME = "impex_worker"
@@ -46,9 +46,9 @@ def create_app(
     is left open on shutdown: it belongs to the caller)."""
     app = create_base_app(settings, SERVICE_NAME)
     if wishlist_pool is None:
-        app.cleanup_ctx.append(db_pool_context(settings.wishlist_database_url))
+        app.cleanup_ctx.append(db_pool_context(settings.wishlist_database_url, WISHLIST_POOL))
     else:
-        app[DB_POOL] = wishlist_pool
+        app[WISHLIST_POOL] = wishlist_pool
         add_readiness_check(app, "postgresql", lambda: db.ping(wishlist_pool))
     app.cleanup_ctx.append(imports_context(customer_pool))
     app.cleanup_ctx.append(_consumer_context(amqp_connection))
@@ -61,7 +61,7 @@ def subscriptions(app: web.Application) -> list[Subscription]:
     return [
         Subscription(
             CUSTOMER_DELETED_QUEUE,
-            customer_deleted_handler(app[DB_POOL], pseudonym_key=settings.pseudonym_key),
+            customer_deleted_handler(app[WISHLIST_POOL], pseudonym_key=settings.pseudonym_key),
         ),
         *import_subscriptions(app),
         Subscription(ORDERS_QUEUE, order_upserted_handler(app[CUSTOMER_POOL])),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from aio_pika.abc import (
 from shared.amqp import connect, declare_topology
 from shared.db import CONNECTION_ERRORS
 from shared.errors import Unavailable
+from shared.identifiers import is_request_id
 from shared.metrics import MESSAGES_CONSUMED, MESSAGES_REDELIVERED
 from shared.web import REQUEST_ID_HEADER
 
@@ -39,7 +39,6 @@ RETRY = "retry"
 POISON = "poison"
 
 # API.md §1's request id: 1-128 characters of [A-Za-z0-9._-].
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 # Failures expected while a dependency is down: logged without a traceback.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, Unavailable)
@@ -266,7 +265,7 @@ def _request_id(message: AbstractIncomingMessage) -> str | None:
     value = (message.headers or {}).get(REQUEST_ID_HEADER)
     if isinstance(value, bytes):  # a header a foreign client sent as a byte string
         value = value.decode("ascii", "replace")
-    return value if isinstance(value, str) and _REQUEST_ID.fullmatch(value) else None
+    return value if is_request_id(value) else None
 
 
 def _delivery_count(message: AbstractIncomingMessage) -> int:

@@ -6,7 +6,6 @@ cannot be parsed raises `InvalidMessage`, whose text never echoes the body (no p
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +14,8 @@ import orjson
 
 from customer_service.orders.facts import InvalidFact, OrderFact, parse_event
 from shared.amqp import CUSTOMER_DELETED, ORDER_UPSERTED
+from shared.identifiers import is_tenant_id
 
-TENANT_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_EVENT_ID_LENGTH = 128
 
 
@@ -40,7 +39,7 @@ def parse_customer_deleted(body: bytes) -> CustomerDeleted:
     if event_type != CUSTOMER_DELETED:
         raise InvalidMessage(f"type is not {CUSTOMER_DELETED}")
     tenant = event.get("tenant")
-    if not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant):
+    if not is_tenant_id(tenant):
         raise InvalidMessage("tenant is missing or not a tenant id")
     customer = event.get("customer")
     if not isinstance(customer, dict):
@@ -94,7 +93,7 @@ def parse_order_upserted(body: bytes) -> OrderUpserted:
     if event.get("type", ORDER_UPSERTED) != ORDER_UPSERTED:
         raise InvalidMessage(f"type is not {ORDER_UPSERTED}")
     tenant = event.get("tenant")
-    if not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant):
+    if not is_tenant_id(tenant):
         raise InvalidMessage("tenant is missing or not a tenant id")
     try:
         fact = parse_event(

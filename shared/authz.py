@@ -15,7 +15,6 @@ from shared.tokens import TokenClaims, TokenVerifier, bearer_token
 from shared.web import TENANT_KEY
 
 TENANT_HEADER = "X-TWC-Tenant"
-TENANT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # use with fullmatch
 
 READ_CUSTOMERS = "customers:read"
 WRITE_CUSTOMERS = "customers:write"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -14,6 +13,7 @@ import asyncpg
 import orjson
 
 from shared.errors import Unavailable
+from shared.identifiers import is_tenant_id
 
 # The role customer queries run as. customer_service and impex_worker log in as it (0008: it
 # owns nothing and cannot bypass row-level security); every tenant transaction also switches to it,
@@ -146,8 +146,6 @@ def _call_if_ours(conn: asyncpg.Connection, method: str) -> None:
         mark()
 
 
-# Tenant ids are [A-Za-z0-9_-]{1,64} (shared.authz.TENANT_ID_RE): safe inside a SQL literal.
-_LITERAL_SAFE_TENANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SET_TENANT = "SELECT set_config('role', $1, true), set_config('app.tenant', $2, true)"
 
 
@@ -178,7 +176,7 @@ async def tenant_transaction(
     conn = await _acquire(pool, timeout, for_tenant=True)
     try:
         reset = conn.get_reset_query()
-        if _LITERAL_SAFE_TENANT.fullmatch(tenant):
+        if is_tenant_id(tenant):  # its alphabet is safe inside a SQL literal
             await conn.execute(
                 f"{reset}BEGIN;SELECT set_config('role', '{APP_ROLE}', true), "
                 f"set_config('app.tenant', '{tenant}', true)"

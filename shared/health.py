@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.keys import DB_POOL, METRICS_HOOKS, READINESS_CHECKS, SETTINGS
+from shared.app_keys import DB_POOL, METRICS_HOOKS, READINESS_CHECKS, SETTINGS
 from shared.metrics import DB_POOL_IDLE, DB_POOL_IN_USE, DB_POOL_MAX, DB_POOL_SIZE
 from shared.web import REQUEST_ID_KEY, json_response, problem_response
 

@@ -10,7 +10,7 @@ start and kept in sync from the channel, and go on using it while Redis is down.
 
 PostgreSQL is the source of truth (auth.revoked_tokens, auth.clients.revoked_at): Redis is a view
 that auth_service rebuilds from it at start and re-checks on a schedule (a flushed or restarted
-Redis is filled again, each fact announced on the channel as if new; auth_service.revocations).
+Redis is filled again, each fact announced on the channel as if new; auth_service.revocation_sync).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class RevocationList:
                     last_purge = time.monotonic()
                     while True:
                         # Short reads, not one per resync interval: a cancellation that the
-                        # read swallowed (see shared.service.cancel_and_wait) is still pending
+                        # read swallowed (see shared.app_factory.cancel_and_wait) is still pending
                         # on the task, and is honoured here within one slice.
                         message = await pubsub.get_message(
                             ignore_subscribe_messages=True,

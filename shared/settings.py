@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from environs import Env
@@ -21,7 +25,8 @@ class Settings:
     """Every knob of the suite, typed. Built by `load_settings`; passed to each app factory."""
 
     database_url: str = DEFAULT_DATABASE_URL
-    wishlist_database_url: str = DEFAULT_DATABASE_URL
+    # Empty: the same database as DATABASE_URL.
+    wishlist_database_url: str = ""
     # How customer_service and impex_worker log in for customer data: as a role that owns nothing
     # and cannot bypass row-level security. Empty: DATABASE_URL with the user customer_suite_app
     # and no password (see `app_dsn`).
@@ -35,11 +40,13 @@ class Settings:
     auth_service_port: int = 8082
     impex_worker_port: int = 8083
     bind_host: str = "127.0.0.1"
-    # Where the services find each other (the gateway's upstreams, the JWKS source).
-    customer_service_url: str = "http://127.0.0.1:8081"
-    auth_service_url: str = "http://127.0.0.1:8082"
-    # What clients see: the token issuer is `<public_base_url>/auth/realms/<tenant>`.
-    public_base_url: str = "http://127.0.0.1:8080"
+    # Where the services find each other (the gateway's upstreams, the JWKS source). Empty:
+    # 127.0.0.1 on that service's port.
+    customer_service_url: str = ""
+    auth_service_url: str = ""
+    # What clients see: the token issuer is `<public_base_url>/auth/realms/<tenant>`. Empty:
+    # 127.0.0.1 on the gateway's port.
+    public_base_url: str = ""
     token_audience: str = "customer-suite"
     token_ttl_seconds: int = 900
     token_leeway_seconds: int = 30
@@ -86,6 +93,21 @@ class Settings:
     # Failed publishes of one outbox event (the broker refused it) before it is parked.
     outbox_max_attempts: int = 10
 
+    def __post_init__(self) -> None:
+        derived = {
+            "wishlist_database_url": self.wishlist_database_url or self.database_url,
+            "customer_service_url": self.customer_service_url
+            or f"http://127.0.0.1:{self.customer_service_port}",
+            "auth_service_url": self.auth_service_url
+            or f"http://127.0.0.1:{self.auth_service_port}",
+            "public_base_url": self.public_base_url or f"http://127.0.0.1:{self.gateway_port}",
+            "log_level": self.log_level.upper(),
+        }
+        for name in ("customer_service_url", "auth_service_url", "public_base_url"):
+            derived[name] = derived[name].rstrip("/")
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)  # frozen: only while it is being made
+
     @property
     def app_dsn(self) -> str:
         """APP_DATABASE_URL, else DATABASE_URL logged in as customer_suite_app."""
@@ -104,61 +126,34 @@ class Settings:
 
 
 def load_settings(env_file: str | Path | None = ".env") -> Settings:
-    """Read the settings from the environment; a `.env` file fills in what is not set."""
+    """Read the settings from the environment; a `.env` file fills in what is not set.
+
+    Each field of `Settings` is read from the variable of its name in upper case (`db_pool_max`
+    from DB_POOL_MAX); what is not set keeps the field's default."""
     env = Env()
     if env_file is not None and Path(env_file).is_file():
         env.read_env(str(env_file), recurse=False, override=False)
-    database_url = env.str("DATABASE_URL", DEFAULT_DATABASE_URL)
-    customer_port = env.int("CUSTOMER_SERVICE_PORT", 8081)
-    auth_port = env.int("AUTH_SERVICE_PORT", 8082)
-    gateway_port = env.int("GATEWAY_PORT", 8080)
-    return Settings(
-        database_url=database_url,
-        wishlist_database_url=env.str("WISHLIST_DATABASE_URL", database_url),
-        app_database_url=env.str("APP_DATABASE_URL", ""),
-        redis_url=env.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
-        amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-        gateway_port=gateway_port,
-        gateway_admin_port=env.int("GATEWAY_ADMIN_PORT", 8084),
-        customer_service_port=customer_port,
-        auth_service_port=auth_port,
-        impex_worker_port=env.int("IMPEX_WORKER_PORT", 8083),
-        bind_host=env.str("BIND_HOST", "127.0.0.1"),
-        customer_service_url=env.str(
-            "CUSTOMER_SERVICE_URL", f"http://127.0.0.1:{customer_port}"
-        ).rstrip("/"),
-        auth_service_url=env.str("AUTH_SERVICE_URL", f"http://127.0.0.1:{auth_port}").rstrip("/"),
-        public_base_url=env.str("PUBLIC_BASE_URL", f"http://127.0.0.1:{gateway_port}").rstrip("/"),
-        token_audience=env.str("TOKEN_AUDIENCE", "customer-suite"),
-        token_ttl_seconds=env.int("TOKEN_TTL_SECONDS", 900),
-        token_leeway_seconds=env.int("TOKEN_LEEWAY_SECONDS", 30),
-        jwks_min_refresh_seconds=env.float("JWKS_MIN_REFRESH_SECONDS", 5.0),
-        jwks_refresh_seconds=env.float("JWKS_REFRESH_SECONDS", 60.0),
-        revocation_resync_seconds=env.float("REVOCATION_RESYNC_SECONDS", 30.0),
-        impex_drop_dir=env.str("IMPEX_DROP_DIR", "/tmp/customer-suite-drop"),
-        pseudonym_key=env.str("PSEUDONYM_KEY", DEFAULT_PSEUDONYM_KEY),
-        allow_insecure_dev_defaults=env.bool("ALLOW_INSECURE_DEV_DEFAULTS", False),
-        db_pool_min=env.int("DB_POOL_MIN", 1),
-        db_pool_max=env.int("DB_POOL_MAX", 10),
-        upstream_connect_timeout=env.float("UPSTREAM_CONNECT_TIMEOUT", 2.0),
-        upstream_read_timeout=env.float("UPSTREAM_READ_TIMEOUT", 30.0),
-        dependency_timeout=env.float("DEPENDENCY_TIMEOUT", 2.0),
-        log_level=env.str("LOG_LEVEL", "INFO").upper(),
-        rate_limit_tenant_per_second=env.float("RATE_LIMIT_TENANT_PER_SECOND", 200.0),
-        rate_limit_tenant_burst=env.int("RATE_LIMIT_TENANT_BURST", 400),
-        rate_limit_client_per_second=env.float("RATE_LIMIT_CLIENT_PER_SECOND", 100.0),
-        rate_limit_client_burst=env.int("RATE_LIMIT_CLIENT_BURST", 200),
-        trusted_proxy_cidrs=tuple(
-            env.list("TRUSTED_PROXY_CIDRS", ["127.0.0.0/8", "::1/128"], subcast=str)
-        ),
-        upload_read_timeout_seconds=env.float("UPLOAD_READ_TIMEOUT_SECONDS", 30.0),
-        upload_concurrency_per_tenant=env.int("UPLOAD_CONCURRENCY_PER_TENANT", 2),
-        import_file_retention_days=env.float("IMPORT_FILE_RETENTION_DAYS", 7.0),
-        outbox_sent_retention_days=env.float("OUTBOX_SENT_RETENTION_DAYS", 7.0),
-        retention_sweep_interval_seconds=env.float("RETENTION_SWEEP_INTERVAL_SECONDS", 3600.0),
-        shopper_session_ttl_seconds=env.int("SHOPPER_SESSION_TTL_SECONDS", 7 * 24 * 3600),
-        shopper_password_time_cost=env.int("SHOPPER_PASSWORD_TIME_COST", 2),
-        shopper_password_memory_kib=env.int("SHOPPER_PASSWORD_MEMORY_KIB", 19 * 1024),
-        shopper_password_parallelism=env.int("SHOPPER_PASSWORD_PARALLELISM", 1),
-        outbox_max_attempts=env.int("OUTBOX_MAX_ATTEMPTS", 10),
-    )
+    given = {
+        field.name: _READERS[field.type](env, variable)
+        for field, variable in _variables().items()
+        if variable in os.environ
+    }
+    return Settings(**given)
+
+
+def setting_variables() -> tuple[str, ...]:
+    """Every environment variable the suite reads."""
+    return tuple(_variables().values())
+
+
+def _variables() -> dict[dataclasses.Field, str]:
+    return {field: field.name.upper() for field in dataclasses.fields(Settings)}
+
+
+_READERS: dict[str, Callable[[Env, str], Any]] = {
+    "str": lambda env, name: env.str(name),
+    "int": lambda env, name: env.int(name),
+    "float": lambda env, name: env.float(name),
+    "bool": lambda env, name: env.bool(name),
+    "tuple[str, ...]": lambda env, name: tuple(env.list(name, subcast=str)),
+}

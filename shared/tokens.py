@@ -149,52 +149,19 @@ class TokenVerifier:
     async def _verify_in_full(self, token: str) -> _Verified:
         """Signature and claims: the header parsed once to find the key, then one verified
         decode (which parses the token once more, strictly, and checks the signature first)."""
-        header = _unverified_header(token)
-        if header.get("alg") != ALGORITHM:
-            raise InvalidToken("The access token is not signed with RS256.")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise InvalidToken("The access token has no key id.")
+        kid = signing_kid(token)
         key = self._keys.get(kid) or await self._refresh_for(kid)
         if key is None:
             raise InvalidToken("The access token was signed by an unknown key.")
-        try:
-            claims = jwt.decode_complete(
-                token,
-                key=key,
-                algorithms=[ALGORITHM],
-                audience=self._audience,
-                leeway=self._leeway,
-                # The issuer depends on the tenant claim, checked below once it is verified.
-                options={"verify_iss": False, "require": _REQUIRED_CLAIMS},
-            )["payload"]
-        except jwt.ExpiredSignatureError:
-            raise InvalidToken("The access token has expired.") from None
-        except jwt.ImmatureSignatureError:
-            raise InvalidToken("The access token is not valid yet.") from None
-        except jwt.InvalidAudienceError:
-            raise InvalidToken("The access token is not meant for this API.") from None
-        except jwt.MissingRequiredClaimError as exc:
-            raise InvalidToken(f"The access token lacks the {exc.claim} claim.") from None
-        except jwt.PyJWTError:  # the library's own words name its internals: say it plainly
-            raise InvalidToken("The access token is invalid.") from None
-        tenant = claims.get("tenant")
-        if not isinstance(tenant, str) or not tenant:
-            raise InvalidToken("The access token has no tenant.")
-        if claims["iss"] != self._issuer_for(tenant):
-            raise InvalidToken("The access token was not issued for its tenant.")
-        # Older pyjwt releases check only that `iat` is a number, not that it is in the past.
-        try:
-            issued_at = float(claims["iat"])
-        except (TypeError, ValueError, OverflowError):
-            raise InvalidToken("The access token is invalid (InvalidIssuedAtError).") from None
-        if issued_at > time.time() + self._leeway:
-            raise InvalidToken("The access token is not valid yet.")
-        if (
-            self._max_lifetime is not None
-            and claims["exp"] - issued_at > self._max_lifetime + self._leeway
-        ):
-            raise InvalidToken("The access token lives longer than this suite issues tokens for.")
+        claims, issued_at = decode_claims(
+            token,
+            key,
+            audience=self._audience,
+            issuer_for=self._issuer_for,
+            leeway=self._leeway,
+            max_lifetime=self._max_lifetime,
+        )
+        tenant = claims["tenant"]
         return _Verified(
             claims=TokenClaims(
                 tenant=tenant,
@@ -292,6 +259,66 @@ def _same_or(previous: object | None, key: object) -> object:
         and previous.public_numbers() == key.public_numbers()
     )
     return previous if same else key
+
+
+def signing_kid(token: str) -> str:
+    """The `kid` of an RS256 token's header (read unverified, only to pick the key)."""
+    header = _unverified_header(token)
+    if header.get("alg") != ALGORITHM:
+        raise InvalidToken("The access token is not signed with RS256.")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise InvalidToken("The access token has no key id.")
+    return kid
+
+
+def decode_claims(
+    token: str,
+    key: object,
+    *,
+    audience: str,
+    issuer_for: Callable[[str], str],
+    leeway: float,
+    max_lifetime: float | None,
+) -> tuple[dict[str, Any], float]:
+    """The claims of a token signed by `key`, with every check the suite makes of a token (the
+    verifiers' and auth_service's own), and its `iat`; `InvalidToken` says which failed."""
+    try:
+        claims = jwt.decode_complete(
+            token,
+            key=key,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            leeway=leeway,
+            # The issuer depends on the tenant claim, checked below once it is verified.
+            options={"verify_iss": False, "require": _REQUIRED_CLAIMS},
+        )["payload"]
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("The access token has expired.") from None
+    except jwt.ImmatureSignatureError:
+        raise InvalidToken("The access token is not valid yet.") from None
+    except jwt.InvalidAudienceError:
+        raise InvalidToken("The access token is not meant for this API.") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise InvalidToken(f"The access token lacks the {exc.claim} claim.") from None
+    except jwt.PyJWTError:  # the library's own words name its internals: say it plainly
+        raise InvalidToken("The access token is invalid.") from None
+    tenant = claims.get("tenant")
+    if not isinstance(tenant, str) or not tenant:
+        raise InvalidToken("The access token has no tenant.")
+    if claims["iss"] != issuer_for(tenant):
+        raise InvalidToken("The access token was not issued for its tenant.")
+    # Older pyjwt releases check only that `iat` is a number, not that it is in the past.
+    try:
+        issued_at = float(claims["iat"])
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidToken("The access token is invalid (InvalidIssuedAtError).") from None
+    if issued_at > time.time() + leeway:
+        raise InvalidToken("The access token is not valid yet.")
+    # Longer than the suite issues means minted elsewhere (a leaked key).
+    if max_lifetime is not None and claims["exp"] - issued_at > max_lifetime + leeway:
+        raise InvalidToken("The access token lives longer than this suite issues tokens for.")
+    return claims, issued_at
 
 
 def _unverified_header(token: str) -> dict[str, Any]:

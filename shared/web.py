@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -16,9 +15,9 @@ from aiohttp import web
 
 from shared import metrics
 from shared.errors import DomainError, InvalidInput, UnsupportedMediaType
+from shared.identifiers import is_request_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # A path segment that is a UUID (with or without hyphens, any case), for route placeholders
 # (`{id:...}`): where a literal sibling exists (`/customers/validate`, `/batch/state-change`),
@@ -180,7 +179,7 @@ def route_template(request: web.Request) -> str:
 
 def _request_id_from(request: web.Request) -> str:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    return incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+    return incoming if is_request_id(incoming) else uuid.uuid4().hex
 
 
 @web.middleware

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from customer_service.keys import BATCH
+from customer_service.app_keys import BATCH
 from shared.authz import claims_of
 from shared.web import json_response, read_json
 

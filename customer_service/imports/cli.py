@@ -31,7 +31,7 @@ from rich.table import Table
 
 from customer_service.imports.service import ImportService
 from shared import db
-from shared.authz import TENANT_ID_RE as TENANT_PATTERN
+from shared.identifiers import TENANT_ID_PATTERN, is_tenant_id
 from shared.imports.representation import COMPLETED, ENDED_STATES, READY
 from shared.settings import load_settings
 
@@ -45,8 +45,8 @@ UPLOAD_BLOCK_BYTES = 1024 * 1024
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    if not TENANT_PATTERN.fullmatch(args.tenant):
-        raise SystemExit("--tenant must match ^[A-Za-z0-9_-]{1,64}$")
+    if not is_tenant_id(args.tenant):
+        raise SystemExit(f"--tenant must match {TENANT_ID_PATTERN}")
     file_format = args.format or _SUFFIXES.get(args.file.suffix.lower())
     if file_format is None:
         raise SystemExit("cannot tell the format from the file name: give --format")

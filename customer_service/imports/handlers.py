@@ -6,13 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
+from customer_service.app_keys import IMPORTS, UPLOAD_SLOTS
 from customer_service.imports.service import MAX_FILE_BYTES
 from customer_service.imports.uploads import spooled
-from customer_service.keys import IMPORTS, UPLOAD_SLOTS
+from shared.app_keys import SETTINGS
 from shared.authz import claims_of
 from shared.db import separate_transactions
 from shared.imports.representation import batch_location
-from shared.keys import SETTINGS
 from shared.web import json_response, read_json
 
 

@@ -14,7 +14,6 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from customer_service.imports.inputs import MAX_BATCH_REF_LENGTH
-from customer_service.notes_service import MAX_NOTE_LENGTH
 from customer_service.orders import facts
 from customer_service.shoppers.rules import RETAILER_OWNED_FIELDS
 from customer_service.v1 import translate as v1_translate
@@ -31,6 +30,7 @@ from shared.schemas import (
     OptinPreferencesSchema,
     patterns,
 )
+from shared.schemas.notes import MAX_NOTE_LENGTH
 from shared.schemas.shoppers import (
     AdminPasswordSchema,
     LoginSchema,

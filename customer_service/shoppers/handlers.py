@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from customer_service.shoppers.keys import SHOPPERS
+from customer_service.shoppers.app_keys import SHOPPERS
 from shared.authz import claims_of
 from shared.web import json_response, read_json
 

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from redis.asyncio import Redis
 
-from customer_service.keys import CUSTOMERS
+from customer_service.app_keys import CUSTOMERS
 from customer_service.shoppers import handlers
-from customer_service.shoppers.keys import SHOPPERS
+from customer_service.shoppers.app_keys import SHOPPERS
 from customer_service.shoppers.limits import ShopperLimits
 from customer_service.shoppers.passwords import PasswordHasher
 from customer_service.shoppers.service import ShopperService
-from shared.keys import DB_POOL, SETTINGS
+from shared.app_keys import DB_POOL, SETTINGS
 
 SHOPPERS_PATH = "/api/v2/shoppers"
 

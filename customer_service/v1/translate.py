@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.customers.representation import render_address
 from shared.customers.rules import default_address, effective_customer
+from shared.schemas.notes import MAX_NOTE_LENGTH
 from shared.schemas.patterns import WHITESPACE_CLASS
 from shared.timefmt import iso_ms
 
@@ -54,7 +55,6 @@ V1_CREATE_STATE = "disabled"
 IMPORT_KEY = "twcV1Fields"
 MAX_TAGS = 250
 MAX_TAG_LENGTH = 255
-MAX_NOTE_LENGTH = 10_000
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-()]")
 # The same rule as one JSON Schema pattern (the OpenAPI document's): separators anywhere.

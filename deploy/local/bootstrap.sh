@@ -406,7 +406,7 @@ ensure_rabbitmq() {
 # ------------------------------------------------------------------------------------ HAProxy
 
 # The local load balancer of `make run REPLICAS=N` (and of the tests that run replicas): only
-# installed here; make run starts and stops its own instance (shared/replicas.py).
+# installed here; make run starts and stops its own instance (deploy/local/replicas.py).
 ensure_haproxy() {
     if command -v haproxy >/dev/null 2>&1; then
         echo "haproxy: installed ($(command -v haproxy))"

@@ -30,10 +30,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from deploy.local.suite import Suite
 from shared.authz import ALL_SCOPES
 from shared.migrations import migrate_all
 from shared.settings import load_settings
-from shared.suite import Suite
 
 ROOT = Path(__file__).resolve().parents[2]
 

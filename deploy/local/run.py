@@ -10,11 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from deploy.local.replicas import ReplicatedSuite
+from deploy.local.suite import Suite
 from shared.insecure_defaults import FLAG as INSECURE_DEV_DEFAULTS_FLAG
 from shared.insecure_defaults import insecure_settings
-from shared.replicas import ReplicatedSuite
 from shared.settings import Settings, load_settings
-from shared.suite import Suite
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TENANT = "demo"

@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 
 from impex_worker.imports.formats import FORMATS
-from impex_worker.messages import TENANT_PATTERN, InvalidMessage
+from impex_worker.messages import InvalidMessage
+from shared.identifiers import is_tenant_id
 
 MAX_BATCH_REF_LENGTH = 255
 
@@ -63,7 +64,7 @@ def parse_import_message(body: bytes) -> ImportMessage:
     if not isinstance(message, dict):
         raise InvalidMessage("body is not a JSON object")
     tenant = message.get("tenant")
-    if not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant):
+    if not is_tenant_id(tenant):
         raise InvalidMessage("tenant is missing or not a tenant id")
     if "batchId" in message:
         try:

@@ -13,15 +13,15 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
+from impex_worker.app_keys import CUSTOMER_POOL, IMPORT_RUNNER
 from impex_worker.consumer import Subscription
 from impex_worker.imports.handlers import dead_letter_handler, import_handler
 from impex_worker.imports.runner import BatchRunner
 from impex_worker.imports.validation import Validator
-from impex_worker.keys import CUSTOMER_POOL, IMPORT_RUNNER
 from shared import db
 from shared.amqp import IMPORTS_DEAD_LETTER_QUEUE, IMPORTS_QUEUE
-from shared.keys import SETTINGS
-from shared.service import add_readiness_check
+from shared.app_factory import add_readiness_check
+from shared.app_keys import SETTINGS
 
 # Validation runs in one thread, beside the event loop that writes the previous chunk. With the
 # schema's precompiled twin it is a small part of a row's cost (parsing and merging are larger),

@@ -10,6 +10,9 @@ from typing import Any
 import asyncpg
 
 from shared.errors import Conflict
+from shared.imports.representation import CREATED, ENDED_STATES
+
+_ENDED_STATES_SQL = ", ".join(f"'{state}'" for state in sorted(ENDED_STATES))
 
 _BATCH_COLUMNS = """
     id, batch_ref, state, source, format, path, file_bytes, total, processed, imported, failed,
@@ -26,7 +29,7 @@ RETURNING {_BATCH_COLUMNS}
 # A queue drop names its batch by batchRef: created once, found on every later delivery.
 INSERT_BATCH_IF_ABSENT = f"""
 INSERT INTO impex.batches (tenant_id, id, batch_ref, state, created_at, modified_at)
-VALUES ($1, $2, $3, 'CREATED', $4, $4)
+VALUES ($1, $2, $3, '{CREATED}', $4, $4)
 ON CONFLICT (tenant_id, batch_ref) DO NOTHING
 RETURNING {_BATCH_COLUMNS}
 """
@@ -65,7 +68,7 @@ RETURNING {_BATCH_COLUMNS}
 # completed_at is set when the batch reaches an end state.
 SET_STATE = f"""
 UPDATE impex.batches SET state = $3::text, error_message = $4, modified_at = $5::timestamptz,
-    completed_at = CASE WHEN $3 IN ('COMPLETED', 'ERROR', 'ABORTED') THEN $5 END
+    completed_at = CASE WHEN $3 IN ({_ENDED_STATES_SQL}) THEN $5 END
 WHERE tenant_id = $1 AND id = $2
 RETURNING {_BATCH_COLUMNS}
 """

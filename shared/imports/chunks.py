@@ -19,6 +19,7 @@ import asyncpg
 
 from shared.amqp import CUSTOMER_EVENTS_EXCHANGE
 from shared.customers.columns import CUSTOMER_COLUMNS as _CUSTOMER_COLUMNS
+from shared.imports.representation import PROCESSING
 
 
 @dataclass(slots=True)
@@ -110,15 +111,15 @@ LOCK_BATCH = """
 SELECT state, processed FROM impex.batches WHERE tenant_id = $1 AND id = $2 FOR UPDATE
 """
 # The checkpoint: moves only from where this worker started the chunk.
-ADVANCE = """
+ADVANCE = f"""
 UPDATE impex.batches SET
     processed = processed + $4, imported = imported + $5, failed = failed + $6,
     modified_at = $7, last_error = NULL
-WHERE tenant_id = $1 AND id = $2 AND processed = $3 AND state = 'PROCESSING'
+WHERE tenant_id = $1 AND id = $2 AND processed = $3 AND state = '{PROCESSING}'
 """
-SET_TOTAL = """
+SET_TOTAL = f"""
 UPDATE impex.batches SET total = $3, modified_at = $4
-WHERE tenant_id = $1 AND id = $2 AND state = 'PROCESSING'
+WHERE tenant_id = $1 AND id = $2 AND state = '{PROCESSING}'
 """
 
 _LOCK_NAMESPACE = b"customer-suite:impex-batch:"

@@ -11,11 +11,11 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from shared.authz import TENANT_HEADER, required_scope
+from shared.identifiers import TENANT_ID_PATTERN
 from shared.openapi.base import OAuthErrorOut, Problem, custom_field_properties
 from shared.openapi.table import (
     PATH_PARAMS,
     TAGS,
-    TENANT_PATTERN,
     Link,
     Operation,
     Param,
@@ -146,7 +146,7 @@ def _add_common_components(spec: APISpec) -> None:
             "name": TENANT_HEADER,
             "required": True,
             "description": "The tenant of the access token.",
-            "schema": {"type": "string", "pattern": TENANT_PATTERN},
+            "schema": {"type": "string", "pattern": TENANT_ID_PATTERN},
         },
     )
     spec.components.parameter(

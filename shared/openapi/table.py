@@ -15,7 +15,7 @@ from typing import Any
 
 from marshmallow import Schema
 
-from shared.authz import TENANT_ID_RE
+from shared.identifiers import TENANT_ID_PATTERN
 
 CUSTOMERS = "customers"
 NOTES = "notes"
@@ -93,7 +93,6 @@ def _text(max_length: int = 255) -> dict[str, Any]:
 
 
 UUID = {"type": "string", "format": "uuid"}
-TENANT_PATTERN = f"^{TENANT_ID_RE.pattern}$"
 
 # Path parameters by name; any other name is a non-empty string.
 PATH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -102,7 +101,7 @@ PATH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "note_id": ("The note id (UUID).", UUID),
     "customer_id": ("The customer's id (UUID).", UUID),
     "batch_id": ("The batch id (UUID).", UUID),
-    "tenant": ("The tenant (realm) id.", {"type": "string", "pattern": TENANT_PATTERN}),
+    "tenant": ("The tenant (realm) id.", {"type": "string", "pattern": TENANT_ID_PATTERN}),
     "customerRef": ("The customer's customerRef.", _text()),
     "alternateCustomerRef": ("The customer's alternateCustomerRef.", _text()),
     "email": ("The customer's email (case-insensitive).", _text()),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from shared.suite import SERVICES
+from deploy.local.suite import SERVICES
 from tests.deploy.settings_names import setting_names
 
 ROOT = Path(__file__).resolve().parents[2]

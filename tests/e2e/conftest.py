@@ -11,9 +11,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from shared.replicas import ReplicatedSuite
+from deploy.local.replicas import ReplicatedSuite
+from deploy.local.suite import Suite
 from shared.settings import Settings
-from shared.suite import Suite
 from tests.conftest import E2E_PORT_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +63,7 @@ def running_suite(test_settings: Settings, tmp_path_factory) -> Iterator[Running
     env = suite_env(test_settings)
     log_dir = tmp_path_factory.mktemp("suite-logs")
     # E2E_REPLICAS=2: the same tests against two processes of every service behind HAProxy
-    # (`make run REPLICAS=2`'s topology, shared/replicas.py).
+    # (`make run REPLICAS=2`'s topology, deploy/local/replicas.py).
     replicas = int(os.environ.get("E2E_REPLICAS") or 1)
     suite: Suite | ReplicatedSuite = (
         ReplicatedSuite(env=env, log_dir=log_dir, replicas=replicas)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from shared.suite import admin_port, service_port
+from deploy.local.suite import admin_port, service_port
 from tests.support.raw_http import raw_get
 
 API = "/services/customerservice/api/v2"

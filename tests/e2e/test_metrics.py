@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from shared.suite import SERVICES, admin_port
+from deploy.local.suite import SERVICES, admin_port
 
 API = "/services/customerservice/api/v2"
 EVERY_SERVICE = (

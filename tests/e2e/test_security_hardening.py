@@ -19,8 +19,8 @@ import jwt
 import pytest
 from redis.asyncio import Redis
 
+from deploy.local.suite import Suite
 from shared.settings import Settings
-from shared.suite import Suite
 from tests.conftest import E2E_PORT_BASE
 from tests.e2e.conftest import ROOT, Client, RunningSuite, obtain_client, suite_env
 from tests.support.waiting import eventually

@@ -6,7 +6,7 @@ import uuid
 
 import asyncpg
 
-from shared.suite import SERVICES, admin_port, service_port
+from deploy.local.suite import SERVICES, admin_port, service_port
 from tests.e2e.conftest import obtain_client
 from tests.support.wishlists import IDENTITY_COLUMNS, seed_wishlist, wait_deidentified
 

@@ -19,8 +19,8 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
+from deploy.local.suite import Suite
 from shared.settings import load_settings
-from shared.suite import Suite
 from tests.conftest import _with_database
 from tests.e2e.conftest import RunningSuite
 from tests.image.imagefs import ImageConfig, ImageRoot, mount_image, unmount_image

@@ -12,7 +12,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from shared.suite import SERVICES
+from deploy.local.suite import SERVICES
 from tests.e2e.conftest import obtain_client
 from tests.image.conftest import IMAGE
 from tests.support.wishlists import IDENTITY_COLUMNS, seed_wishlist, wait_deidentified

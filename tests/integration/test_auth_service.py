@@ -27,11 +27,11 @@ from structlog.testing import capture_logs
 
 from auth_service import cli, provisioning
 from auth_service.app import create_app
+from auth_service.app_keys import KEYRING
 from auth_service.brute_force import FailureLimits
 from auth_service.client_secrets import verify_secret
-from auth_service.keys import KEYRING
 from auth_service.provisioning import NewCredentials
-from auth_service.revocations import RevocationSync
+from auth_service.revocation_sync import RevocationSync
 from auth_service.signing import KeyRing
 from shared import db
 from shared.authz import ALL_SCOPES, DEFAULT_SCOPES, WRITE_ORDERS

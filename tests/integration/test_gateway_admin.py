@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from gateway.app import create_app
-from shared.service import admin_app
+from shared.app_factory import admin_app
 from tests.support.waiting import eventually
 
 

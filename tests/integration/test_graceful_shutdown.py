@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from shared.service import SHUTDOWN_GRACE_SECONDS
+from shared.app_factory import SHUTDOWN_GRACE_SECONDS
 from shared.settings import Settings
 from tests.support.processes import free_port
 from tests.support.service_process import ServiceProcess, service_process

@@ -24,10 +24,10 @@ from shared.amqp import (
     Publisher,
     declare_topology,
 )
+from shared.app_keys import DB_POOL
 from shared.customers.events import customer_event
 from shared.db import create_pool
 from shared.imports import chunks as import_repository
-from shared.keys import DB_POOL
 from shared.settings import Settings
 
 BACKLOG = 3_000

@@ -18,8 +18,8 @@ import pytest
 
 from customer_service.repository import SELECT_LIVE_BY_ID
 from shared import db
+from shared.app_keys import DB_POOL
 from shared.db import APP_ROLE, create_pool, tenant_fetchrow, tenant_transaction
-from shared.keys import DB_POOL
 from shared.migrations import set_login_password
 from tests.support.customers import insert_customer
 

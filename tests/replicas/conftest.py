@@ -12,17 +12,17 @@ import aiohttp
 import asyncpg
 import pytest
 
+from deploy.local.replicas import ReplicatedSuite, replica_port
+from deploy.local.suite import service_port
 from shared.amqp import CUSTOMER_CREATED
-from shared.replicas import ReplicatedSuite, replica_port
 from shared.settings import Settings
-from shared.suite import service_port
 from tests.conftest import E2E_PORT_BASE
 from tests.e2e.conftest import RunningSuite, obtain_client, suite_env
 from tests.support.imports import events_of
 
 REPLICAS = 2
 # The balanced addresses: the slot's e2e ports moved up by 10000 (those ten are all taken by
-# e2e suites); replica i of each adds 100 * i (shared/replicas.py).
+# e2e suites); replica i of each adds 100 * i (deploy/local/replicas.py).
 _BASE = E2E_PORT_BASE + 10000
 PORTS = {
     "GATEWAY_PORT": _BASE,

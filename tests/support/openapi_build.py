@@ -1,33 +1,25 @@
-"""The build step that writes gateway/openapi.json (deploy/local/openapi.py), loaded for tests:
-it is a script of the repository, not part of an installed package."""
+"""The build step that writes gateway/openapi.json (`make openapi`, deploy/local/openapi.py),
+for tests: the document it builds, once per test session."""
 
 from __future__ import annotations
 
-import importlib.util
+import copy
 from functools import cache
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "local" / "openapi.py"
+from deploy.local import openapi
 
 
-@cache
 def builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("deploy_local_openapi", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return openapi
 
 
 @cache
 def _built() -> dict[str, Any]:
-    return builder().build()
+    return openapi.build()
 
 
 def build_document() -> dict[str, Any]:
-    """The document as `make openapi` writes it (built once per test session)."""
-    import copy
-
+    """The document as `make openapi` writes it (a copy: tests may change theirs)."""
     return copy.deepcopy(_built())

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
-from shared.suite import Suite
+from deploy.local.suite import Suite
 from tests.support.waiting import eventually
 
 

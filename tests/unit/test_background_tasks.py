@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from shared.service import cancel_and_wait
+from shared.app_factory import cancel_and_wait
 
 
 async def test_a_task_that_swallows_a_cancellation_is_cancelled_again() -> None:

@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from shared import tokens as tokens_module
+from shared.app_factory import cancel_and_wait
 from shared.authz import auth_middleware
 from shared.errors import Unavailable
 from shared.revocations import RevocationList
-from shared.service import cancel_and_wait
 from shared.settings import Settings
 from shared.tokens import InvalidToken, TokenClaims, TokenVerifier
 from shared.web import base_middlewares

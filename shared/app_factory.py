@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+import asyncpg
 import uvloop
 from aiohttp import web
 from redis.asyncio import Redis
 
 from shared import db
-from shared.health import add_health_routes, add_public_health_routes
-from shared.keys import (
+from shared.app_keys import (
     DB_POOL,
     METRICS_HOOKS,
     READINESS_CHECKS,
     REDIS,
-    SERVICE_NAME,
     SETTINGS,
     TOKEN_VERIFIER,
 )
+from shared.health import add_health_routes, add_public_health_routes
 from shared.log import configure_logging
 from shared.readiness import ReadinessCheck
 from shared.revocations import RevocationList
@@ -48,7 +48,6 @@ def create_base_app(
         middlewares=[*base_middlewares(), *(middlewares or [])], client_max_size=client_max_size
     )
     app[SETTINGS] = settings
-    app[SERVICE_NAME] = service_name
     app[READINESS_CHECKS] = []
     app[METRICS_HOOKS] = []
     app.on_response_prepare.append(_name_the_server)
@@ -65,7 +64,6 @@ def admin_app(app: web.Application) -> web.Application:
     metrics hooks (the lists themselves: checks added while `app` starts are seen here)."""
     admin = web.Application(middlewares=base_middlewares())
     admin[SETTINGS] = app[SETTINGS]
-    admin[SERVICE_NAME] = app[SERVICE_NAME]
     admin[READINESS_CHECKS] = app[READINESS_CHECKS]
     admin[METRICS_HOOKS] = app[METRICS_HOOKS]
     admin.on_response_prepare.append(_name_the_server)
@@ -82,8 +80,11 @@ def add_readiness_check(app: web.Application, name: str, probe: Callable) -> Non
     app[READINESS_CHECKS].append(ReadinessCheck(name, probe))
 
 
-def db_pool_context(dsn: str | None = None) -> Callable[[web.Application], AsyncIterator[None]]:
-    """cleanup_ctx: the asyncpg pool at `app[DB_POOL]`, checked by /readyz."""
+def db_pool_context(
+    dsn: str | None = None, key: web.AppKey[asyncpg.Pool] = DB_POOL
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """cleanup_ctx: an asyncpg pool at `app[key]` (the customer database unless told), checked
+    by /readyz."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
@@ -92,7 +93,7 @@ def db_pool_context(dsn: str | None = None) -> Callable[[web.Application], Async
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
         )
-        app[DB_POOL] = pool
+        app[key] = pool
         add_readiness_check(app, "postgresql", lambda: db.ping(pool))
         yield
         await pool.close()

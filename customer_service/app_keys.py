@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncpg
 from aiohttp import web
 
 from customer_service.batch.service import BatchService
@@ -24,4 +23,3 @@ V1_CUSTOMERS = web.AppKey("v1_customers", V1CustomerService)
 COLLECTION = web.AppKey("collection", CollectionService)
 BATCH = web.AppKey("batch", BatchService)
 EXPORT = web.AppKey("export", ExportService)
-WISHLIST_POOL = web.AppKey("wishlist_pool", asyncpg.Pool)

@@ -24,17 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.suite import SERVICES, Suite, service_port
+from deploy.local.suite import (
+    ADMIN_PORT_SETTINGS,
+    PORT_SETTINGS,
+    SERVICES,
+    Suite,
+    admin_port,
+    service_port,
+)
 
 BALANCED = ("gateway", "customer_service", "auth_service")
 REPLICA_PORT_STEP = 100
-_PORT_VARIABLES = {
-    "gateway": "GATEWAY_PORT",
-    "customer_service": "CUSTOMER_SERVICE_PORT",
-    "auth_service": "AUTH_SERVICE_PORT",
-    "impex_worker": "IMPEX_WORKER_PORT",
-}
-_ADMIN_PORT_DEFAULT = 8084
 
 
 def replica_port(base: int, replica: int) -> int:
@@ -44,10 +44,10 @@ def replica_port(base: int, replica: int) -> int:
 def replica_env(env: Mapping[str, str], replica: int) -> dict[str, str]:
     """Replica `replica`'s environment: its own ports, the balanced addresses of the others."""
     out = dict(env)
-    for service, variable in _PORT_VARIABLES.items():
-        out[variable] = str(replica_port(service_port(env, service), replica))
-    admin = int(env.get("GATEWAY_ADMIN_PORT", _ADMIN_PORT_DEFAULT))
-    out["GATEWAY_ADMIN_PORT"] = str(replica_port(admin, replica))
+    for service, setting in PORT_SETTINGS.items():
+        out[setting.upper()] = str(replica_port(service_port(env, service), replica))
+    for service, setting in ADMIN_PORT_SETTINGS.items():
+        out[setting.upper()] = str(replica_port(admin_port(env, service), replica))
     out["CUSTOMER_SERVICE_URL"] = f"http://127.0.0.1:{service_port(env, 'customer_service')}"
     out["AUTH_SERVICE_URL"] = f"http://127.0.0.1:{service_port(env, 'auth_service')}"
     out.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{service_port(env, 'gateway')}")

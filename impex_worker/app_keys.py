@@ -1,4 +1,4 @@
-"""Typed app keys of impex_worker (the wishlist pool is shared.keys.DB_POOL)."""
+"""Typed app keys of impex_worker (the wishlist pool is shared.app_keys.WISHLIST_POOL)."""
 
 from __future__ import annotations
 

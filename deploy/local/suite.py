@@ -18,27 +18,28 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.settings import Settings
+
 SERVICES = ("auth_service", "customer_service", "impex_worker", "gateway")
-_PORT_VARIABLES = {
-    "auth_service": ("AUTH_SERVICE_PORT", 8082),
-    "customer_service": ("CUSTOMER_SERVICE_PORT", 8081),
-    "impex_worker": ("IMPEX_WORKER_PORT", 8083),
-    "gateway": ("GATEWAY_PORT", 8080),
-}
+# The Settings field of each service's port (its variable is the name in upper case).
+PORT_SETTINGS = {service: f"{service}_port" for service in SERVICES}
 # Services whose /metrics and detailed /readyz are on an internal port of their own, because
 # their own port is public.
-_ADMIN_PORT_VARIABLES = {"gateway": ("GATEWAY_ADMIN_PORT", 8084)}
+ADMIN_PORT_SETTINGS = {"gateway": "gateway_admin_port"}
+_DEFAULTS = Settings()
+
+
+def _port(env: Mapping[str, str], setting: str) -> int:
+    return int(env.get(setting.upper(), getattr(_DEFAULTS, setting)))
 
 
 def service_port(env: Mapping[str, str], service: str) -> int:
-    variable, default = _PORT_VARIABLES[service]
-    return int(env.get(variable, default))
+    return _port(env, PORT_SETTINGS[service])
 
 
 def admin_port(env: Mapping[str, str], service: str) -> int:
     """Where `service` serves `/metrics` and its detailed `/readyz`."""
-    variable, default = _ADMIN_PORT_VARIABLES.get(service, _PORT_VARIABLES[service])
-    return int(env.get(variable, default))
+    return _port(env, ADMIN_PORT_SETTINGS.get(service, PORT_SETTINGS[service]))
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Running the suite on one machine: process manager, replicas behind HAProxy, run, fuzz."""
