@@ -1,9 +1,9 @@
 """`make fuzz`: Schemathesis against the OpenAPI document and the live suite.
 
-Starts the whole suite on its own database (made anew, dropped at the end), provisions a tenant,
-gets a token, and runs `st run` on the gateway's /openapi.json with that token and tenant
-header. It checks that no request gets a 5xx and that every response conforms to the document
-(status code, content type, headers, body schema), and that invalid input is rejected.
+Starts the whole suite on its own database (made anew, dropped at the end), provisions a tenant
+whose client has every scope, gets a token, and runs `st run` on the gateway's /openapi.json
+with every Schemathesis check and phase (schemathesis.toml beside this file: the token, the
+client's Basic credentials and the tenant header, and the few exclusions, each with its reason).
 
 Environment (all optional):
   CS_TEST_SLOT       parallel slot as for `make test` (0-7): picks the database names, Redis db,

@@ -15,10 +15,6 @@ WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 # Its members as the inside of a regex character class.
 WHITESPACE_CLASS = "".join(f"\\u{ord(c):04x}" for c in WHITESPACE)
 _WS = f"[{WHITESPACE_CLASS}]"
-_NOT_WS = "[^" + _WS[1:]
-
-# Not blank: at least one character that strip() keeps.
-NOT_BLANK = _NOT_WS
 # No NUL (PostgreSQL text cannot hold one).
 NO_NUL = "^[^\\u0000]*$"
 
@@ -71,7 +67,7 @@ def stripped_length_at_least(count: int, *, without: str = "") -> str:
     """A string whose strip() keeps at least `count` (>= 1) characters, holding none of
     `without`."""
     other = f"[^{_excluded(without)}]" if without else "[\\s\\S]"
-    kept = f"[^{_excluded(without)}{_WS[1:-1]}]"
+    kept = f"[^{_excluded(without)}{WHITESPACE_CLASS}]"
     if count == 1:
         return f"^{other}*{kept}{other}*$"
     return f"^{other}*{kept}{other}{{{count - 2},}}{kept}{other}*$"
