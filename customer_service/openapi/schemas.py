@@ -1,9 +1,11 @@
-"""The marshmallow schemas the OpenAPI document is generated from.
+"""The schemas of customer_service's operations in the OpenAPI document.
 
 Request bodies use the real schemas of `shared.schemas` (the ones the API and the import worker
-validate with). Responses, notes, batches and the OAuth bodies have no marshmallow schema in the
-services (they are rendered from records), so they are declared here, next to the document, in
-the shapes API.md fixes; response schemas subclass the request schemas where the fields match.
+validate with), or are built from the fields and constants of the module that validates them
+(v1's translation, the order facts, the import inputs), so each constraint has one home.
+Responses have no marshmallow schema in the service (they are rendered from records), so they
+are declared here in the shapes API.md fixes; they subclass the request schemas where the
+fields match.
 """
 
 from __future__ import annotations
