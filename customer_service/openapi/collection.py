@@ -76,16 +76,18 @@ def _items(inner: fields.Field, text: str = "") -> fields.List:
     )
 
 
+# Items are any JSON values: each is validated like its single endpoint, and an invalid one
+# fails alone (its result's status and error, a 207), never the request.
 class BatchRequest(DocSchema):
-    create = _items(fields.Dict(), "Customer requests, as POST.")
+    create = _items(fields.Raw(), "Customer requests, as POST (see CustomerRequest).")
     update = _items(
-        fields.Dict(), "Customer updates naming their customer by id, customerRef or email."
+        fields.Raw(), "Customer updates naming their customer by id, customerRef or email."
     )
     upsert = _items(
-        fields.Dict(),
+        fields.Raw(),
         "Matched by id (unknown → 404), else customerRef, else email: merged, else created.",
     )
-    delete = _items(fields.Nested(BatchDeleteItem))
+    delete = _items(fields.Raw(), "Each a BatchDeleteItem: {id} or {customerRef}.")
 
 
 class BatchItemResult(DocSchema):
