@@ -268,7 +268,7 @@ def _known(op: PublicOperation, row: Operation, index: Index) -> dict[str, Any]:
     elif row.upload:
         document["requestBody"] = {
             "required": True,
-            "content": {kind: {"schema": {}} for kind in UPLOAD_TYPES},
+            "content": {kind: {} for kind in UPLOAD_TYPES},  # any bytes: parsed by the import
         }
     success: dict[str, Any] = {"description": row.summary}
     if row.response:
