@@ -62,6 +62,15 @@ def oauth_endpoint(*, counts_refusals: bool = False) -> Callable[[Handler], Hand
     return decorate
 
 
+def _realm(request: web.Request) -> str:
+    """The path's tenant; one that is not a tenant id names no realm (404), and is never echoed
+    (a Basic challenge's realm, a log line)."""
+    tenant = request.match_info["tenant"]
+    if not is_tenant_id(tenant):
+        raise NotFound("No such realm.")
+    return tenant
+
+
 async def _read_form(request: web.Request) -> dict[str, str]:
     """The urlencoded form; another body type, bad encoding or a repeated parameter is
     `invalid_request` (RFC 6749 §3.2: parameters must not be included more than once)."""
@@ -81,12 +90,12 @@ async def _read_form(request: web.Request) -> dict[str, str]:
     return fields
 
 
-async def _authenticate(
-    request: web.Request, tenant: str, form: dict[str, str], *, client_required: bool = False
-) -> Client:
-    """The authenticated client. With `client_required` (revoke, introspect: the caller must be
-    a client), sending no credentials at all is `invalid_client` rather than a missing field."""
-    if client_required and "Authorization" not in request.headers and "client_id" not in form:
+async def _authenticate(request: web.Request, tenant: str, form: dict[str, str]) -> Client:
+    """The authenticated client. Sending no client authentication at all (no Authorization
+    header, neither client_id nor client_secret) is `invalid_client` (RFC 6749 §5.2: "no client
+    authentication included"), 401 with a Basic challenge; one of the two fields alone is a
+    missing field (`invalid_request`)."""
+    if "Authorization" not in request.headers and not form.keys() & {"client_id", "client_secret"}:
         raise InvalidClient("Client authentication is required.", headers=basic_challenge(tenant))
     credentials = client_credentials(request.headers.get("Authorization"), form, tenant)
     try:
@@ -106,7 +115,7 @@ async def _authenticate(
 
 @oauth_endpoint(counts_refusals=True)
 async def token(request: web.Request) -> web.Response:
-    tenant = request.match_info["tenant"]
+    tenant = _realm(request)
     form = await _read_form(request)
     grant_type = form.get("grant_type")
     if not grant_type:
@@ -128,11 +137,11 @@ async def token(request: web.Request) -> web.Response:
 
 @oauth_endpoint()
 async def revoke(request: web.Request) -> web.Response:
-    tenant = request.match_info["tenant"]
+    tenant = _realm(request)
     form = await _read_form(request)
     if not form.get("token"):
         raise InvalidRequest("The token parameter is required.")
-    client = await _authenticate(request, tenant, form, client_required=True)
+    client = await _authenticate(request, tenant, form)
     # token_type_hint is optional and only a hint: we have access tokens only.
     await request.app[TOKENS].revoke(client, form["token"])
     return web.Response(status=200, headers=NO_STORE)
@@ -140,11 +149,11 @@ async def revoke(request: web.Request) -> web.Response:
 
 @oauth_endpoint()
 async def introspect(request: web.Request) -> web.Response:
-    tenant = request.match_info["tenant"]
+    tenant = _realm(request)
     form = await _read_form(request)
     if not form.get("token"):
         raise InvalidRequest("The token parameter is required.")
-    client = await _authenticate(request, tenant, form, client_required=True)
+    client = await _authenticate(request, tenant, form)
     return json_response(
         await request.app[TOKENS].introspect(client, form["token"]), headers=NO_STORE
     )
@@ -152,9 +161,8 @@ async def introspect(request: web.Request) -> web.Response:
 
 async def certs(request: web.Request) -> web.Response:
     """The suite-wide JWKS (every realm publishes the same keys)."""
-    tenant = request.match_info.get("tenant")
-    if tenant is not None and not is_tenant_id(tenant):
-        raise NotFound("No such realm.")
+    if "tenant" in request.match_info:
+        _realm(request)
     # Verifiers refetch on an unknown kid; a cached copy would hide a fresh key from them.
     return json_response(await request.app[KEYRING].jwks(), headers={"Cache-Control": "no-cache"})
 
@@ -162,9 +170,7 @@ async def certs(request: web.Request) -> web.Response:
 async def discovery(request: web.Request) -> web.Response:
     """OIDC discovery for any well-formed tenant id: the document is the same shape for all and
     is built from settings alone, so it reveals nothing about which tenants exist."""
-    tenant = request.match_info["tenant"]
-    if not is_tenant_id(tenant):
-        raise NotFound("No such realm.")
+    tenant = _realm(request)
     issuer = request.app[SETTINGS].issuer_for(tenant)
     return json_response(
         {

@@ -21,7 +21,13 @@ from aiohttp import web
 from shared.errors import InvalidInput, PreconditionFailed
 
 # RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, in a comma-separated list.
-_ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
+_OPAQUE_TAG = r'"[\x21\x23-\x7e\x80-\xff]*"'
+_ENTITY_TAG = re.compile(rf"\s*(W/)?({_OPAQUE_TAG})\s*(?:,|$)")
+# The header as the parser below accepts it (the OpenAPI document's schema): `*`, or entity tags
+# separated by commas (a trailing comma is tolerated); aiohttp strips the value's ends.
+ANY_VERSION = "*"
+_ONE_TAG = rf"(?:W/)?{_OPAQUE_TAG}"
+ENTITY_TAG_LIST_PATTERN = rf"^{_ONE_TAG}(?:[ \t]*,[ \t]*{_ONE_TAG})*(?:[ \t]*,)?$"
 
 
 def etag_of_body(body: bytes) -> str:
@@ -75,7 +81,7 @@ def if_match(request: web.Request) -> IfMatch | None:
     header = request.headers.get("If-Match")
     if header is None:
         return None
-    if header.strip() == "*":
+    if header.strip() == ANY_VERSION:
         return IfMatch(any_version=True, tags=frozenset())
     tags = frozenset(tag for weak, tag in _entity_tags(header, "If-Match") if not weak)
     return IfMatch(any_version=False, tags=tags)
@@ -86,7 +92,7 @@ def _none_match(request: web.Request, etag: str) -> bool:
     header = request.headers.get("If-None-Match")
     if header is None:
         return False
-    if header.strip() == "*":
+    if header.strip() == ANY_VERSION:
         return True
     return any(tag == etag for _weak, tag in _entity_tags(header, "If-None-Match"))
 

@@ -14,10 +14,14 @@ from customer_service.imports.routes import add_import_routes
 from customer_service.orders.handlers import post_order_events
 from customer_service.shoppers.routes import add_shopper_routes
 from customer_service.v1 import handlers as v1
+from shared.web import uuid_placeholder
 
 API = "/api/v2"
 CUSTOMERS = f"{API}/customers"
 V1_CUSTOMERS = "/api/customers"
+# A customer id segment: only a UUID, so `/customers/validate` and `/customers/count` never
+# reach the `/customers/{id}` routes (and their 405s list only their own methods).
+ID = uuid_placeholder("id")
 
 
 def add_routes(app: web.Application) -> None:
@@ -37,10 +41,10 @@ def add_routes(app: web.Application) -> None:
     router.add_get(
         f"{CUSTOMERS}/{{alternateCustomerRef}}/alternateCustomerRef", handlers.get_customer
     )
-    router.add_post(f"{CUSTOMERS}/{{id}}/address", handlers.add_address)
-    router.add_delete(f"{CUSTOMERS}/{{id}}/address/{{address_id}}", handlers.delete_address)
-    router.add_get(f"{CUSTOMERS}/{{id}}", handlers.get_customer)
-    router.add_delete(f"{CUSTOMERS}/{{id}}", handlers.delete_customer)
+    router.add_post(f"{CUSTOMERS}/{ID}/address", handlers.add_address)
+    router.add_delete(f"{CUSTOMERS}/{ID}/address/{{address_id}}", handlers.delete_address)
+    router.add_get(f"{CUSTOMERS}/{ID}", handlers.get_customer)
+    router.add_delete(f"{CUSTOMERS}/{ID}", handlers.delete_customer)
 
     router.add_post(f"{API}/customer/note", note_handlers.create_note)
     router.add_put(f"{API}/customer/note", note_handlers.update_note)

@@ -2,10 +2,10 @@
 served from the swagger-ui-bundle package, never a CDN), and metric labels for proxied requests
 (the public route template they match, e.g. `/services/customerservice/api/v2/customers/{id}`).
 
-All three come from the same list of public operations, built once from the route tables the
-services serve (`GET /routes` on each upstream, `gateway.openapi.routes`): fetched at start-up
-and again, with a growing pause, until the upstreams answer; the document itself is built in a
-worker thread. The gateway serves even if that list cannot be built.
+All three come from gateway/openapi.json, which a build step writes from the services' route
+tables and schemas (`make openapi`, deploy/local/openapi.py): the gateway imports no service.
+It is read once, off the event loop; a missing or broken file is a packaging bug, logged once,
+and /openapi.json answers 503 while the gateway keeps serving the API.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,23 +24,13 @@ import structlog
 from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
 
-from gateway.openapi import (
-    PublicOperation,
-    RouteTableInvalid,
-    RouteTables,
-    RouteTablesUnavailable,
-    build_document,
-    fetch_route_tables,
-    public_operations,
-)
 from shared.app_factory import add_readiness_check
-from shared.app_keys import SETTINGS
 from shared.errors import Unavailable
-from shared.settings import Settings
 from shared.web import ROUTE_LABEL_KEY
 
 log = structlog.get_logger("public_api")
 
+DOCUMENT_PATH = Path(__file__).with_name("openapi.json")
 SWAGGER_UI_DIR = Path(str(swagger_ui_path))
 # The only files of the bundle the page uses; nothing else is served from it.
 _ASSETS = {
@@ -86,90 +77,64 @@ DOCS_INIT = """window.addEventListener("load", function () {
 """
 
 
-# Pauses between attempts to fetch the route tables while the upstreams do not answer.
-_FIRST_RETRY_SECONDS = 0.2
-_MAX_RETRY_SECONDS = 5.0
-
-
 @dataclass
 class PublicApi:
-    """The public operations, their OpenAPI document and their route matcher, built once from
-    the route tables `fetch` returns (the services' own, by default).
+    """The OpenAPI document (bytes, as served) and the route matcher built from its paths, read
+    once, off the event loop (a worker thread at start-up, or the first /openapi.json request).
 
-    Upstreams that do not answer yet are tried again on the next call. A failure to list the
-    operations from the tables they sent is a bug in a service's route table, not a passing
-    state: it is remembered (and logged once) rather than retried on every request."""
+    A failure to read the document is a packaging bug, not a passing state: it is remembered
+    (and logged once) rather than retried on every request."""
 
-    settings: Settings
-    fetch: Callable[[Settings], Awaitable[RouteTables]] = fetch_route_tables
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    path: Path = DOCUMENT_PATH
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _failure: Exception | None = None
     _document: bytes | None = None
-    _matchers: tuple[re.Pattern[str], list[str]] | None = None
+    _matchers: list[tuple[re.Pattern[str], str]] | None = None
 
-    async def build(self) -> bytes:
-        """The document, building everything on the first call that reaches the upstreams;
-        RouteTablesUnavailable while they do not answer."""
-        async with self._lock:
+    def build(self) -> bytes:
+        """The document (reading it on the first call); blocking, thread-safe."""
+        with self._lock:
             if self._failure is not None:
                 raise self._failure
             if self._document is None:
                 try:
-                    tables = await self.fetch(self.settings)
-                    operations, document = await asyncio.to_thread(self._describe, tables)
-                except RouteTablesUnavailable:
-                    raise
-                except RouteTableInvalid as exc:
-                    self._failure = exc
-                    log.error("cannot describe the public API", reason=str(exc))
-                    raise
+                    document = self.path.read_bytes()
+                    paths = orjson.loads(document)["paths"]
                 except Exception as exc:
                     self._failure = exc
-                    log.exception("cannot describe the public API")
+                    log.exception("cannot read the API document", path=str(self.path))
                     raise
                 self._document = document
-                self._matchers = _matchers(operations)
+                self._matchers = _matchers(paths)
             return self._document
-
-    def _describe(self, tables: RouteTables) -> tuple[list[PublicOperation], bytes]:
-        operations = public_operations(self.settings, tables)
-        return operations, orjson.dumps(build_document(self.settings, operations))
 
     @property
     def ready(self) -> bool:
         return self._matchers is not None
-
-    @property
-    def settled(self) -> bool:
-        """Built, or failed for good."""
-        return self._matchers is not None or self._failure is not None
 
     def route_of(self, path: str) -> str | None:
         """The public route template `path` matches; None until built or if nothing matches."""
         matchers = self._matchers
         if matchers is None:
             return None
-        pattern, templates = matchers
-        match = pattern.fullmatch(path.rstrip("/") or "/")
-        return None if match is None else templates[match.lastindex - 1]
+        path = path.rstrip("/") or "/"
+        for pattern, template in matchers:
+            if pattern.fullmatch(path):
+                return template
+        return None
 
 
 PUBLIC_API = web.AppKey("public_api", PublicApi)
 
 
-def _matchers(operations: list[PublicOperation]) -> tuple[re.Pattern[str], list[str]]:
-    """One pattern of every template, each a group of its own, and the templates in group order:
-    matched in C in one call (a loop over one pattern each took ~25 µs a request)."""
-    templates = {op.public_path for op in operations}
+def _matchers(templates: Iterable[str]) -> list[tuple[re.Pattern[str], str]]:
 
     def literal_length(template: str) -> int:
         return len(re.sub(r"\{[^{}]*\}", "", template))
 
-    # Most literal first: `/customers/search` before `/customers/{id}` (alternatives are tried
-    # in order, the first that matches the whole path wins).
+    # Most literal first: `/customers/search` before `/customers/{id}`.
     ordered = sorted(templates, key=lambda t: (-literal_length(t), t))
-    pattern = "|".join(f"({_compile(t).pattern})" for t in ordered)
-    return re.compile(pattern), ordered
+    return [(_compile(t), t) for t in ordered]
 
 
 def _compile(template: str) -> re.Pattern[str]:
@@ -180,7 +145,7 @@ def _compile(template: str) -> re.Pattern[str]:
 def install(app: web.Application) -> None:
     """Serve `/openapi.json` and `/docs`, and label proxied requests' metrics by public route.
     Call before the catch-all proxy route is added."""
-    app[PUBLIC_API] = PublicApi(app[SETTINGS])
+    app[PUBLIC_API] = PublicApi()
     app.cleanup_ctx.append(_build_in_background)
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/docs", docs_page)
@@ -191,42 +156,26 @@ def install(app: web.Application) -> None:
 
 
 async def _build_in_background(app: web.Application) -> AsyncIterator[None]:
-    api = app[PUBLIC_API]
-    task = asyncio.create_task(_build_until_settled(api))
+    # Reading and parsing the file: keep that off the event loop.
+    task = asyncio.create_task(asyncio.to_thread(app[PUBLIC_API].build))
 
-    async def settled() -> None:
-        # Ready once built (so metrics carry public routes from the first request), or once it
-        # failed for good: that is a bug to fix, not a reason to keep the gateway out of
-        # service. Upstreams that do not answer yet keep it not ready (as `upstreams` does).
-        if not api.settled:
+    async def attempted() -> None:
+        # Ready once tried (so metrics carry public routes from the first request); a failure
+        # is a packaging bug to fix, not a reason to keep the gateway out of service.
+        if not task.done():
             raise RuntimeError("The public API description is being built.")
 
-    add_readiness_check(app, "public_api", settled)
+    add_readiness_check(app, "public_api", attempted)
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):  # failures were logged
+    with contextlib.suppress(Exception):  # a failure was logged when it happened
         await task
-
-
-async def _build_until_settled(api: PublicApi) -> None:
-    pause = _FIRST_RETRY_SECONDS
-    while True:
-        try:
-            await api.build()
-            return
-        except RouteTablesUnavailable as exc:
-            log.info("route tables not available yet", reason=str(exc), retry_in=pause)
-        except Exception:  # remembered and logged by build()
-            return
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, _MAX_RETRY_SECONDS)
 
 
 async def openapi_json(request: web.Request) -> web.Response:
     try:
-        body = await request.app[PUBLIC_API].build()
-    except RouteTablesUnavailable:
-        raise Unavailable("The services the API document describes do not answer yet.") from None
+        body = await asyncio.to_thread(request.app[PUBLIC_API].build)
+    except Exception:
+        raise Unavailable("The API document is not available.") from None
     return web.Response(
         body=body, content_type="application/json", headers={"Cache-Control": "no-cache"}
     )

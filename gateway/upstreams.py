@@ -51,11 +51,6 @@ def build_routes(settings: Settings) -> tuple[Route, ...]:
     )
 
 
-def routed_services(settings: Settings) -> dict[str, str]:
-    """service → address of every service a public prefix leads to, in the table's order."""
-    return {service: getattr(settings, f"{service}_url") for _, service, _, _ in _PREFIXES}
-
-
 def resolve(routes: tuple[Route, ...], path: str) -> Target | None:
     """The upstream for a public path, prefix swapped and a trailing slash dropped."""
     for route in routes:

@@ -10,7 +10,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.app_keys import DB_POOL, METRICS, METRICS_HOOKS, READINESS_CHECKS, SETTINGS
-from shared.route_table import add_route_table_route
 from shared.web import REQUEST_ID_KEY, json_response, problem_response
 
 log = structlog.get_logger("metrics")
@@ -98,12 +97,10 @@ def add_metrics_hook(app: web.Application, hook: MetricsHook) -> None:
 
 
 def add_health_routes(app: web.Application) -> None:
-    """Register the operational routes on a service's app: the three probes and its route
-    table (`shared.route_table`, which the gateway documents the public API from)."""
+    """Register the three operational routes on a service's app."""
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
-    add_route_table_route(app)
 
 
 def add_public_health_routes(app: web.Application) -> None:

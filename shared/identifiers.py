@@ -1,7 +1,7 @@
 """The shapes of the ids that cross service boundaries, defined once.
 
 A tenant id is also interpolated into SQL literals (`shared.db`) and Redis keys, so its alphabet
-is deliberately narrow; the API document states the same patterns (`gateway.openapi`).
+is deliberately narrow; the API document states the same patterns (`shared.openapi`).
 """
 
 from __future__ import annotations

@@ -21,6 +21,17 @@ from shared.log import log_access
 
 REQUEST_ID_HEADER = "X-Request-ID"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# A path segment that is a UUID (with or without hyphens, any case), for route placeholders
+# (`{id:...}`): where a literal sibling exists (`/customers/validate`, `/batch/state-change`),
+# only the literal route matches it, so a 405's Allow lists exactly that route's methods.
+UUID_SEGMENT = "[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}"
+
+
+def uuid_placeholder(name: str) -> str:
+    """A route placeholder matching only a UUID segment, e.g. `{id:...}`."""
+    return f"{{{name}:{UUID_SEGMENT}}}"
+
+
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 TENANT_KEY = web.RequestKey("tenant", str)
 # A route template to count a request under instead of the matched route's (the gateway sets the

@@ -216,10 +216,12 @@ def search_of(body: object) -> SearchQuery:
 
 def _pattern(query: str, *, exact: bool) -> tuple[str, str | None]:
     """The LIKE pattern over search_text for `query`, or a reason it is refused."""
-    text = query.strip().lower()
+    trimmed = query.strip()
+    text = trimmed.lower()
     if SEPARATOR in text:
         return "", "Must not contain control character U+001F."
-    if not exact and len(text) < MIN_CONTAINS_LENGTH:
+    # Counted before lower(), which can lengthen a string ("İ" → "i̇").
+    if not exact and len(trimmed) < MIN_CONTAINS_LENGTH:
         return "", f"Must be at least {MIN_CONTAINS_LENGTH} characters (or use exactMatch)."
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     if exact:

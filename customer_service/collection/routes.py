@@ -12,6 +12,10 @@ from customer_service import address_handlers
 from customer_service.batch import handlers as batch
 from customer_service.collection import handlers as collection
 from customer_service.export import handlers as export
+from shared.web import uuid_placeholder
+
+# Only a UUID: `/customers/count` and the like never reach these routes.
+ID = uuid_placeholder("id")
 
 
 def add_collection_routes(app: web.Application, customers: str) -> None:
@@ -20,6 +24,6 @@ def add_collection_routes(app: web.Application, customers: str) -> None:
     router.add_get(f"{customers}/count", collection.count_customers)
     router.add_post(f"{customers}/search", collection.search_customers)
     router.add_post(f"{customers}/batch", batch.run_batch)
-    router.add_get(f"{customers}/{{id}}/export", export.export_customer)
-    router.add_get(f"{customers}/{{id}}/address", address_handlers.list_addresses)
-    router.add_put(f"{customers}/{{id}}/address/{{address_id}}", address_handlers.update_address)
+    router.add_get(f"{customers}/{ID}/export", export.export_customer)
+    router.add_get(f"{customers}/{ID}/address", address_handlers.list_addresses)
+    router.add_put(f"{customers}/{ID}/address/{{address_id}}", address_handlers.update_address)

@@ -12,6 +12,7 @@ from typing import Any
 from shared.customers.representation import render_address
 from shared.customers.rules import default_address, effective_customer
 from shared.customers.v1_fields import HIDDEN_FIELDS, HIDDEN_PARSERS
+from shared.schemas.patterns import WHITESPACE_CLASS
 from shared.timefmt import iso_ms
 
 # v1 name -> v2 name, for the fields both versions have.
@@ -50,6 +51,9 @@ _V1_ADDRESS_NAMES = {v2: v1 for v1, v2 in ADDRESS_FIELDS.items()}
 V1_CREATE_STATE = "disabled"
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-()]")
+# The same rule as one JSON Schema pattern (the OpenAPI document's): separators anywhere.
+_SEPARATOR = "[" + WHITESPACE_CLASS + r"\-()]*"
+PHONE_PATTERN = rf"^{_SEPARATOR}\+{_SEPARATOR}[1-9](?:{_SEPARATOR}[0-9]){{1,14}}{_SEPARATOR}$"
 
 
 def v1_ref(value: Any) -> str:

@@ -15,14 +15,22 @@ from typing import Any
 
 import pycountry
 
+from shared.schemas.patterns import WHITESPACE_CLASS
+
 MAX_FACTS_PER_REQUEST = 100
 STATUSES = ("placed", "cancelled", "test")
 # How a fact names its customer, in order of precedence.
 CUSTOMER_KINDS = ("customerId", "customerRef", "email")
 MAX_TEXT = 255
 MAX_EVENT_ID = 128
-# A decimal string with at most two decimals: what the stored numeric(17, 2) holds exactly.
-_AMOUNT = re.compile(r"-?\d{1,15}(\.\d{1,2})?")
+# A decimal string with at most two decimals: what the stored numeric(17, 2) holds exactly
+# (ASCII digits: `\d` would also take other scripts' digits). A sign is read to say "negative".
+_DIGITS = r"[0-9]{1,15}(?:\.[0-9]{1,2})?"
+_AMOUNT = re.compile(rf"-?{_DIGITS}")
+# The same rule for the OpenAPI document: a non-negative amount, blanks around it allowed.
+_BLANK = f"[{WHITESPACE_CLASS}]"
+AMOUNT_PATTERN = rf"^{_BLANK}*{_DIGITS}{_BLANK}*$"
+CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 
 
 class InvalidFact(ValueError):
@@ -221,13 +229,13 @@ def _amount(value: Any) -> Decimal:
     if not isinstance(value, str) or not _AMOUNT.fullmatch(value.strip()):
         raise ValueError('Not a decimal string with at most 2 decimals, e.g. "1234.50".')
     amount = Decimal(value.strip())
-    if amount < 0:
+    if amount < 0 or value.strip().startswith("-"):
         raise ValueError("Must not be negative.")
     return amount
 
 
 def _currency(value: Any) -> str:
-    if not isinstance(value, str) or pycountry.currencies.get(alpha_3=value.upper()) is None:
+    if not isinstance(value, str) or value.upper() not in CURRENCY_CODES:
         raise ValueError("Not an ISO 4217 currency code.")
     return value.upper()
 

@@ -32,10 +32,10 @@ from email_validator.rfc_constants import (
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing
 
 from shared.schemas.customer import (
-    _ALPHA2_CODES,
     _CUSTOMER_SCHEMA,
     _DMY,
     _EARLIEST_OFFSET,
+    ALPHA2_CODES,
     _Bool,
     _BoundedList,
     _CountryCode,
@@ -146,7 +146,7 @@ def _country_code(field: _CountryCode) -> Check:
         if type(value) is not str:
             return _null(field, value)
         code = text(value).strip().upper()
-        if code not in _ALPHA2_CODES:
+        if code not in ALPHA2_CODES:
             raise _Reject
         return code
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from shared.schemas.customer import CustomerValidationError, flatten_errors
+from shared.schemas.customer import CustomerValidationError, email_field, flatten_errors
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
@@ -30,10 +30,12 @@ class _Body(Schema):
 
 
 class RegisterSchema(_Body):
-    username = fields.String(
-        required=True, **_USERNAME, metadata={"description": "The shopper's email."}
+    username = email_field(required=True, metadata={"description": "The shopper's email."})
+    password = fields.String(
+        required=True,
+        **_NEW_PASSWORD,
+        metadata={"description": "Not the username (any case, trimmed)."},
     )
-    password = fields.String(required=True, **_NEW_PASSWORD)
     customer = fields.Dict(
         load_default=None,
         allow_none=True,

@@ -525,6 +525,21 @@ async def test_discovery_of_a_malformed_realm_is_not_found(client: TestClient) -
     assert response.content_type == "application/problem+json"
 
 
+@pytest.mark.parametrize("endpoint", ["token", "revoke", "token/introspect"])
+async def test_oauth_endpoints_of_a_malformed_realm_are_not_found(
+    client: TestClient, endpoint: str
+) -> None:
+    """A realm that cannot be a tenant id (here with a control character, which a Basic
+    challenge could not even carry) is a 404 problem, never echoed back."""
+    response = await client.post(
+        f"/auth/realms/bad%08realm/protocol/openid-connect/{endpoint}",
+        data={"grant_type": "client_credentials", "token": "x"},
+    )
+    assert response.status == 404
+    assert response.content_type == "application/problem+json"
+    assert "WWW-Authenticate" not in response.headers
+
+
 # --- introspection and revocation ------------------------------------------------------------
 
 

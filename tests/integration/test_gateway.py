@@ -16,7 +16,6 @@ from gateway.app import create_app
 from gateway.app_keys import RATE_LIMITER
 from gateway.rate_limit import config_key
 from shared.revocations import publish_client_revocation, publish_token_revocation
-from shared.route_table import ROUTE_TABLE_PATH, serve_route_table
 from tests.support.processes import throwaway_redis
 from tests.support.waiting import eventually
 
@@ -32,8 +31,6 @@ class Upstream:
         self.app.router.add_route("*", "/api/v2/slow", self.slow)
         self.app.router.add_post("/api/v2/drop", self.drop)
         self.app.router.add_post("/api/import/batch/{id}/file", self.upload)
-        # What the gateway reads for its API document, as every service serves it.
-        self.app.router.add_get(ROUTE_TABLE_PATH, serve_route_table)
         self.app.router.add_route("*", "/{path:.*}", self.echo)
 
     async def echo(self, request: web.Request) -> web.Response:

@@ -10,7 +10,6 @@ import pytest
 from aiohttp import web
 
 from gateway.app import create_app
-from shared.route_table import ROUTE_TABLE_PATH, serve_route_table
 from tests.support.raw_http import raw_get
 
 API = "/services/customerservice/api/v2"
@@ -26,7 +25,6 @@ class RecordingUpstream:
         self._jwks = jwks
         self.app = web.Application()
         self.app.router.add_get("/auth/certs", self.certs)
-        self.app.router.add_get(ROUTE_TABLE_PATH, serve_route_table)
         self.app.router.add_route("*", "/{path:.*}", self.echo)
 
     async def certs(self, _request: web.Request) -> web.Response:

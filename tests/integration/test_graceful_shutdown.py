@@ -18,7 +18,6 @@ import orjson
 from aiohttp import web
 
 from shared.app_factory import SHUTDOWN_GRACE_SECONDS
-from shared.route_table import ROUTE_TABLE_PATH, serve_route_table
 from shared.settings import Settings
 from tests.support.processes import free_port
 from tests.support.service_process import ServiceProcess, service_process
@@ -60,7 +59,6 @@ class GatedUpstream:
         self.release = asyncio.Event()
         self.app = web.Application()
         self.app.router.add_get("/healthz", self.healthz)
-        self.app.router.add_get(ROUTE_TABLE_PATH, serve_route_table)  # the gateway reads it
         self.app.router.add_get("/api/v2/slow", self.slow)
 
     async def healthz(self, _request: web.Request) -> web.Response:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from shared.settings import Settings
-from tests.support.openapi import suite_document
+from tests.support.openapi_build import build_document
 
 V2 = "/services/customerservice/api/v2"
 
 
 @pytest.fixture(scope="module")
 def paths() -> dict:
-    return suite_document(Settings())["paths"]
+    return build_document()["paths"]
 
 
 def test_listing_documents_paging_sorting_and_every_filter(paths):

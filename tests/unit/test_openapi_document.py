@@ -1,36 +1,56 @@
-"""The OpenAPI document is generated from the services' real route tables and schemas."""
+"""The OpenAPI document is generated from the services' real route tables and schemas, by a
+build step (deploy/local/openapi.py) whose output, gateway/openapi.json, the gateway serves."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from openapi_spec_validator import validate
 
 from auth_service.app import create_app as create_auth_app
 from customer_service.app import create_app as create_customer_app
-from gateway.openapi import build_document, public_operations
-from gateway.public_api import PublicApi
+from gateway.public_api import DOCUMENT_PATH, PublicApi
 from shared.authz import TENANT_HEADER
-from shared.route_table import ROUTE_TABLE_PATH
+from shared.openapi.document import build_document as assemble
 from shared.schemas import CustomerSchema
 from shared.settings import Settings
-from tests.support.openapi import service_route_tables, suite_document
+from tests.support.openapi_build import build_document, builder
 
 SETTINGS = Settings()
 METHODS = {"get", "put", "post", "delete", "patch"}
-_OPERATIONAL = {"/healthz", "/readyz", "/metrics", ROUTE_TABLE_PATH}
-
-
-@pytest.fixture(scope="module")
-def route_tables() -> dict:
-    return service_route_tables(SETTINGS)
+_OPERATIONAL = {"/healthz", "/readyz", "/metrics"}
 
 
 @pytest.fixture(scope="module")
 def document() -> dict:
-    return suite_document(SETTINGS)
+    return build_document()
+
+
+def test_the_committed_document_is_what_the_build_step_writes(document: dict) -> None:
+    """gateway/openapi.json is up to date with the route tables and schemas: after a change to
+    either, `make openapi` rewrites it (and the diff shows the API change)."""
+    committed = DOCUMENT_PATH.read_text(encoding="utf-8")
+    assert committed == builder().render(document), "out of date: run `make openapi`"
+
+
+def test_the_gateway_imports_no_service() -> None:
+    """The gateway serves the document without importing customer_service, auth_service or
+    impex_worker (ARCHITECTURE.md: no service imports another)."""
+    code = (
+        "import json, sys, gateway.app, gateway.__main__, gateway.public_api\n"
+        "services = ('customer_service', 'auth_service', 'impex_worker')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in services)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(result.stdout) == []
 
 
 def _registered_public_routes() -> set[tuple[str, str]]:
@@ -113,13 +133,14 @@ def test_a_route_without_a_table_row_is_described_generically() -> None:
     async def handler(_request: web.Request) -> web.Response:
         return web.Response()
 
-    app = web.Application()
-    app.router.add_post("/api/import/batch/{batch_id}/retry/", handler)
-    app.router.add_get("/healthz", handler)
-    tables = {"customer_service": [(r.method, r.resource.canonical) for r in app.router.routes()]}
+    def apps(_settings: Settings):
+        app = web.Application()
+        app.router.add_post("/api/import/batch/{batch_id}/retry/", handler)
+        app.router.add_get("/healthz", handler)
+        return [("customer_service", app)]
 
-    operations = public_operations(SETTINGS, tables)
-    document = build_document(SETTINGS, operations)
+    operations = builder().public_operations(SETTINGS, apps)
+    document = assemble(operations, [])
     assert list(document["paths"]) == ["/services/impex/api/import/batch/{batch_id}/retry"]
     operation = document["paths"]["/services/impex/api/import/batch/{batch_id}/retry"]["post"]
     assert operation["summary"].startswith("POST /services/impex/api/import/batch/")
@@ -160,15 +181,35 @@ def test_operation_ids_are_unique(document: dict) -> None:
         ("/services/customerservice/nothing/here", None),
     ],
 )
-async def test_proxied_requests_are_labelled_by_public_route_template(
-    path, template, route_tables
-) -> None:
+def test_proxied_requests_are_labelled_by_public_route_template(path, template) -> None:
     """Metric labels are templates (no emails or ids), the most literal template winning."""
-
-    async def fetch(_settings: Settings):
-        return route_tables
-
-    api = PublicApi(SETTINGS, fetch)
+    api = PublicApi()
     assert api.route_of(path) is None  # nothing before it is built
-    await api.build()
+    api.build()
     assert api.route_of(path) == template
+
+
+_SAMPLES = {"tenant": "acme", "email": "ann@example.com"}
+_SAMPLE_UUID = "e3e70682-c209-4cac-a29f-6fbed82c07cd"
+
+
+async def test_a_405_allows_exactly_the_documented_methods(document: dict) -> None:
+    """An undocumented method on any documented path is a 405 whose Allow header lists exactly
+    the methods the document gives that path (and HEAD beside GET): a literal path such as
+    /customers/validate never falls through to /customers/{id}."""
+    apps = dict(builder()._service_apps(SETTINGS))
+    upstream = {op.public_path: op for op in builder().public_operations(SETTINGS)}
+    for path, item in document["paths"].items():
+        op = upstream[path]
+        concrete = re.sub(
+            r"\{([^{}]+)\}",
+            lambda m: _SAMPLES.get(m[1], _SAMPLE_UUID if "id" in m[1].lower() else "ref1"),
+            op.upstream_path,
+        )
+        request = make_mocked_request("OPTIONS", concrete, app=apps[op.service])
+        match = await apps[op.service].router.resolve(request)
+        documented = {method.upper() for method in item if method in METHODS}
+        if "GET" in documented:
+            documented.add("HEAD")
+        assert isinstance(match.http_exception, web.HTTPMethodNotAllowed), path
+        assert set(match.http_exception.allowed_methods) == documented, path

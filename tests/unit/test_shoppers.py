@@ -14,8 +14,7 @@ from customer_service.shoppers.rules import RETAILER_OWNED_FIELDS, shopper_field
 from customer_service.shoppers.tokens import code_hash, new_code, new_token, token_hash
 from shared.authz import ALL_SCOPES, DEFAULT_SCOPES, required_scope
 from shared.customers.rules import update_address
-from shared.settings import Settings
-from tests.support.openapi import suite_document
+from tests.support.openapi_build import build_document
 
 V2 = "/api/v2/shoppers"
 
@@ -119,7 +118,7 @@ def test_update_address_merges_and_moves_the_default():
 
 
 def test_openapi_documents_every_shopper_route_with_its_headers_and_scope():
-    document = suite_document(Settings())
+    document = build_document()
     base = "/services/customerservice/api/v2/shoppers"
     paths = {p: item for p, item in document["paths"].items() if p.startswith(base)}
     operations = {(m, p) for p, item in paths.items() for m in item if m != "parameters"}

@@ -1,104 +1,45 @@
-"""The hand-written part of the OpenAPI document: one row per known operation.
-
-Rows are keyed by method and upstream path template with the placeholder names blanked
-(`/api/v2/customers/{}`), so a route keeps its row whatever its handler calls the parameter.
-Routes the services register without a row here still appear in the document, described
-generically; a row without a registered route is ignored.
-"""
+"""customer_service's operation rows of the OpenAPI document (shared.openapi.table says what a
+row holds): customers, notes, orders, TWC v1, imports, shoppers. The collection's rows are in
+customer_service.openapi.collection."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Any
-
-from shared.identifiers import TENANT_ID_PATTERN
+from customer_service.etags import ANY_VERSION, ENTITY_TAG_LIST_PATTERN
+from customer_service.imports.inputs import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 from shared.imports.representation import BATCH_STATES
-
-CUSTOMERS = "customers"
-NOTES = "notes"
-IMPORTS = "imports"
-SHOPPERS = "shoppers"
-ORDERS = "orders"
-V1 = "customers-v1"
-AUTH = "auth"
-TAGS = (
-    {"name": AUTH, "description": "Client-credentials tokens, JWKS, discovery (Keycloak style)."},
-    {"name": CUSTOMERS, "description": "The TWC Customer API v2."},
-    {"name": NOTES, "description": "Notes about a customer."},
-    {"name": IMPORTS, "description": "Asynchronous imports of customer records (batches)."},
-    {
-        "name": SHOPPERS,
-        "description": "Shopper accounts: the storefront logs its shoppers in (scope "
-        "shoppers:auth; admin routes shoppers:admin). The shopper's session is an opaque token "
-        "in the AccessToken header, beside the storefront's own bearer token.",
-    },
-    {"name": ORDERS, "description": "Order facts behind the customers' computed spend fields."},
-    {"name": V1, "description": "TWC's v1 Shopify-style customers, over the same customers."},
+from shared.openapi.table import (
+    CUSTOMERS,
+    IMPORTS,
+    NOTES,
+    ORDERS,
+    SHOPPERS,
+    UUID,
+    V1,
+    Link,
+    Operation,
+    Param,
 )
+from shared.orders.facts import MAX_FACTS_PER_REQUEST
 
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    name: str
-    description: str
-    schema: dict[str, Any]
-    required: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """An OpenAPI link: values of the success response feed another operation (so clients, and
-    Schemathesis' stateful phase, can follow create → read → change → delete)."""
-
-    name: str
-    method: str
-    path: str  # the target's table path ({} placeholders)
-    path_values: tuple[str, ...] = ()  # runtime expressions, one per placeholder, in order
-    query: tuple[tuple[str, str], ...] = ()
-    body: tuple[tuple[str, str], ...] = ()  # members of a JSON body (runtime expressions)
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """What the route table cannot tell: words, body schemas, the success status."""
-
-    summary: str
-    tag: str
-    success: int = 200
-    # Component names; "X[]" is an array of X, "X|Y" either. `body` is JSON, `form` urlencoded.
-    body: str | None = None
-    body_required: bool = True
-    form: str | None = None
-    upload: bool = False  # a raw file body (CSV, NDJSON or a JSON array)
-    response: str | None = None
-    query: tuple[Param, ...] = ()
-    problems: tuple[int, ...] = ()  # statuses beyond the defaults of its kind (see builder)
-    description: str = ""
-    headers: tuple[Param, ...] = ()  # request headers beyond the tenant's
-    location: bool = False  # answers a Location header
-    links: tuple[Link, ...] = ()
-    also: tuple[int, ...] = ()  # other success statuses answering the same response
-
-
-def _text(max_length: int = 255) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": max_length}
-
-
-_UUID = {"type": "string", "format": "uuid"}
-_EMPTY = {"type": "string", "maxLength": 0}  # an empty value means the default
-_PAGE = Param(
+EMPTY = {"type": "string", "maxLength": 0}  # an empty value means the default (not given)
+PAGE = Param(
     "page",
     "Page number, from 0 (empty: 0).",
-    {"anyOf": [{"type": "integer", "minimum": 0, "default": 0}, _EMPTY]},
+    {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_PAGE, "default": 0}, EMPTY]},
 )
-_PAGE_SIZE = Param(
+PAGE_SIZE = Param(
     "pageSize",
-    "Results per page, at most 500 (empty: 20).",
-    {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 500, "default": 20}, _EMPTY]},
-)
-_BY_ID = Param("id", "The customer's id (or give customerRef).", _UUID)
-_BY_REF = Param("customerRef", "The customer's customerRef.", {"type": "string"})
+    f"Results per page, at most {MAX_PAGE_SIZE} (empty: {DEFAULT_PAGE_SIZE}).",
+    {
+        "anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
+             "default": DEFAULT_PAGE_SIZE},
+            EMPTY,
+        ]
+    },
+)  # fmt: skip
+_BY_ID = Param("id", "The customer's id (or give customerRef).", UUID)
+_BY_REF = Param("customerRef", "The customer's customerRef (empty: not given).", {"type": "string"})
 _CRITERIA = tuple(
     Param(
         name,
@@ -110,36 +51,28 @@ _CRITERIA = tuple(
 # Empty means "any state".
 _BATCH_STATE = {"type": "string", "enum": [*BATCH_STATES, ""]}
 _BATCH_BY = (
-    Param("batchId", "The batch's id (or give batchRef).", _UUID),
-    Param("batchRef", "The batch's batchRef.", {"type": "string"}),
+    Param("batchId", "The batch's id (or give batchRef).", UUID),
+    Param("batchRef", "The batch's batchRef (empty: not given).", {"type": "string"}),
 )
 
-# Path parameters by name; any other name is a non-empty string.
-PATH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
-    "id": ("An id (UUID); anything else is simply not found.", _UUID),
-    "address_id": ("The address id (UUID).", _UUID),
-    "note_id": ("The note id (UUID).", _UUID),
-    "customer_id": ("The customer's id (UUID).", _UUID),
-    "batch_id": ("The batch id (UUID).", _UUID),
-    "tenant": ("The tenant (realm) id.", {"type": "string", "pattern": TENANT_ID_PATTERN}),
-    "customerRef": ("The customer's customerRef.", _text()),
-    "alternateCustomerRef": ("The customer's alternateCustomerRef.", _text()),
-    "email": ("The customer's email (case-insensitive).", _text()),
-}
-
 # API.md §6: optimistic concurrency on one customer.
+_ENTITY_TAGS = {
+    "anyOf": [
+        {"type": "string", "enum": [ANY_VERSION]},
+        {"type": "string", "pattern": ENTITY_TAG_LIST_PATTERN},
+    ]
+}
 _IF_MATCH = Param(
     "If-Match",
     "The customer's ETag as last read (or `*`): a stale one is a 412 and nothing changes.",
-    {"type": "string"},
+    _ENTITY_TAGS,
 )
 _IF_NONE_MATCH = Param(
-    "If-None-Match", "The ETag of a copy held: unchanged → 304 without a body.", {"type": "string"}
+    "If-None-Match", "The ETag of a copy held: unchanged → 304 without a body.", _ENTITY_TAGS
 )
 
 _V2 = "/api/v2"
 _IMPORT = "/api/import"
-_OIDC = "/auth/realms/{}/protocol/openid-connect"
 _FOUND_BY = "Finds the customer by the body's id, else customerRef, else email."
 _ID = "$response.body#/id"
 _REF = "$response.body#/customerRef"
@@ -196,44 +129,48 @@ _BATCH_LINKS = (
     Link("listErrors", "GET", f"{_IMPORT}/batch/{{}}/errors", (_ID,)),
 )
 
+# Rules OpenAPI cannot state (Operation.unstated).
+_NOT_FUTURE = "dob and memberSince are not in the future (the pattern checks the calendar only)."
+_ID_OR_REF = "the query names the customer by id or customerRef (at least one, not empty)."
+
 OPERATIONS: dict[tuple[str, str], Operation] = {
     # --- customers
     ("POST", f"{_V2}/customers"): Operation(
         "Create a customer", CUSTOMERS, 201, body="CustomerRequest", response="Customer",
-        problems=(409,), links=_CUSTOMER_LINKS,
+        problems=(409,), links=_CUSTOMER_LINKS, unstated=_NOT_FUTURE,
         description="email is required; email, customerRef and alternateCustomerRef are unique "
         "per tenant (409 names the field).",
     ),
     ("PUT", f"{_V2}/customers"): Operation(
         "Update a customer named in the body", CUSTOMERS, body="CustomerUpdateRequest",
-        response="Customer", problems=(409, 412), headers=(_IF_MATCH,),
+        response="Customer", problems=(409, 412), headers=(_IF_MATCH,), unstated=_NOT_FUTURE,
         description=f"{_FOUND_BY} Fields absent are kept; "
         "null clears; addresses replace the list; attributeGroups replace the named groups.",
     ),
     ("DELETE", f"{_V2}/customers"): Operation(
         "Delete a customer by query", CUSTOMERS, 204, query=(_BY_ID, _BY_REF),
-        headers=(_IF_MATCH,), problems=(412,),
+        headers=(_IF_MATCH,), problems=(412,), unstated=_ID_OR_REF,
     ),
     ("POST", f"{_V2}/customers/validate"): Operation(
         "Validate a customer without storing it", CUSTOMERS, body="CustomerRequest",
-        response="ValidationResult",
+        response="ValidationResult", unstated=_NOT_FUTURE,
     ),
     ("GET", f"{_V2}/customers/search"): Operation(
         "Search customers", CUSTOMERS, response="Customer[]", query=_CRITERIA,
-        description="Every given criterion must match; at least one is required; at most 100 "
-        "results.",
+        description="Every given criterion must match; at most 100 results.",
+        unstated="at least one criterion is given (not empty).",
     ),
     ("PUT", f"{_V2}/customers/id={{}}"): Operation(
         "Update a customer by id", CUSTOMERS, body="CustomerUpdateRequest", response="Customer",
-        problems=(409, 412), headers=(_IF_MATCH,),
+        problems=(409, 412), headers=(_IF_MATCH,), unstated=_NOT_FUTURE,
     ),
     ("PUT", f"{_V2}/customers/customerRef={{}}"): Operation(
         "Update a customer by customerRef", CUSTOMERS, body="CustomerUpdateRequest",
-        response="Customer", problems=(409, 412), headers=(_IF_MATCH,),
+        response="Customer", problems=(409, 412), headers=(_IF_MATCH,), unstated=_NOT_FUTURE,
     ),
     ("PUT", f"{_V2}/customers/email={{}}"): Operation(
         "Update a customer by email", CUSTOMERS, body="CustomerUpdateRequest",
-        response="Customer", problems=(409, 412), headers=(_IF_MATCH,),
+        response="Customer", problems=(409, 412), headers=(_IF_MATCH,), unstated=_NOT_FUTURE,
     ),
     ("GET", f"{_V2}/customers/{{}}"): Operation(
         "Get a customer by id", CUSTOMERS, response="Customer",
@@ -278,13 +215,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     # --- orders
     ("POST", f"{_V2}/order-events"): Operation(
-        "Send order facts", ORDERS, 202, body="OrderFactRequest|OrderFactRequest[]",
+        "Send order facts", ORDERS, 202,
+        body=f"OrderFactRequest|OrderFactRequest[1..{MAX_FACTS_PER_REQUEST}]",
         response="OrderEventsAccepted",
         description="One fact or an array of 1 to 100, all validated first (400 `errors` like "
         "`0.total`), then applied: upsert by orderRef, the latest occurredAt wins, a repeated "
         "eventId changes nothing. A fact for a customer not known yet waits and counts once "
         "that customer is created or imported. The figures never move lastModifiedDate nor "
         "emit customer.updated. Opt-in scope: `clients create --scopes orders:write`.",
+        unstated="each fact's refundedAmount is at most its total.",
     ),
     # --- TWC v1
     ("POST", "/api/customers"): Operation(
@@ -293,7 +232,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "and events as v2; errors name v1 fields.",
     ),
     ("PUT", "/api/customers"): Operation(
-        "Update a customer (v1)", V1, body="V1CustomerRequest", response="V1Customer",
+        "Update a customer (v1)", V1, body="V1CustomerUpdateRequest", response="V1Customer",
         problems=(409,), description="Finds the customer by id (its customerRef), else "
         "twc_customer_id, else email; merges like v2.",
     ),
@@ -304,7 +243,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Delete a customer by its v1 id (customerRef)", V1, 204,
     ),
     ("POST", "/api/upload-customers"): Operation(
-        "Import an array of v1 customers", V1, 202, body="V1CustomerRequest[]",
+        "Import an array of v1 customers", V1, 202, body="V1ImportRecord[]",
         response="Batch", location=True, links=_BATCH_LINKS[:1],
         description="Each record translated to v2 (400 naming `0.phone` etc.), then imported "
         "by the worker as v2's upload-customers.",
@@ -320,10 +259,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", f"{_V2}/customer/note/{{}}"): Operation("Delete a note", NOTES, 204),
     ("GET", f"{_V2}/customer/notes"): Operation(
         "List a customer's notes, newest first", NOTES, response="Note[]",
-        query=(_BY_ID, _BY_REF),
+        query=(_BY_ID, _BY_REF), unstated=_ID_OR_REF,
     ),
     ("DELETE", f"{_V2}/customer/notes"): Operation(
         "Delete all notes of a customer", NOTES, 204, query=(_BY_ID, _BY_REF),
+        unstated=_ID_OR_REF,
     ),
     # --- imports
     ("POST", f"{_IMPORT}/batch"): Operation(
@@ -335,7 +275,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         query=(
             Param("batchRef", "Only this batchRef.", {"type": "string"}),
             Param("state", "Only batches in this state.", _BATCH_STATE),
-            _PAGE, _PAGE_SIZE,
+            PAGE, PAGE_SIZE,
         ),
     ),
     ("GET", f"{_IMPORT}/batch/{{}}"): Operation("Get a batch", IMPORTS, response="Batch"),
@@ -348,7 +288,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", f"{_IMPORT}/batch/{{}}/errors"): Operation(
         "List the batch's row errors", IMPORTS, response="RowErrorPage",
-        query=(_PAGE, _PAGE_SIZE),
+        query=(PAGE, PAGE_SIZE),
     ),
     ("PUT", f"{_IMPORT}/batch/state-change"): Operation(
         "Mark a batch READY (queue it) or ABORTED", IMPORTS, response="Batch", problems=(409,),
@@ -357,9 +297,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             Param("state", "The new state.", {"type": "string", "enum": ["READY", "ABORTED"]},
                   required=True),
         ),
+        unstated="the query names the batch by batchId or batchRef (at least one, not empty).",
     ),
     ("POST", f"{_IMPORT}/resource"): Operation(
-        "Add records to a CREATED batch", IMPORTS, 201, body="ResourceRequest|ResourceRequest[]",
+        "Add records to a CREATED batch", IMPORTS, 201,
+        body="ResourceRequest|ResourceRequest[1..]",
         response="ResourceAdded|ResourceAdded[]", problems=(409,),
         description="One record, or an array of them; each answer names the record's row.",
     ),
@@ -371,6 +313,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "characters, not the username. Retailer-owned customer fields are ignored. An email a "
         "live customer holds → 409 on `username` (the admin password route gives an existing "
         "customer a login).",
+        unstated=f"the password is not the username (any case, trimmed); {_NOT_FUTURE}",
     ),
     ("POST", f"{_SHOPPERS}/login"): Operation(
         "Log a shopper in with a password", SHOPPERS, body="ShopperLoginRequest",
@@ -404,11 +347,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "The shopper's own customer", SHOPPERS, response="Customer", headers=_SESSION,
     ),
     ("PUT", f"{_SHOPPERS}/me"): Operation(
-        "Update the shopper's own customer", SHOPPERS, body="CustomerUpdateRequest",
+        "Update the shopper's own customer", SHOPPERS, body="ShopperProfile",
         response="Customer", headers=_SESSION,
         description="Merges like PUT /customers, but never writes email, customerRef, "
         "alternateCustomerRef, customer_state, active, verified_email, vipStatus, loyaltyTier, "
         "spendToNextTier or memberSince (ignored).",
+        unstated=_NOT_FUTURE,
     ),
     ("PUT", f"{_SHOPPERS}/me/password"): Operation(
         "Change the shopper's password", SHOPPERS, 204, body="PasswordChangeRequest",
@@ -438,32 +382,4 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", f"{_SHOPPERS}/{{}}/sessions"): Operation(
         "End every session of a customer (admin)", SHOPPERS, 204,
     ),
-    # --- auth
-    ("POST", f"{_OIDC}/token"): Operation(
-        "Get an access token (client credentials)", AUTH, form="TokenRequest", response="Token",
-        description="Put the access_token into Authorize (bearer) to call the other operations.",
-    ),
-    ("POST", f"{_OIDC}/revoke"): Operation(
-        "Revoke a token (RFC 7009)", AUTH, form="TokenActionRequest",
-    ),
-    ("POST", f"{_OIDC}/token/introspect"): Operation(
-        "Introspect a token (RFC 7662)", AUTH, form="TokenActionRequest",
-        response="Introspection",
-    ),
-    ("GET", f"{_OIDC}/certs"): Operation("The realm's JWKS", AUTH, response="JWKS"),
-    ("GET", "/auth/certs"): Operation("The suite-wide JWKS", AUTH, response="JWKS"),
-    ("GET", "/auth/realms/{}/.well-known/openid-configuration"): Operation(
-        "OpenID Connect discovery", AUTH, response="OpenIDConfiguration",
-    ),
 }  # fmt: skip
-
-_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
-
-
-def row_key(method: str, upstream_path: str) -> tuple[str, str]:
-    """The table key of a route: placeholder names (and regexes) blanked."""
-    return method.upper(), _PLACEHOLDER.sub("{}", upstream_path)
-
-
-def operation_for(method: str, upstream_path: str) -> Operation | None:
-    return OPERATIONS.get(row_key(method, upstream_path))

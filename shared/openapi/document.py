@@ -1,33 +1,29 @@
-"""Builds the OpenAPI 3.1 document from the route tables, the operation table and the schemas."""
+"""Builds the OpenAPI 3.1 document from the public operations (the services' routes as the gateway
+exposes them) and each service's part (its operation rows and schemas)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from gateway.openapi.collection import COLLECTION_COMPONENTS, COLLECTION_OPERATIONS
-from gateway.openapi.operations import (
+from shared.authz import TENANT_HEADER, required_scope
+from shared.identifiers import TENANT_ID_PATTERN
+from shared.openapi.base import OAuthErrorOut, Problem, custom_field_properties
+from shared.openapi.table import (
     PATH_PARAMS,
     TAGS,
     Link,
     Operation,
     Param,
-    operation_for,
+    PublicOperation,
+    ServiceApi,
     row_key,
 )
-from gateway.openapi.routes import PublicOperation
-from gateway.openapi.schemas import (
-    COMPONENT_CONSTRAINTS,
-    COMPONENTS,
-    RAW_COMPONENTS,
-    custom_field_properties,
-)
-from shared.authz import TENANT_HEADER, required_scope
-from shared.identifiers import TENANT_ID_PATTERN
-from shared.settings import Settings
+from shared.schemas.patterns import NO_NUL
 
 TITLE = "Customer suite API"
 VERSION = "2.0.0"
@@ -76,9 +72,10 @@ _OAUTH_ERRORS = {
 _AUTH_REALM_PROBLEMS = (404,)
 
 
-def build_document(settings: Settings, operations: list[PublicOperation]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of these public operations (`public_operations`, from the
-    route tables the services serve)."""
+def build_document(
+    operations: Sequence[PublicOperation], apis: Sequence[ServiceApi]
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `operations`, described by the services' `apis`."""
     plugin = _marshmallow_plugin()
     spec = APISpec(
         title=TITLE,
@@ -90,18 +87,26 @@ def build_document(settings: Settings, operations: list[PublicOperation]) -> dic
     )
     # The plugin's converter exists once the spec is built.
     plugin.converter.add_attribute_function(custom_field_properties)
-    for name, schema in {**COMPONENTS, **COLLECTION_COMPONENTS}.items():
-        spec.components.schema(name, COMPONENT_CONSTRAINTS.get(name), schema=schema)
-    for name, definition in RAW_COMPONENTS.items():
-        spec.components.schema(name, definition)
+    spec.components.schema("Problem", schema=Problem)
+    spec.components.schema("OAuthError", schema=OAuthErrorOut)
+    rows: dict[tuple[str, str], Operation] = {}
+    for api in apis:
+        for name, schema in api.components.items():
+            spec.components.schema(name, api.constraints.get(name), schema=schema)
+        for name, definition in api.raw_components.items():
+            spec.components.schema(name, definition)
+        rows.update(api.operations)
     _add_common_components(spec)
     index = {row_key(op.method, op.upstream_path): op for op in operations}
     by_path: dict[str, dict[str, Any]] = {}
-    for op in operations:
-        by_path.setdefault(op.public_path, {})[op.method.lower()] = _operation(op, index)
+    for op in sorted(operations):
+        row = rows.get(row_key(op.method, op.upstream_path))
+        by_path.setdefault(op.public_path, {})[op.method.lower()] = _operation(op, row, index)
     for path, methods in by_path.items():
         spec.path(path=path, operations=methods, parameters=_path_parameters(path))
-    return spec.to_dict()
+    document = spec.to_dict()
+    refuse_nul_everywhere(document)
+    return document
 
 
 def _marshmallow_plugin() -> MarshmallowPlugin:
@@ -128,8 +133,10 @@ def _add_common_components(spec: APISpec) -> None:
         {
             "type": "http",
             "scheme": "basic",
-            "description": "Client authentication (client_id:client_secret), or put both in "
-            "the form.",
+            "description": "Client authentication (client_id:client_secret), required by the "
+            "token, revocation and introspection endpoints; instead of it, a client may send "
+            "client_id and client_secret as form fields (RFC 6749 §2.3.1), never both. With "
+            "neither: 401 invalid_client.",
         },
     )
     spec.components.parameter(
@@ -181,13 +188,21 @@ def _ref(kind: str, name: str) -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
+_BOUNDED_ARRAY = re.compile(r"(?P<item>[^\[]+)\[(?:(?P<min>[0-9]*)\.\.(?P<max>[0-9]*))?\]")
+
+
 def _schema_ref(name: str) -> dict[str, Any]:
     if "|" in name:
         return {"anyOf": [_schema_ref(part) for part in name.split("|")]}
     if name == "null":
         return {"type": "null"}
-    if name.endswith("[]"):
-        return {"type": "array", "items": _schema_ref(name[:-2])}
+    if bounded := _BOUNDED_ARRAY.fullmatch(name):
+        array: dict[str, Any] = {"type": "array", "items": _schema_ref(bounded["item"])}
+        if bounded["min"]:
+            array["minItems"] = int(bounded["min"])
+        if bounded["max"]:
+            array["maxItems"] = int(bounded["max"])
+        return array
     return _ref("schemas", name)
 
 
@@ -215,10 +230,7 @@ def _query_parameter(param: Param, where: str = "query") -> dict[str, Any]:
 Index = dict[tuple[str, str], PublicOperation]
 
 
-def _operation(op: PublicOperation, index: Index) -> dict[str, Any]:
-    row = COLLECTION_OPERATIONS.get(row_key(op.method, op.upstream_path)) or operation_for(
-        op.method, op.upstream_path
-    )
+def _operation(op: PublicOperation, row: Operation | None, index: Index) -> dict[str, Any]:
     document = _known(op, row, index) if row is not None else _generic(op)
     document["operationId"] = _operation_id(op)
     if op.authenticated:
@@ -236,6 +248,9 @@ def _known(op: PublicOperation, row: Operation, index: Index) -> dict[str, Any]:
     document: dict[str, Any] = {"summary": row.summary, "tags": [row.tag]}
     if row.description:
         document["description"] = row.description
+    if row.unstated:
+        rule = f"Also required, which OpenAPI cannot state: {row.unstated}"
+        document["description"] = f"{document.get('description', '')}\n\n{rule}".strip()
     parameters = [_query_parameter(p) for p in row.query]
     parameters += [_query_parameter(p, where="header") for p in row.headers]
     if parameters:
@@ -253,7 +268,7 @@ def _known(op: PublicOperation, row: Operation, index: Index) -> dict[str, Any]:
     elif row.upload:
         document["requestBody"] = {
             "required": True,
-            "content": {kind: {"schema": {}} for kind in UPLOAD_TYPES},
+            "content": {kind: {} for kind in UPLOAD_TYPES},  # any bytes: parsed by the import
         }
     success: dict[str, Any] = {"description": row.summary}
     if row.response:
@@ -265,6 +280,11 @@ def _known(op: PublicOperation, row: Operation, index: Index) -> dict[str, Any]:
     if links := _links(row.links, index):
         success["links"] = links
     document["responses"] = {str(status): success for status in (row.success, *row.also)}
+    if any(header.name == "If-None-Match" for header in row.headers):
+        document["responses"]["304"] = {
+            "description": "If-None-Match names the current version: no body.",
+            "headers": {"ETag": {"description": "The current ETag.", "schema": {"type": "string"}}},
+        }
     if not op.authenticated:
         _add_auth_errors(document, op, row)
     return document
@@ -333,7 +353,7 @@ def _add_problems(document: dict[str, Any], op: PublicOperation, row: Operation 
 def _add_auth_errors(document: dict[str, Any], op: PublicOperation, row: Operation) -> None:
     responses = document["responses"]
     if row.form:
-        document["security"] = [{}, {CLIENT_BASIC: []}]
+        document["security"] = [{CLIENT_BASIC: []}]
         for status in _OAUTH_ERRORS:
             responses[str(status)] = _ref("responses", f"OAuthError{status}")
     else:
@@ -346,3 +366,81 @@ def _add_auth_errors(document: dict[str, Any], op: PublicOperation, row: Operati
 def _operation_id(op: PublicOperation) -> str:
     words = re.findall(r"[A-Za-z0-9]+", op.public_path.removeprefix("/services"))
     return op.method.lower() + "".join(w[:1].upper() + w[1:] for w in words)
+
+
+# ---------------------------------------------------------------------------------------------
+# The suite refuses NUL anywhere (shared.web: any string or key of a JSON body, the path, the
+# query): PostgreSQL text cannot hold it. The document says so of every string, object key and
+# free-form value, as one pass over the built document.
+
+JSON_VALUE = "JsonValue"
+_JSON_VALUE_REF = {"$ref": f"#/components/schemas/{JSON_VALUE}"}
+_JSON_VALUE = {
+    "description": "Any JSON value holding no NUL character (in a string or a key).",
+    "anyOf": [
+        {"type": ["null", "boolean", "number"]},
+        {"type": "string", "pattern": NO_NUL},
+        {"type": "array", "items": _JSON_VALUE_REF},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": _JSON_VALUE_REF,
+        },
+    ],
+}
+# Words that say nothing of the value: a schema of only these is free-form.
+_ANNOTATIONS = frozenset(
+    {"description", "title", "example", "examples", "default", "readOnly", "writeOnly"}
+)
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    kind = schema.get("type")
+    return set(kind) if isinstance(kind, list) else {kind} if kind else set()
+
+
+def _refuse_nul(schema: Any) -> None:
+    """Add the no-NUL rule to `schema` and everything nested in it (in place)."""
+    if not isinstance(schema, dict):
+        return
+    if not schema.keys() - _ANNOTATIONS:
+        schema.update(_JSON_VALUE_REF)  # a free-form value
+        return
+    kinds = _types(schema)
+    if "string" in kinds and not schema.keys() & {"pattern", "format", "enum", "const"}:
+        schema["pattern"] = NO_NUL
+    if "object" in kinds:
+        schema.setdefault("propertyNames", {"pattern": NO_NUL})
+        schema.setdefault("additionalProperties", _JSON_VALUE_REF)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict) and schema[key] is not _JSON_VALUE_REF:
+            _refuse_nul(schema[key])
+    for key in ("anyOf", "oneOf", "allOf"):
+        for option in schema.get(key, ()):
+            _refuse_nul(option)
+    for nested in schema.get("properties", {}).values():
+        _refuse_nul(nested)
+
+
+def refuse_nul_everywhere(document: dict[str, Any]) -> None:
+    """The no-NUL rule on every component schema, parameter and inline request body."""
+    components = document["components"]
+    for name, schema in components["schemas"].items():
+        if name != JSON_VALUE:
+            _refuse_nul(schema)
+    components["schemas"][JSON_VALUE] = _JSON_VALUE
+    for parameter in components.get("parameters", {}).values():
+        _refuse_nul(parameter.get("schema"))
+    for item in document["paths"].values():
+        for parameter in item.get("parameters", ()):
+            _refuse_nul(parameter.get("schema"))
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            for parameter in operation.get("parameters", ()):
+                if "schema" in parameter:
+                    _refuse_nul(parameter["schema"])
+            content = operation.get("requestBody", {}).get("content", {})
+            for media_type in ("application/json", FORM):
+                if media_type in content:
+                    _refuse_nul(content[media_type].get("schema"))
