@@ -110,6 +110,12 @@ async def test_rate_limits_fail_open_while_redis_is_down_and_apply_again_after(
     assert [await status() for _ in range(3)] == [200, 200, 429]
     await asyncio.to_thread(redis_server.stop)
     with capture_logs() as logs:
+        # The process remembers its refusal for at most 1 s (gateway.rate_limit): after that,
+        # with Redis gone, every request passes.
+        async def admitted() -> bool:
+            return await status() == 200
+
+        await eventually(admitted, timeout=5, interval=0.1, what="a request admitted")
         assert [await status() for _ in range(5)] == [200] * 5
     assert any("rate limiting skipped" in entry["event"] for entry in logs)
     await asyncio.to_thread(redis_server.start)  # back, and empty: a fresh bucket of 2
