@@ -145,10 +145,14 @@ class Publisher:
         # the whole connection for good. A closed plain channel is replaced here, by a new one,
         # before the next publish. Only on a live transport: after a broker restart the robust
         # connection is `ready` once it has reconnected.
-        async with asyncio.timeout(self._open_timeout):
-            await self._connection.ready()
-            channel = aio_pika.Channel(self._connection, publisher_confirms=True)
-            await channel.initialize()
+        try:
+            async with asyncio.timeout(self._open_timeout):
+                await self._connection.ready()
+                channel = aio_pika.Channel(self._connection, publisher_confirms=True)
+                await channel.initialize()
+        except TimeoutError:
+            await self._reset()  # see _discard
+            raise
         self._channel = channel
         return channel
 
@@ -193,12 +197,21 @@ class Publisher:
             raise
 
     async def _discard(self, channel: AbstractChannel) -> None:
+        """Drop the channel and its connection: the next publish connects afresh. A broker back
+        from a crash can leave the robust connection's reconnect, or a channel's confirms,
+        stalled for good; a new connection does not inherit that."""
         if self._channel is not channel:
             return  # already replaced (a pipeline's other publishes timed out too)
-        self._channel = None
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(self._open_timeout):
-                await channel.close()
+        await self._reset()
+
+    async def _reset(self) -> None:
+        channel, connection = self._channel, self._connection
+        self._channel = self._connection = None
+        for closable in (channel, connection):
+            if closable is not None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(self._open_timeout):
+                        await closable.close()
 
     async def close(self) -> None:
         # The channel first: closed only by its connection, its close callback would still be
