@@ -6,6 +6,7 @@ Routing keys and exchange names live here so producer and consumer cannot disagr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,15 +90,31 @@ async def declare_topology(channel: AbstractChannel) -> None:
 
 
 _PERSISTENT = 2  # AMQP delivery mode: written to disk by the broker
+# How long opening a confirm channel, and one publish with its confirm, may take. Without a bound
+# a publish during a broker restart can wait forever: a channel opened on the robust connection's
+# dead transport waits for that transport to come back, which it never does (the robust
+# connection reconnects on a new one), and a confirm the dead broker never sends never arrives.
+OPEN_TIMEOUT = 5.0
+PUBLISH_TIMEOUT = 10.0
 
 
 class Publisher:
     """Publishes persistent JSON messages on a confirm channel: `publish` returns once the
     broker has taken responsibility for the message. Connects lazily, so a service starts while
-    RabbitMQ is still down; a failed publish raises and the caller retries later."""
+    RabbitMQ is still down; a failed publish raises and the caller retries later. Neither opening
+    a channel nor a publish waits longer than its timeout: while the broker is away they raise
+    (TimeoutError at worst), and once the robust connection is back a new channel is opened."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        open_timeout: float = OPEN_TIMEOUT,
+        publish_timeout: float = PUBLISH_TIMEOUT,
+    ) -> None:
         self._url = url
+        self._open_timeout = open_timeout
+        self._publish_timeout = publish_timeout
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._lock = asyncio.Lock()
@@ -105,22 +122,39 @@ class Publisher:
     async def _ensure_channel(self) -> AbstractChannel:
         if self._channel is not None and not self._channel.is_closed:
             return self._channel
-        async with self._lock:
-            if self._connection is None:
-                self._connection = await connect(self._url)
-                channel = await self._connection.channel()
-                await declare_topology(channel)
-                await channel.close()
-            if self._channel is None or self._channel.is_closed:
-                # A plain channel, not the robust connection's self-restoring kind: when the
-                # broker closes it over a refused publish (an unknown exchange), a robust one
-                # reopens under the same number while the next publish is already on its way,
-                # and the broker then closes the whole connection for good. A closed plain
-                # channel is replaced here, by a new one, before the next publish.
+        # A pipeline's publishes queue here while one opens the channel: each waits at most
+        # `open_timeout`, so against a broker that is away they all fail together, not in turn.
+        async with asyncio.timeout(self._open_timeout):
+            await self._lock.acquire()
+        try:
+            return await self._open_channel()
+        finally:
+            self._lock.release()
+
+    async def _open_channel(self) -> AbstractChannel:
+        if self._channel is not None and not self._channel.is_closed:
+            return self._channel  # opened while this publish waited for the lock
+        if self._connection is None:
+            self._connection = await connect(self._url)
+            channel = await self._connection.channel()
+            await declare_topology(channel)
+            await channel.close()
+        # A plain channel, not the robust connection's self-restoring kind: when the broker
+        # closes it over a refused publish (an unknown exchange), a robust one reopens under the
+        # same number while the next publish is already on its way, and the broker then closes
+        # the whole connection for good. A closed plain channel is replaced here, by a new one,
+        # before the next publish. Only on a live transport: after a broker restart the robust
+        # connection is `ready` once it has reconnected.
+        try:
+            async with asyncio.timeout(self._open_timeout):
+                await self._connection.ready()
                 channel = aio_pika.Channel(self._connection, publisher_confirms=True)
                 await channel.initialize()
-                self._channel = channel
-        return self._channel
+        except TimeoutError:
+            await self._reset()  # see _discard
+            raise
+        self._channel = channel
+        return channel
 
     async def ping(self) -> None:
         """Readiness probe: a confirm channel can be opened."""
@@ -143,17 +177,41 @@ class Publisher:
         a third of the relay's CPU per event. A Nack still raises (aiormq's DeliveryError)."""
         channel = await self._ensure_channel()
         underlay = await channel.get_underlay_channel()
-        await underlay.basic_publish(
-            orjson.dumps(body),
-            exchange=exchange,
-            routing_key=routing_key,
-            properties=Basic.Properties(
-                content_type="application/json",
-                delivery_mode=_PERSISTENT,
-                message_id=message_id,
-                headers=dict(headers) if headers else None,
-            ),
-        )
+        try:
+            await underlay.basic_publish(
+                orjson.dumps(body),
+                exchange=exchange,
+                routing_key=routing_key,
+                properties=Basic.Properties(
+                    content_type="application/json",
+                    delivery_mode=_PERSISTENT,
+                    message_id=message_id,
+                    headers=dict(headers) if headers else None,
+                ),
+                timeout=self._publish_timeout,
+            )
+        except TimeoutError:
+            # No confirm in time (a broker just restarted may never confirm what it took while
+            # its queues recovered): the next publish goes out on a new channel.
+            await self._discard(channel)
+            raise
+
+    async def _discard(self, channel: AbstractChannel) -> None:
+        """Drop the channel and its connection: the next publish connects afresh. A broker back
+        from a crash can leave the robust connection's reconnect, or a channel's confirms,
+        stalled for good; a new connection does not inherit that."""
+        if self._channel is not channel:
+            return  # already replaced (a pipeline's other publishes timed out too)
+        await self._reset()
+
+    async def _reset(self) -> None:
+        channel, connection = self._channel, self._connection
+        self._channel = self._connection = None
+        for closable in (channel, connection):
+            if closable is not None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(self._open_timeout):
+                        await closable.close()
 
     async def close(self) -> None:
         # The channel first: closed only by its connection, its close callback would still be
