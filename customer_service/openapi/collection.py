@@ -18,7 +18,7 @@ from customer_service.collection.params import (
 from customer_service.openapi.operations import EMPTY, PAGE, PAGE_SIZE
 from customer_service.openapi.schemas import CustomerOut, NoteOut
 from shared.openapi.base import DocSchema, Page, Problem, described, timestamp
-from shared.openapi.table import CUSTOMERS, Operation, Param
+from shared.openapi.table import CUSTOMERS_TAG, Operation, Param
 from shared.schemas.patterns import stripped_length_at_least
 
 _V2 = "/api/v2"
@@ -271,18 +271,19 @@ _FILTERS = tuple(_filter(name) for name in FILTER_NAMES)
 
 COLLECTION_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", f"{_V2}/customers"): Operation(
-        "List customers", CUSTOMERS, response="CustomerPage", query=(*_PAGING, *_FILTERS),
+        "List customers", CUSTOMERS_TAG, response="CustomerPage", query=(*_PAGING, *_FILTERS),
         description="A page of full customers; filters are exact and ANDed; total is exact. "
         "Incremental sync: modifiedSince=T&sortBy=lastModifiedDate.",
         unstated="page and pageNumber, and customerRef and customerExternalId, each pair both "
         "given must agree.",
     ),
     ("GET", f"{_V2}/customers/count"): Operation(
-        "Count customers", CUSTOMERS, response="CustomerCount", query=_FILTERS,
+        "Count customers", CUSTOMERS_TAG, response="CustomerCount", query=_FILTERS,
         unstated="customerRef and customerExternalId both given must agree.",
     ),
     ("POST", f"{_V2}/customers/search"): Operation(
-        "Search customers (query)", CUSTOMERS, body="CustomerSearchRequest", body_required=False,
+        "Search customers (query)", CUSTOMERS_TAG, body="CustomerSearchRequest",
+        body_required=False,
         response="CustomerPage", query=_PAGING,
         description="Every given criterion must match; an empty body lists everyone; vatNumber "
         "is not supported (400). With a query, total is exact up to 1,000 matches; a search "
@@ -290,7 +291,7 @@ COLLECTION_OPERATIONS: dict[tuple[str, str], Operation] = {
         unstated="page and pageNumber both given must agree.",
     ),
     ("POST", f"{_V2}/customers/batch"): Operation(
-        "Create, update, upsert and delete customers in one request", CUSTOMERS,
+        "Create, update, upsert and delete customers in one request", CUSTOMERS_TAG,
         body="CustomerBatchRequest", response="CustomerBatchResult", also=(207,),
         description=f"1 to {MAX_ITEMS} items in all, run create → update → upsert → delete, "
         "each in its own transaction and exactly like its single endpoint. 200 when every item "
@@ -298,15 +299,15 @@ COLLECTION_OPERATIONS: dict[tuple[str, str], Operation] = {
         unstated=f"1 to {MAX_ITEMS} items across the four arrays together.",
     ),
     ("GET", f"{_V2}/customers/{{}}/export"): Operation(
-        "Export everything held about a customer", CUSTOMERS, response="CustomerExport",
+        "Export everything held about a customer", CUSTOMERS_TAG, response="CustomerExport",
         description="For data-subject access requests: an attachment "
         "(customer-<id>.json), never cached; 503 rather than a partial export.",
     ),
     ("GET", f"{_V2}/customers/{{}}/address"): Operation(
-        "List a customer's addresses", CUSTOMERS, response="Address[]",
+        "List a customer's addresses", CUSTOMERS_TAG, response="Address[]",
     ),
     ("PUT", f"{_V2}/customers/{{}}/address/{{}}"): Operation(
-        "Change an address", CUSTOMERS, body="AddressRequest", response="Customer",
+        "Change an address", CUSTOMERS_TAG, body="AddressRequest", response="Customer",
         description="Merges into that address (absent kept, null clears); as default it "
         "demotes the previous default. Addresses also accept addressID as their id.",
     ),

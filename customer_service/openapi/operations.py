@@ -8,7 +8,7 @@ from customer_service.etags import ANY_VERSION, ENTITY_TAG_LIST_PATTERN
 from customer_service.imports.inputs import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 from shared.imports.representation import BATCH_STATES
 from shared.openapi.table import (
-    CUSTOMERS,
+    CUSTOMERS_TAG,
     IMPORTS,
     NOTES,
     ORDERS,
@@ -136,76 +136,76 @@ _ID_OR_REF = "the query names the customer by id or customerRef (at least one, n
 OPERATIONS: dict[tuple[str, str], Operation] = {
     # --- customers
     ("POST", f"{_V2}/customers"): Operation(
-        "Create a customer", CUSTOMERS, 201, body="CustomerRequest", response="Customer",
+        "Create a customer", CUSTOMERS_TAG, 201, body="CustomerRequest", response="Customer",
         problems=(409,), links=_CUSTOMER_LINKS, unstated=_NOT_FUTURE,
         description="email is required; email, customerRef and alternateCustomerRef are unique "
         "per tenant (409 names the field).",
     ),
     ("PUT", f"{_V2}/customers"): Operation(
-        "Update a customer named in the body", CUSTOMERS, body="CustomerUpdateRequest",
+        "Update a customer named in the body", CUSTOMERS_TAG, body="CustomerUpdateRequest",
         response="Customer", problems=(409, 412), headers=(_IF_MATCH,), unstated=_NOT_FUTURE,
         description=f"{_FOUND_BY} Fields absent are kept; "
         "null clears; addresses replace the list; attributeGroups replace the named groups.",
     ),
     ("DELETE", f"{_V2}/customers"): Operation(
-        "Delete a customer by query", CUSTOMERS, 204, query=(_BY_ID, _BY_REF),
+        "Delete a customer by query", CUSTOMERS_TAG, 204, query=(_BY_ID, _BY_REF),
         headers=(_IF_MATCH,), problems=(412,), unstated=_ID_OR_REF,
     ),
     ("POST", f"{_V2}/customers/validate"): Operation(
-        "Validate a customer without storing it", CUSTOMERS, body="CustomerRequest",
+        "Validate a customer without storing it", CUSTOMERS_TAG, body="CustomerRequest",
         response="ValidationResult", unstated=_NOT_FUTURE,
     ),
     ("GET", f"{_V2}/customers/search"): Operation(
-        "Search customers", CUSTOMERS, response="Customer[]", query=_CRITERIA,
+        "Search customers", CUSTOMERS_TAG, response="Customer[]", query=_CRITERIA,
         description="Every given criterion must match; at most 100 results.",
         unstated="at least one criterion is given (not empty).",
     ),
     ("PUT", f"{_V2}/customers/id={{}}"): Operation(
-        "Update a customer by id", CUSTOMERS, body="CustomerUpdateRequest", response="Customer",
+        "Update a customer by id", CUSTOMERS_TAG, body="CustomerUpdateRequest", response="Customer",
         problems=(409, 412), headers=(_IF_MATCH,), unstated=_NOT_FUTURE,
     ),
     ("PUT", f"{_V2}/customers/customerRef={{}}"): Operation(
-        "Update a customer by customerRef", CUSTOMERS, body="CustomerUpdateRequest",
+        "Update a customer by customerRef", CUSTOMERS_TAG, body="CustomerUpdateRequest",
         response="Customer", problems=(409, 412), headers=(_IF_MATCH,), unstated=_NOT_FUTURE,
     ),
     ("PUT", f"{_V2}/customers/email={{}}"): Operation(
-        "Update a customer by email", CUSTOMERS, body="CustomerUpdateRequest",
+        "Update a customer by email", CUSTOMERS_TAG, body="CustomerUpdateRequest",
         response="Customer", problems=(409, 412), headers=(_IF_MATCH,), unstated=_NOT_FUTURE,
     ),
     ("GET", f"{_V2}/customers/{{}}"): Operation(
-        "Get a customer by id", CUSTOMERS, response="Customer",
+        "Get a customer by id", CUSTOMERS_TAG, response="Customer",
         headers=(_IF_NONE_MATCH,),
     ),
     ("DELETE", f"{_V2}/customers/{{}}"): Operation(
-        "Delete a customer by id", CUSTOMERS, 204, headers=(_IF_MATCH,), problems=(412,),
+        "Delete a customer by id", CUSTOMERS_TAG, 204, headers=(_IF_MATCH,), problems=(412,),
         description="Removes the customer from every read path, frees its email and refs, "
         "de-identifies its wishlists.",
     ),
     ("GET", f"{_V2}/customers/{{}}/ref"): Operation(
-        "Get a customer by customerRef", CUSTOMERS, response="Customer",
+        "Get a customer by customerRef", CUSTOMERS_TAG, response="Customer",
         headers=(_IF_NONE_MATCH,),
     ),
     ("DELETE", f"{_V2}/customers/{{}}/ref"): Operation(
-        "Delete a customer by customerRef", CUSTOMERS, 204, headers=(_IF_MATCH,),
+        "Delete a customer by customerRef", CUSTOMERS_TAG, 204, headers=(_IF_MATCH,),
         problems=(412,),
     ),
     ("GET", f"{_V2}/customers/{{}}/email"): Operation(
-        "Get a customer by email", CUSTOMERS, response="Customer",
+        "Get a customer by email", CUSTOMERS_TAG, response="Customer",
         headers=(_IF_NONE_MATCH,),
     ),
     ("GET", f"{_V2}/customers/{{}}/alternateCustomerRef"): Operation(
-        "Get a customer by alternateCustomerRef", CUSTOMERS, response="Customer",
+        "Get a customer by alternateCustomerRef", CUSTOMERS_TAG, response="Customer",
         headers=(_IF_NONE_MATCH,),
     ),
     ("POST", f"{_V2}/customers/{{}}/address"): Operation(
-        "Add an address", CUSTOMERS, body="AddressRequest", response="Customer",
+        "Add an address", CUSTOMERS_TAG, body="AddressRequest", response="Customer",
         links=(
             Link("removeAddress", "DELETE", f"{_V2}/customers/{{}}/address/{{}}",
                  (_ID, "$response.body#/addresses/0/id")),
         ),
     ),
     ("DELETE", f"{_V2}/customers/{{}}/address/{{}}"): Operation(
-        "Remove an address", CUSTOMERS, response="Customer", headers=(_IF_MATCH,),
+        "Remove an address", CUSTOMERS_TAG, response="Customer", headers=(_IF_MATCH,),
         problems=(412,),
     ),
     ("POST", f"{_V2}/upload-customers"): Operation(

@@ -17,7 +17,7 @@ from marshmallow import Schema
 
 from shared.identifiers import TENANT_ID_PATTERN
 
-CUSTOMERS = "customers"
+CUSTOMERS_TAG = "customers"
 NOTES = "notes"
 IMPORTS = "imports"
 SHOPPERS = "shoppers"
@@ -26,7 +26,7 @@ V1 = "customers-v1"
 AUTH = "auth"
 TAGS = (
     {"name": AUTH, "description": "Client-credentials tokens, JWKS, discovery (Keycloak style)."},
-    {"name": CUSTOMERS, "description": "The TWC Customer API v2."},
+    {"name": CUSTOMERS_TAG, "description": "The TWC Customer API v2."},
     {"name": NOTES, "description": "Notes about a customer."},
     {"name": IMPORTS, "description": "Asynchronous imports of customer records (batches)."},
     {
