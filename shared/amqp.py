@@ -13,6 +13,7 @@ from typing import Any
 import aio_pika
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.connection import make_url
 from pamqp.commands import Basic
 
 CUSTOMER_EVENTS_EXCHANGE = "customer.events"
@@ -43,11 +44,24 @@ ORDERS_QUEUE = "impex_worker.orders"
 IMPORTS_DEAD_LETTER_QUEUE = "impex_worker.imports.dead-letters"
 # A message is delivered at most this many times before it is dead-lettered as poison.
 DELIVERY_LIMIT = 5
+# How long the first connect (TCP, AMQP handshake, login) may take.
+CONNECT_TIMEOUT = 5.0
 
 
 async def connect(url: str) -> AbstractRobustConnection:
-    """A connection that reconnects by itself and restores its channels and consumers."""
-    return await aio_pika.connect_robust(url, timeout=5)
+    """A connection that reconnects by itself and restores its channels and consumers.
+
+    A first connect that fails or is cancelled closes the connection it began: aio-pika's
+    reconnect task outlives a cancelled `connect_robust` (it swallows the cancellation and
+    retries forever), which kept event loops from ever closing (a service stopped, or a test
+    ended, while its first connect was under way)."""
+    connection = aio_pika.RobustConnection(make_url(url))
+    try:
+        await connection.connect(timeout=CONNECT_TIMEOUT)
+    except BaseException:
+        await asyncio.shield(connection.close())
+        raise
+    return connection
 
 
 async def declare_topology(channel: AbstractChannel) -> None:
