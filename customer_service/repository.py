@@ -85,6 +85,46 @@ RETURNING c.id, before.customer_ref, before.alternate_customer_ref, before.email
 """
 
 
+# A create or an update with everything else its transaction writes, in one statement: one
+# round trip instead of four (the write, its outbox event, attaching the order facts that were
+# waiting for the customer's customerRef or email, reading its figures). `{write}` is
+# INSERT_CUSTOMER or UPDATE_CUSTOMER ($1-$11, RETURNING the customer's columns); then $12-$16 the
+# outbox row as shared.outbox.INSERT_OUTBOX writes it, $17 the email lower-cased (as
+# the order facts' keys are), $18-$20 the figures' window
+# (shared.orders.repository.spend_window). The attach is shared.orders.repository.ATTACH_PENDING
+# for this one customer: the facts naming the values it now holds (a sibling of the write sees
+# the table as it was, so the customer's new values come from `written`). `attached_facts` > 0:
+# the figures read here predate them (the caller recomputes and reads them again).
+_WRITE_AND_ANNOUNCE = """
+WITH written AS ({write}),
+announced AS (
+    INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload, request_id)
+    SELECT $12::uuid, $1, $13::text, $14::text, $15::jsonb, $16::text FROM written
+),
+attached AS (
+    UPDATE customer.order_facts AS f SET customer_id = w.id
+    FROM written AS w
+    WHERE f.tenant_id = $1 AND f.customer_id IS NULL
+      AND ((f.customer_kind = 'customerRef' AND f.customer_key = w.customer_ref)
+           OR (f.customer_kind = 'email' AND f.customer_key = $17::text
+               AND w.email_lower = $17::text))
+    RETURNING f.customer_id
+)
+SELECT {columns}, (SELECT count(*) FROM attached) AS attached_facts,
+    t.total_orders, t.lifetime_value, t.total_spend, t.first_order_date, t.last_order_date,
+    t.last_order_ref, t.last_order_name, t.last_currency, t.running_spend
+FROM written AS w
+LEFT JOIN LATERAL customer.order_totals_of($1, ARRAY[w.id], $18, $19, $20) AS t ON true
+"""
+_WRITTEN_COLUMNS = ", ".join(f"w.{column.strip()}" for column in _CUSTOMER_COLUMNS.split(","))
+INSERT_AND_ANNOUNCE = _WRITE_AND_ANNOUNCE.format(
+    write=INSERT_CUSTOMER.strip() + ", email_lower", columns=_WRITTEN_COLUMNS
+)
+UPDATE_AND_ANNOUNCE = _WRITE_AND_ANNOUNCE.format(
+    write=UPDATE_CUSTOMER.strip() + ", email_lower", columns=_WRITTEN_COLUMNS
+)
+
+
 def _conflict(exc: asyncpg.UniqueViolationError) -> Conflict:
     field = unique_field(exc.constraint_name)
     return Conflict(
@@ -92,34 +132,27 @@ def _conflict(exc: asyncpg.UniqueViolationError) -> Conflict:
     )
 
 
-async def insert_customer(
+async def write_and_announce(
     conn: asyncpg.Connection,
+    statement: str,
     tenant: str,
     customer_id: uuid.UUID,
     columns: Mapping[str, Any],
     profile: Mapping[str, Any],
     now: datetime,
-) -> asyncpg.Record:
-    try:
-        return await conn.fetchrow(
-            INSERT_CUSTOMER, tenant, customer_id, *_column_values(columns), profile, now
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise _conflict(exc) from None
-
-
-async def update_customer(
-    conn: asyncpg.Connection,
-    tenant: str,
-    customer_id: uuid.UUID,
-    columns: Mapping[str, Any],
-    profile: Mapping[str, Any],
-    now: datetime,
+    event: Mapping[str, Any],
+    spend_window: tuple[datetime, datetime, str],
 ) -> asyncpg.Record | None:
+    """INSERT_AND_ANNOUNCE or UPDATE_AND_ANNOUNCE: the customer's row as written with its
+    figures beside its columns (as customer.live_customer_with_spend gives them) and
+    `attached_facts`; None when an update found no live customer. 409 on a taken value."""
+    email = columns["email"]
     try:
         return await conn.fetchrow(
-            UPDATE_CUSTOMER, tenant, customer_id, *_column_values(columns), profile, now
-        )
+            statement, tenant, customer_id, *_column_values(columns), profile, now,
+            uuid.UUID(event["eventId"]), CUSTOMER_EVENTS_EXCHANGE, event["type"], event,
+            current_request_id(), email.lower() if email else None, *spend_window,
+        )  # fmt: skip
     except asyncpg.UniqueViolationError as exc:
         raise _conflict(exc) from None
 

@@ -150,20 +150,19 @@ class CustomerService:
     ) -> dict[str, Any]:
         """Create from validated changes; `render` (default: the v2 representation) lets the
         v1 API answer in its own shape from the same transaction."""
-        render = render or self._render
         now = self._clock()
         state = merge_customer({}, changes, now=now)
         check_limits(state)
         columns, profile = split_state(state)
+        customer_id = uuid.uuid4()
         async with tenant_transaction(self._pool, tenant) as conn:
-            record = await repository.insert_customer(
-                conn, tenant, uuid.uuid4(), columns, profile, now
-            )
+            record = await self._write(
+                conn, tenant, repository.INSERT_AND_ANNOUNCE, CUSTOMER_CREATED, customer_id,
+                columns, profile, now,
+            )  # fmt: skip
             if and_then is not None:
                 await and_then(conn, record, now)
-            await self._announce(conn, tenant, CUSTOMER_CREATED, record, now)
-            await orders.attach_for_customer(conn, tenant, record)
-            return await render(conn, tenant, record, now)
+            return await self._render_written(conn, tenant, record, now, render)
 
     async def get(
         self, tenant: str, identifier: Identifier, *, render: Renderer | None = None
@@ -332,7 +331,6 @@ class CustomerService:
         render: Renderer | None = None,
         if_match: IfMatch | None = None,
     ) -> dict[str, Any]:
-        render = render or self._render
         now = self._clock()
         async with tenant_transaction(self._pool, tenant) as conn:
             record = await self._find(conn, tenant, identifier, for_update=True)
@@ -342,16 +340,63 @@ class CustomerService:
             state = change(current, now)
             if same_customer(current, state):
                 # Nothing a client can see changed: no write, no new lastModifiedDate, no event.
-                return await render(conn, tenant, record, now)
+                return await (render or self._render)(conn, tenant, record, now)
             check_limits(state)
             columns, profile = split_state(state)
-            record = await repository.update_customer(
-                conn, tenant, record["id"], columns, profile, now
-            )
-            await self._announce(conn, tenant, CUSTOMER_UPDATED, record, now)
-            # A new customerRef or email may be one that waiting order facts named.
-            await orders.attach_for_customer(conn, tenant, record)
-            return await render(conn, tenant, record, now)
+            # A new customerRef or email may be one that waiting order facts named: _write
+            # attaches them.
+            written = await self._write(
+                conn, tenant, repository.UPDATE_AND_ANNOUNCE, CUSTOMER_UPDATED, record["id"],
+                columns, profile, now,
+            )  # fmt: skip
+            if written is None:  # locked above, so never; as a lookup that found nobody
+                raise NotFound("No such customer.")
+            return await self._render_written(conn, tenant, written, now, render)
+
+    @staticmethod
+    async def _write(
+        conn: asyncpg.Connection,
+        tenant: str,
+        statement: str,
+        event_type: str,
+        customer_id: uuid.UUID,
+        columns: Mapping[str, Any],
+        profile: Mapping[str, Any],
+        now: datetime,
+    ) -> asyncpg.Record | None:
+        """The write, its event, the order facts it attaches and the customer's figures in one
+        statement (repository.write_and_announce). The event names the values just written,
+        so it is built before the write."""
+        event = customer_event(
+            event_type,
+            tenant=tenant,
+            record={
+                "id": customer_id,
+                "customer_ref": columns["customer_ref"],
+                "alternate_customer_ref": columns["alternate_customer_ref"],
+            },
+            now=now,
+        )
+        return await repository.write_and_announce(
+            conn, statement, tenant, customer_id, columns, profile, now, event,
+            orders.window_since(now),
+        )  # fmt: skip
+
+    async def _render_written(
+        self,
+        conn: asyncpg.Connection,
+        tenant: str,
+        record: asyncpg.Record,
+        now: datetime,
+        render: Renderer | None,
+    ) -> dict[str, Any]:
+        """The answer to a write from `_write`'s row: its figures are already there unless the
+        write attached order facts (then they are recomputed and read again)."""
+        if record["attached_facts"]:
+            await orders.recompute_for(conn, tenant, [record["id"]])
+        elif render is None:
+            return render_customer(record, orders.spend_of_row(record, now))
+        return await (render or self._render)(conn, tenant, record, now)
 
     @staticmethod
     async def _render(

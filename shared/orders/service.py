@@ -53,13 +53,11 @@ async def attach_waiting_facts(
     await repository.recompute_totals(conn, tenant, attached)
 
 
-async def attach_for_customer(
-    conn: asyncpg.Connection, tenant: str, record: asyncpg.Record
+async def recompute_for(
+    conn: asyncpg.Connection, tenant: str, customer_ids: Sequence[uuid.UUID]
 ) -> None:
-    """`attach_waiting_facts` for one stored customer row."""
-    refs = [record["customer_ref"]] if record["customer_ref"] else []
-    emails = [record["email"].lower()] if record["email"] else []
-    await attach_waiting_facts(conn, tenant, refs, emails)
+    """Rewrite these customers' figures from their facts (after facts were attached to them)."""
+    await repository.recompute_totals(conn, tenant, customer_ids)
 
 
 async def spend_of(

@@ -153,6 +153,39 @@ async def test_a_fact_for_an_unknown_customer_attaches_when_the_customer_is_crea
     assert (await get(customer_client, headers, by_email["id"]))["lastOrderRef"] == "P-2"
 
 
+async def test_facts_waiting_for_a_new_ref_or_email_attach_when_an_update_gives_it(
+    customer_client, mint, unique_tenant, test_settings: Settings
+):
+    """The update's one statement (write, event, attach) answers with the figures of the facts
+    it attached, and its event names the customer's new customerRef."""
+    headers = mint.headers(unique_tenant)
+    customer = await create(customer_client, headers, customerRef="OLD", email="a@example.com")
+    await post(
+        customer_client,
+        headers,
+        [fact("W-1", customerRef="NEW", total="5.00"), fact("W-2", email="B@example.com")],
+    )
+    response = await customer_client.put(
+        CUSTOMERS,
+        json={"id": customer["id"], "customerRef": "NEW", "email": "b@example.com"},
+        headers=headers,
+    )
+    assert response.status == 200, await response.text()
+    updated = await response.json()
+    assert updated["totalOrders"] == "2"
+    assert (await get(customer_client, headers, customer["id"]))["totalOrders"] == "2"
+    conn = await asyncpg.connect(test_settings.database_url)
+    try:
+        events = await conn.fetch(
+            "SELECT routing_key, payload FROM customer.outbox WHERE tenant_id = $1 ORDER BY id",
+            unique_tenant,
+        )
+    finally:
+        await conn.close()
+    assert [e["routing_key"] for e in events] == ["customer.created", "customer.updated"]
+    assert '"customerRef": "NEW"' in events[1]["payload"]
+
+
 async def test_deleting_a_customer_deletes_its_order_facts(
     customer_client, mint, unique_tenant, test_settings: Settings
 ):
