@@ -125,6 +125,14 @@ def test_if_match_search_phone_and_scope_patterns_match_their_parsers(document: 
         in_document = _accepts(search["properties"]["query"], value) and _accepts(constraint, value)
         assert in_document == accepted, value
     assert SEPARATOR not in "".join(p for p in PROBES if _accepts(constraint, p))
+    for name in ("email", "mobile", "storeUid"):  # the exact criteria: lengths and blanks
+        for value in (*PROBES, "x" * 255):
+            try:
+                search_of({name: value})
+                accepted = True
+            except InvalidInput:
+                accepted = False
+            assert _accepts(search["properties"][name], value) == accepted, (name, value)
 
     phone = _schema(document, "V1CustomerRequest")["properties"]["phone"]
     for value in PROBES:
