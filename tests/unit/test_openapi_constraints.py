@@ -172,7 +172,7 @@ def _excluded_by_fuzz_config(document: dict) -> set[tuple[str, str]]:
     }
     excluded = set()
     for entry in config.get("operations", []):
-        if entry["checks"]["positive_data_acceptance"]["enabled"] is not False:
+        if entry.get("checks", {}).get("positive_data_acceptance", {}).get("enabled") is not False:
             continue
         for method, path in operations:
             if "include-path" in entry and path != entry["include-path"]:
@@ -200,3 +200,22 @@ def test_fuzzing_excludes_exactly_the_rules_the_document_cannot_state(document: 
     }
     assert len(unstated) >= 10
     assert _excluded_by_fuzz_config(document) == unstated
+
+
+def test_fuzzing_sends_the_shopper_session_to_every_session_operation_but_logout(
+    document: dict,
+) -> None:
+    """The operations taking an AccessToken header get the registered shopper's session, except
+    logout (which would end it for the rest of the run)."""
+    config = tomllib.loads(FUZZ_CONFIG.read_text(encoding="utf-8"))
+    (entry,) = [e for e in config["operations"] if "AccessToken" in e.get("headers", {})]
+    with_session = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+        and any(p.get("name") == "AccessToken" for p in operation.get("parameters", []))
+    }
+    given = {(m, p) for m, p in with_session if re.search(entry["include-path-regex"], p)}
+    assert with_session - given == {("POST", "/services/customerservice/api/v2/shoppers/logout")}
+    assert entry["headers"]["AccessToken"] == "${FUZZ_SHOPPER_SESSION}"
