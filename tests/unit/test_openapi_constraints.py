@@ -23,6 +23,7 @@ from tests.support.openapi_build import build_document
 
 FUZZ_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "local" / "schemathesis.toml"
 UNSTATED = "which OpenAPI cannot state"
+SESSION = "header.AccessToken"  # the shopper session's parameter in schemathesis.toml
 PROBES = (
     "", " ", "a", "ab", "abc", " abc ", "x" * 256, "a\x00b", "\x1f", "AA", "de", " DE ", "Us",
     "zz", "01-01-0000", "29-02-2024", "29-02-2023", "31-04-2020", "25-10-1985", "5-1-1985",
@@ -208,7 +209,7 @@ def test_fuzzing_sends_the_shopper_session_to_every_session_operation_but_logout
     """The operations taking an AccessToken header get the registered shopper's session, except
     logout (which would end it for the rest of the run)."""
     config = tomllib.loads(FUZZ_CONFIG.read_text(encoding="utf-8"))
-    (entry,) = [e for e in config["operations"] if "AccessToken" in e.get("headers", {})]
+    (entry,) = [e for e in config["operations"] if SESSION in e.get("parameters", {})]
     with_session = {
         (method.upper(), path)
         for path, item in document["paths"].items()
@@ -218,4 +219,4 @@ def test_fuzzing_sends_the_shopper_session_to_every_session_operation_but_logout
     }
     given = {(m, p) for m, p in with_session if re.search(entry["include-path-regex"], p)}
     assert with_session - given == {("POST", "/services/customerservice/api/v2/shoppers/logout")}
-    assert entry["headers"]["AccessToken"] == "${FUZZ_SHOPPER_SESSION}"
+    assert entry["parameters"][SESSION] == "${FUZZ_SHOPPER_SESSION}"
