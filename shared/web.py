@@ -132,6 +132,14 @@ async def read_json(request: web.Request) -> Any:
     return data
 
 
+async def read_optional_json(request: web.Request) -> Any:
+    """The JSON body as read_json, or None when the request has no body (an optional body).
+
+    Whether there is one is asked of the request, not of its stream: a middleware may already
+    have read the stream (the Idempotency-Key fingerprint), and the body is still there."""
+    return await read_json(request) if request.body_exists else None
+
+
 _NUL = "\x00"
 _NUL_DETAIL = "Text must not contain the NUL character."
 _NUL_MESSAGE = "Must not contain the NUL character (\\u0000)."

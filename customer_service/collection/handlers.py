@@ -6,7 +6,7 @@ from aiohttp import web
 
 from customer_service.app_keys import COLLECTION
 from shared.authz import claims_of
-from shared.web import json_response, read_json
+from shared.web import json_response, read_optional_json
 
 
 async def list_customers(request: web.Request) -> web.Response:
@@ -20,6 +20,6 @@ async def count_customers(request: web.Request) -> web.Response:
 
 
 async def search_customers(request: web.Request) -> web.Response:
-    body = await read_json(request) if request.can_read_body else None
+    body = await read_optional_json(request)
     service = request.app[COLLECTION]
     return json_response(await service.search(claims_of(request).tenant, request.query, body))

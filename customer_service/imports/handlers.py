@@ -13,7 +13,7 @@ from shared.app_keys import SETTINGS
 from shared.authz import claims_of
 from shared.db import separate_transactions
 from shared.imports.representation import batch_location
-from shared.web import json_response, read_json
+from shared.web import json_response, read_json, read_optional_json
 
 
 def _tenant(request: web.Request) -> str:
@@ -25,7 +25,7 @@ def _with_location(batch: dict[str, Any], status: int) -> web.Response:
 
 
 async def create_batch(request: web.Request) -> web.Response:
-    body = await read_json(request) if request.body_exists else None
+    body = await read_optional_json(request)
     batch = await request.app[IMPORTS].create_batch(_tenant(request), body)
     return _with_location(batch, 201)
 

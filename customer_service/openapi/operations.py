@@ -366,6 +366,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", f"{_SHOPPERS}/me/address"): Operation(
         "Add an address to the shopper's own customer", SHOPPERS, body="AddressRequest",
         response="Customer", headers=_SESSION,
+        links=(
+            Link("updateMyAddress", "PUT", f"{_SHOPPERS}/me/address/{{}}",
+                 ("$response.body#/addresses/0/id",)),
+            Link("removeMyAddress", "DELETE", f"{_SHOPPERS}/me/address/{{}}",
+                 ("$response.body#/addresses/0/id",)),
+        ),
     ),
     ("PUT", f"{_SHOPPERS}/me/address/{{}}"): Operation(
         "Update one of the shopper's addresses", SHOPPERS, body="AddressRequest",

@@ -1,9 +1,10 @@
 """`make fuzz`: Schemathesis against the OpenAPI document and the live suite.
 
 Starts the whole suite on its own database (made anew, dropped at the end), provisions a tenant
-whose client has every scope, gets a token, and runs `st run` on the gateway's /openapi.json
-with every Schemathesis check and phase (schemathesis.toml beside this file: the token, the
-client's Basic credentials and the tenant header, and the few exclusions, each with its reason).
+whose client has every scope, gets a token, registers a shopper and logs it in, and runs `st run`
+on the gateway's /openapi.json with every Schemathesis check and phase (schemathesis.toml beside
+this file: the token, the client's Basic credentials, the tenant header, the shopper's session
+for the /shoppers/me operations, and the few exclusions, each with its reason).
 
 Environment (all optional):
   CS_TEST_SLOT       parallel slot as for `make test` (0-7): picks the database names, Redis db,
@@ -102,17 +103,40 @@ def _token(base_url: str, credentials: dict[str, str]) -> str:
         return json.load(response)["access_token"]
 
 
+def _shopper_session(base_url: str, tenant: str, token: str) -> str:
+    """A registered shopper's session token (the AccessToken header of the /shoppers/me
+    operations; a generated one would only ever get the 401 of "no session")."""
+    shoppers = f"{base_url}/services/customerservice/api/v2/shoppers"
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "X-TWC-Tenant": tenant,
+        "Content-Type": "application/json",
+    }
+    login = {
+        "username": f"shopper-{uuid.uuid4().hex[:8]}@example.com",
+        "password": uuid.uuid4().hex,
+    }
+    for path in ("register", "login"):
+        request = urllib.request.Request(
+            f"{shoppers}/{path}", data=json.dumps(login).encode(), headers=headers, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.load(response)
+    return answer["Token"]["AccessToken"]
+
+
 def schemathesis_environment(
-    env: dict[str, str], tenant: str, token: str, credentials: dict[str, str]
+    env: dict[str, str], tenant: str, token: str, credentials: dict[str, str], session: str
 ) -> dict[str, str]:
     """What schemathesis.toml reads: the bearer token for /services operations, the client's
-    credentials (HTTP Basic) for the OAuth endpoints, the tenant header."""
+    credentials (HTTP Basic) for the OAuth endpoints, the tenant header, a shopper's session."""
     return {
         **env,
         "FUZZ_TENANT": tenant,
         "FUZZ_TOKEN": token,
         "FUZZ_CLIENT_ID": credentials["client_id"],
         "FUZZ_CLIENT_SECRET": credentials["client_secret"],
+        "FUZZ_SHOPPER_SESSION": session,
     }
 
 
@@ -158,7 +182,8 @@ def main() -> int:
         token = _token(base_url, credentials)
         command = schemathesis_command(base_url, run_dir)
         print(f"fuzzing {base_url} as tenant {tenant} (logs and reports: {run_dir})", flush=True)
-        fuzz_env = schemathesis_environment(env, tenant, token, credentials)
+        session = _shopper_session(base_url, tenant, token)
+        fuzz_env = schemathesis_environment(env, tenant, token, credentials, session)
         return subprocess.run(command, cwd=ROOT, env=fuzz_env, check=False).returncode
     finally:
         suite.stop()

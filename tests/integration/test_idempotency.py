@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 
+import orjson
 import pytest
 
 from customer_service import idempotency
@@ -231,3 +232,24 @@ async def test_the_retention_sweep_deletes_keys_after_24_hours(post, pool, uniqu
     # The expired key is free again: the same key now creates anew.
     again, _ = await post(f"{API}/customers", {"email": "old2@example.com"}, key="old")
     assert again.status == 201 and idempotency.REPLAYED_HEADER not in again.headers
+
+
+async def test_a_key_does_not_hide_an_optional_body(post, pool, unique_tenant):
+    """The key's fingerprint reads the body before the handler: a handler whose body is optional
+    must still see it (the search's criteria, the batch's fields), not an empty request."""
+    for email in ("kept@example.com", "other@example.com"):
+        created, _ = await post(f"{API}/customers", {"email": email})
+        assert created.status == 201
+    found, found_body = await post(
+        f"{API}/customers/search", {"email": "KEPT@example.com"}, key="search-1"
+    )
+    assert found.status == 200
+    assert [c["email"] for c in orjson.loads(found_body)["results"]] == ["kept@example.com"]
+    too_long, too_long_body = await post(
+        f"{API}/customers/search", {"email": "a" * 264}, key="search-2"
+    )
+    assert too_long.status == 400
+    assert "email" in orjson.loads(too_long_body)["errors"]
+    batch, _ = await post("/api/import/batch", {"batchRef": "keyed"}, key="batch-1")
+    assert batch.status == 201
+    assert (await batch.json())["batchRef"] == "keyed"

@@ -23,6 +23,7 @@ from tests.support.openapi_build import build_document
 
 FUZZ_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "local" / "schemathesis.toml"
 UNSTATED = "which OpenAPI cannot state"
+SESSION = "header.AccessToken"  # the shopper session's parameter in schemathesis.toml
 PROBES = (
     "", " ", "a", "ab", "abc", " abc ", "x" * 256, "a\x00b", "\x1f", "AA", "de", " DE ", "Us",
     "zz", "01-01-0000", "29-02-2024", "29-02-2023", "31-04-2020", "25-10-1985", "5-1-1985",
@@ -125,6 +126,14 @@ def test_if_match_search_phone_and_scope_patterns_match_their_parsers(document: 
         in_document = _accepts(search["properties"]["query"], value) and _accepts(constraint, value)
         assert in_document == accepted, value
     assert SEPARATOR not in "".join(p for p in PROBES if _accepts(constraint, p))
+    for name in ("email", "mobile", "storeUid"):  # the exact criteria: lengths and blanks
+        for value in (*PROBES, "x" * 255):
+            try:
+                search_of({name: value})
+                accepted = True
+            except InvalidInput:
+                accepted = False
+            assert _accepts(search["properties"][name], value) == accepted, (name, value)
 
     phone = _schema(document, "V1CustomerRequest")["properties"]["phone"]
     for value in PROBES:
@@ -164,7 +173,7 @@ def _excluded_by_fuzz_config(document: dict) -> set[tuple[str, str]]:
     }
     excluded = set()
     for entry in config.get("operations", []):
-        if entry["checks"]["positive_data_acceptance"]["enabled"] is not False:
+        if entry.get("checks", {}).get("positive_data_acceptance", {}).get("enabled") is not False:
             continue
         for method, path in operations:
             if "include-path" in entry and path != entry["include-path"]:
@@ -192,3 +201,22 @@ def test_fuzzing_excludes_exactly_the_rules_the_document_cannot_state(document: 
     }
     assert len(unstated) >= 10
     assert _excluded_by_fuzz_config(document) == unstated
+
+
+def test_fuzzing_sends_the_shopper_session_to_every_session_operation_but_logout(
+    document: dict,
+) -> None:
+    """The operations taking an AccessToken header get the registered shopper's session, except
+    logout (which would end it for the rest of the run)."""
+    config = tomllib.loads(FUZZ_CONFIG.read_text(encoding="utf-8"))
+    (entry,) = [e for e in config["operations"] if SESSION in e.get("parameters", {})]
+    with_session = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+        and any(p.get("name") == "AccessToken" for p in operation.get("parameters", []))
+    }
+    given = {(m, p) for m, p in with_session if re.search(entry["include-path-regex"], p)}
+    assert with_session - given == {("POST", "/services/customerservice/api/v2/shoppers/logout")}
+    assert entry["parameters"][SESSION] == "${FUZZ_SHOPPER_SESSION}"
