@@ -330,7 +330,8 @@ class LeanPool:
                     raise UpstreamProtocolError("Response head too long.")
                 await connection.wait_data(self._read_timeout)
                 end = buffer.find(b"\r\n\r\n")
-            head = bytes(buffer[:end]).decode("latin-1")
+            # As aiohttp's client decodes them: its server encodes them back the same way.
+            head = bytes(buffer[:end]).decode("utf-8", "surrogateescape")
             del buffer[: end + 4]
             lines = head.split("\r\n")
             version, _, rest = lines[0].partition(" ")
