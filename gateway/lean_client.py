@@ -25,9 +25,10 @@ from collections.abc import AsyncIterator, Iterable
 _HIGH_WATER = 256 * 1024
 _MAX_HEAD = 64 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
-# Safe to send again on a fresh connection when a reused one turns out to be closed before any
-# byte of the answer came (the service closed it while idle): RFC 9110 §9.2.2.
-_RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Idempotent (RFC 9110 §9.2.2): sent again on a fresh connection when a reused one turns out to
+# be closed before any byte of the answer came (the service closed it while idle). The methods
+# aiohttp's client retries in the same case, so the gateway behaves as it did with it.
+_RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "DELETE"})
 
 
 class UpstreamConnectError(ConnectionError):
