@@ -155,6 +155,15 @@ class LeanResponse:
 
     async def read(self) -> bytes:
         """The whole body (the caller has checked it is small enough)."""
+        remaining = self._remaining
+        buffer = self._connection.buffer
+        if not self._chunked and remaining is not None and len(buffer) >= remaining:
+            # The usual case: the body came with the head; no generator needed.
+            body = bytes(buffer[:remaining])
+            del buffer[:remaining]
+            self._remaining = 0
+            self._done = True
+            return body
         return b"".join([chunk async for chunk in self.iter_chunks()])
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
