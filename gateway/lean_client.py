@@ -407,8 +407,12 @@ class LeanPool:
         if not reusable or self._closed:
             connection.close()
             return
-        connection.idle_since = time.monotonic()
-        self._idle.append(connection)
+        now = connection.idle_since = time.monotonic()
+        idle = self._idle
+        # Reuse takes the newest, so the oldest would linger: drop those closed or past their time.
+        while idle and (idle[0].closed or now - idle[0].idle_since > self._keepalive):
+            idle.popleft().close()
+        idle.append(connection)
 
     def close(self) -> None:
         self._closed = True

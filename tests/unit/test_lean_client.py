@@ -55,13 +55,20 @@ async def serve() -> AsyncIterator[Callable[[Script], asyncio.Future]]:
     servers: list[asyncio.Server] = []
     pools: list[LeanPool] = []
 
-    async def start(script: Script, close: bool = False) -> tuple[ScriptedServer, LeanPool]:
+    async def start(
+        script: Script, close: bool = False, keepalive: float = 30
+    ) -> tuple[ScriptedServer, LeanPool]:
         scripted = ScriptedServer(script, close)
         server = await asyncio.start_server(scripted.handle, "127.0.0.1", 0)
         servers.append(server)
         port = server.sockets[0].getsockname()[1]
         pool = LeanPool(
-            "127.0.0.1", port, limit=8, keepalive_timeout=30, connect_timeout=1, read_timeout=0.5
+            "127.0.0.1",
+            port,
+            limit=8,
+            keepalive_timeout=keepalive,
+            connect_timeout=1,
+            read_timeout=0.5,
         )
         pools.append(pool)
         return scripted, pool
@@ -196,3 +203,10 @@ def test_a_header_value_with_a_line_break_is_refused():
     pool = LeanPool("127.0.0.1", 9, limit=1, keepalive_timeout=1, connect_timeout=1, read_timeout=1)
     with pytest.raises(ValueError):
         asyncio.run(pool.request("GET", "/", [("X-A", "b\r\nX-Injected: 1")]))
+
+
+async def test_idle_connections_past_the_keepalive_are_not_reused(serve):
+    server, pool = await serve(lambda n, head: ok(), keepalive=-1)  # always too old
+    await fetch(pool)
+    await fetch(pool)
+    assert server.connections == 2
