@@ -161,6 +161,7 @@ class LeanResponse:
             # The usual case: the body came with the head; no generator needed.
             body = bytes(buffer[:remaining])
             del buffer[:remaining]
+            self._connection.consumed()
             self._remaining = 0
             self._done = True
             return body
