@@ -4,13 +4,15 @@ Why not aiohttp's client for these: under load its per-request machinery (Client
 ClientResponse objects, the URL and header multidicts, the connector's bookkeeping, a
 `sock_read` timer rescheduled on every chunk received, trace hooks) cost the gateway about as much
 CPU as its own request handling, on a path whose whole job is to pass a few hundred bytes on.
-This client writes the request line and headers as one buffer, reads the response head with one
-split, and keeps one deadline timer per wait. Requests with a body (uploads, JSON writes) still
-go through aiohttp's client, which streams them.
+This client writes the request line and headers as one buffer and keeps one deadline timer per
+wait. Requests with a body (uploads, JSON writes) still go through aiohttp's client, which
+streams them.
 
-Response bodies: Content-Length, chunked (decoded; the gateway re-frames it) or up to the close;
-none for HEAD, 1xx, 204 and 304. A connection is reused only when its response was read to the
-end under Content-Length or chunked framing and the server did not ask to close it.
+Responses are parsed by llhttp (`httptools`, as uvicorn's server does), a fresh parser per
+response: status line, headers, Content-Length, chunked (decoded; the gateway re-frames it),
+trailers, no body for 1xx, 204 and 304. What llhttp cannot be told through httptools is ours:
+no body for HEAD, and the end of a body delimited by the close. A connection is reused only when
+its response was read to the end, the server did not ask to close it and sent nothing past it.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ import collections
 import time
 from collections.abc import AsyncIterator, Iterable
 
-# Past this many unread bytes the socket stops being read (a slow client of a large export must
-# not make the gateway buffer it); reading resumes below a quarter of it.
+from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
+
+# Past this many unread body bytes the socket stops being read (a slow client of a large export
+# must not make the gateway buffer it); reading resumes below a quarter of it.
 _HIGH_WATER = 256 * 1024
+# llhttp sets no bound on a response head; the services' heads are a few hundred bytes.
 _MAX_HEAD = 64 * 1024
-_NO_BODY_STATUSES = frozenset({204, 304})
 # Idempotent (RFC 9110 §9.2.2): sent again on a fresh connection when a reused one turns out to
 # be closed before any byte of the answer came (the service closed it while idle). The methods
 # aiohttp's client retries in the same case, so the gateway behaves as it did with it.
@@ -40,65 +44,38 @@ class UpstreamDisconnected(ConnectionError):
 
 
 class UpstreamProtocolError(ConnectionError):
-    """The service's answer is not HTTP/1.x as this client reads it."""
+    """The service's answer is not HTTP/1.x as llhttp reads it."""
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.response: LeanResponse | None = None  # the answer being read, if any
         self.eof = False
         self.closed = False
         self.idle_since = 0.0
-        self.used = False
-        self._waiter: asyncio.Future[None] | None = None
-        self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if not self._paused and len(self.buffer) > _HIGH_WATER and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
-        self._wake()
+        if self.response is None:
+            self.close()  # bytes nobody asked for: the connection is out of step
+        else:
+            self.response.feed(data)
 
     def eof_received(self) -> bool:
-        self.eof = True
-        self._wake()
+        self._ended()
         return False  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.eof = True
         self.closed = True
-        self._wake()
+        self._ended()
 
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def consumed(self) -> None:
-        """Called after taking bytes off `buffer`: reads again once it has drained."""
-        if self._paused and len(self.buffer) < _HIGH_WATER // 4 and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
-
-    async def wait_data(self, timeout: float | None) -> None:
-        """Until more bytes (or the end) arrive; TimeoutError after `timeout` s without any."""
-        if self.eof:
-            raise UpstreamDisconnected("The connection closed before the response was complete.")
-        waiter = self._loop.create_future()
-        self._waiter = waiter
-        timer = self._loop.call_later(timeout, _expire, waiter) if timeout is not None else None
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-            if timer is not None:
-                timer.cancel()
+    def _ended(self) -> None:
+        self.eof = True
+        if self.response is not None:
+            self.response.wake()
 
     def close(self) -> None:
         self.closed = True
@@ -112,17 +89,28 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 
 
 class LeanResponse:
-    """One upstream response: status, headers as received, and its body read or streamed."""
+    """One upstream response: status, headers as received, and its body read or streamed.
+    Also the callbacks of its llhttp parser, which the connection feeds as bytes arrive."""
 
     __slots__ = (
+        "_body",
+        "_buffered",
         "_chunked",
+        "_complete",
         "_connection",
-        "_done",
+        "_error",
+        "_head_bytes",
+        "_head_done",
+        "_head_only",
+        "_interim",
         "_keep_alive",
+        "_loop",
+        "_parser",
+        "_paused",
         "_pool",
         "_read_timeout",
         "_released",
-        "_remaining",
+        "_waiter",
         "content_length",
         "headers",
         "status",
@@ -130,110 +118,168 @@ class LeanResponse:
 
     def __init__(
         self,
-        status: int,
-        headers: list[tuple[str, str]],
-        content_length: int | None,
-        body_length: int | None,
         connection: _Connection,
         pool: LeanPool,
+        loop: asyncio.AbstractEventLoop,
         *,
-        chunked: bool,
-        keep_alive: bool,
+        head_only: bool,
         read_timeout: float | None,
     ) -> None:
-        self.status = status
-        self.headers = headers
-        self.content_length = content_length
+        self.status = 0
+        self.headers: list[tuple[str, str]] = []
+        self.content_length: int | None = None
         self._connection = connection
         self._pool = pool
-        self._chunked = chunked
-        self._remaining = body_length
-        self._keep_alive = keep_alive
+        self._loop = loop
+        self._head_only = head_only
         self._read_timeout = read_timeout
-        self._done = body_length == 0 and not chunked
+        self._parser = HttpResponseParser(self)
+        self._body: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._paused = False
+        self._chunked = False
+        self._interim = False
+        self._head_bytes = 0
+        self._head_done = False
+        self._complete = False
+        self._keep_alive = False
+        self._error: Exception | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self._released = False
+
+    # -- fed by the connection, called back by llhttp --
+
+    def feed(self, data: bytes) -> None:
+        if self._error is None:
+            try:
+                self._parser.feed_data(data)
+            except (HttpParserError, HttpParserUpgrade) as exc:
+                self._error = UpstreamProtocolError(f"Malformed response: {exc}")
+                self._keep_alive = False
+        if not self._head_done and self._error is None:
+            self._head_bytes += len(data)
+            if self._head_bytes > _MAX_HEAD:
+                self._error = UpstreamProtocolError("Response head too long.")
+        if self._buffered > _HIGH_WATER and not self._paused:
+            self._paused = True
+            transport = self._connection.transport
+            if transport is not None:
+                transport.pause_reading()
+        self.wake()
+
+    def on_message_begin(self) -> None:
+        if self._complete:
+            self._keep_alive = False  # a second answer to one request: out of step
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._head_done:
+            return  # a trailer: not passed on
+        # Decoded as aiohttp's client decodes them: its server encodes them back the same way.
+        self.headers.append(
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        )
+        lowered = name.lower()
+        if lowered == b"content-length":
+            self.content_length = int(value)  # llhttp has checked it is digits, and only one
+        elif lowered == b"transfer-encoding":
+            self._chunked = value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+
+    def on_headers_complete(self) -> None:
+        if self._head_done:
+            return  # a second answer to one request (on_message_begin has noted it)
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            # Interim (100 Continue, 103 Early Hints): llhttp ends it here, the final one follows.
+            self._interim = True
+            self.headers = []
+            self.content_length = None
+            self._chunked = False
+            return
+        self.status = status
+        self._head_done = True
+        if self._chunked:
+            self.content_length = None
+        if self._head_only:
+            # llhttp does not know the request was HEAD: it would wait for the announced body.
+            self._complete = True
+            self._keep_alive = self._parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        if self._complete:
+            self._keep_alive = False  # a body after a HEAD answer: out of step
+            return
+        self._body.append(body)
+        self._buffered += len(body)
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+        elif not self._complete:
+            self._complete = True
+            self._keep_alive = self._parser.should_keep_alive()
+
+    def wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- the reader's side --
+
+    async def _wait(self) -> None:
+        """Until more of the answer (or the end) arrives; TimeoutError after `read_timeout` s
+        without any byte."""
+        if self._error is not None:
+            raise self._error
+        if self._connection.eof:
+            if self._head_done and self.content_length is None and not self._chunked:
+                self._complete = True  # a body delimited by the close
+                return
+            raise UpstreamDisconnected("The connection closed before the response was complete.")
+        waiter = self._loop.create_future()
+        self._waiter = waiter
+        timeout = self._read_timeout
+        timer = self._loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    async def read_head(self) -> None:
+        while not self._head_done:
+            await self._wait()
 
     async def read(self) -> bytes:
         """The whole body (the caller has checked it is small enough)."""
-        remaining = self._remaining
-        buffer = self._connection.buffer
-        if not self._chunked and remaining is not None and len(buffer) >= remaining:
+        if self._complete and len(self._body) <= 1:
             # The usual case: the body came with the head; no generator needed.
-            body = bytes(buffer[:remaining])
-            del buffer[:remaining]
-            self._connection.consumed()
-            self._remaining = 0
-            self._done = True
+            body = self._body.pop() if self._body else b""
+            self._buffered = 0
+            self._drained()
             return body
         return b"".join([chunk async for chunk in self.iter_chunks()])
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
-        if self._done:
-            return
-        if self._chunked:
-            async for chunk in self._chunked_body():
-                yield chunk
-        else:
-            async for chunk in self._plain_body():
-                yield chunk
-        self._done = True
-
-    async def _plain_body(self) -> AsyncIterator[bytes]:
-        connection = self._connection
-        buffer = connection.buffer
-        while self._remaining is None or self._remaining > 0:
-            if not buffer:
-                if connection.eof and self._remaining is None:
-                    return  # delimited by the close
-                await connection.wait_data(self._read_timeout)
-                continue
-            take = len(buffer) if self._remaining is None else min(self._remaining, len(buffer))
-            chunk = bytes(buffer[:take])
-            del buffer[:take]
-            connection.consumed()
-            if self._remaining is not None:
-                self._remaining -= take
-            yield chunk
-
-    async def _chunked_body(self) -> AsyncIterator[bytes]:
-        connection = self._connection
-        buffer = connection.buffer
+        # Passed on as it arrives: a body larger than the read buffer is never held whole.
+        body = self._body
         while True:
-            line = await self._line()
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise UpstreamProtocolError("Malformed chunk size.") from None
-            if size == 0:
-                while await self._line():  # trailers, up to the empty line
-                    pass
+            while body:
+                chunk = body.popleft()
+                self._buffered -= len(chunk)
+                self._drained()
+                yield chunk
+            if self._complete:
                 return
-            # Passed on as it arrives: a chunk larger than the read buffer is never held whole.
-            while size > 0:
-                if not buffer:
-                    await connection.wait_data(self._read_timeout)
-                    continue
-                take = min(size, len(buffer))
-                chunk = bytes(buffer[:take])
-                del buffer[:take]
-                connection.consumed()
-                size -= take
-                yield chunk
-            if await self._line():
-                raise UpstreamProtocolError("Malformed chunk.")
+            await self._wait()
 
-    async def _line(self) -> bytes:
-        connection = self._connection
-        buffer = connection.buffer
-        while True:
-            end = buffer.find(b"\r\n")
-            if end >= 0:
-                line = bytes(buffer[:end])
-                del buffer[: end + 2]
-                return line
-            if len(buffer) > _MAX_HEAD:
-                raise UpstreamProtocolError("Chunk header too long.")
-            await connection.wait_data(self._read_timeout)
+    def _drained(self) -> None:
+        """Called after taking body off the queue: reads again once it has drained."""
+        if self._paused and self._buffered < _HIGH_WATER // 4:
+            self._paused = False
+            transport = self._connection.transport
+            if transport is not None:
+                transport.resume_reading()
 
     def release(self) -> None:
         """Back to the pool if read to the end and reusable, else closed. Idempotent."""
@@ -241,7 +287,14 @@ class LeanResponse:
             return
         self._released = True
         connection = self._connection
-        reusable = self._done and self._keep_alive and not connection.eof and not connection.buffer
+        connection.response = None
+        reusable = (
+            self._complete
+            and self._keep_alive
+            and not self._body
+            and self._error is None
+            and not connection.eof
+        )
         self._pool.give_back(connection, reusable=reusable)
 
 
@@ -316,92 +369,29 @@ class LeanPool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
-                _, connection = await loop.create_connection(
-                    lambda: _Connection(loop), self.host, self.port
-                )
+                _, connection = await loop.create_connection(_Connection, self.host, self.port)
         except (OSError, TimeoutError) as exc:
             raise UpstreamConnectError(str(exc)) from exc
         return connection
 
     async def _exchange(self, connection: _Connection, method: str, head: bytes) -> LeanResponse:
+        response = LeanResponse(
+            connection,
+            self,
+            asyncio.get_running_loop(),
+            head_only=method == "HEAD",
+            read_timeout=self._read_timeout,
+        )
+        connection.response = response
         try:
             assert connection.transport is not None
             connection.transport.write(head)
-            return await self._read_head(connection, method)
+            await response.read_head()
         except BaseException:
+            connection.response = None
             connection.close()
             raise
-
-    async def _read_head(self, connection: _Connection, method: str) -> LeanResponse:
-        buffer = connection.buffer
-        while True:
-            end = buffer.find(b"\r\n\r\n")
-            while end < 0:
-                if len(buffer) > _MAX_HEAD:
-                    raise UpstreamProtocolError("Response head too long.")
-                await connection.wait_data(self._read_timeout)
-                end = buffer.find(b"\r\n\r\n")
-            # As aiohttp's client decodes them: its server encodes them back the same way.
-            head = bytes(buffer[:end]).decode("utf-8", "surrogateescape")
-            del buffer[: end + 4]
-            lines = head.split("\r\n")
-            version, _, rest = lines[0].partition(" ")
-            try:
-                status = int(rest[:3])
-            except ValueError:
-                raise UpstreamProtocolError("Malformed status line.") from None
-            if not version.startswith("HTTP/1.") or len(rest) < 3:
-                raise UpstreamProtocolError("Malformed status line.")
-            if 100 <= status < 200:
-                continue  # interim (100 Continue, 103 Early Hints): the final one follows
-            break
-        headers: list[tuple[str, str]] = []
-        content_length: int | None = None
-        chunked = False
-        keep_alive = version == "HTTP/1.1"
-        for line in lines[1:]:
-            name, colon, value = line.partition(":")
-            if not colon or not name or name != name.strip():
-                raise UpstreamProtocolError("Malformed header line.")
-            value = value.strip(" \t")
-            lowered = name.lower()
-            if lowered == "content-length":
-                if not value.isdigit() or (
-                    content_length is not None and int(value) != content_length
-                ):
-                    raise UpstreamProtocolError("Malformed Content-Length.")
-                content_length = int(value)
-            elif lowered == "transfer-encoding":
-                chunked = value.lower().rsplit(",", 1)[-1].strip() == "chunked"
-                if not chunked:
-                    keep_alive = False  # another coding last: delimited by the close
-            elif lowered == "connection":
-                tokens = {token.strip().lower() for token in value.split(",")}
-                if "close" in tokens:
-                    keep_alive = False
-                elif "keep-alive" in tokens and version == "HTTP/1.0":
-                    keep_alive = True
-            headers.append((name, value))
-        if chunked:
-            content_length = None  # RFC 9112 §6.3: Transfer-Encoding overrides it
-        if method == "HEAD" or status in _NO_BODY_STATUSES:
-            body_length: int | None = 0
-            chunked = False
-        else:
-            body_length = content_length
-            if body_length is None and not chunked:
-                keep_alive = False  # read to the close
-        return LeanResponse(
-            status,
-            headers,
-            content_length,
-            body_length,
-            connection,
-            self,
-            chunked=chunked,
-            keep_alive=keep_alive,
-            read_timeout=self._read_timeout,
-        )
+        return response
 
     def give_back(self, connection: _Connection, *, reusable: bool) -> None:
         self._slots.release()

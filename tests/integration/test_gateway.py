@@ -250,6 +250,34 @@ async def test_upstream_down_is_a_quick_503(aiohttp_client, gateway_settings, mi
     assert "Traceback" not in body["detail"] and "127.0.0.1" not in body["detail"]
 
 
+async def test_a_malformed_upstream_answer_is_a_503_problem(
+    aiohttp_client, gateway_settings, mint, unique_tenant
+):
+    """A service whose answer is not HTTP (here a header line without a colon): a problem, not
+    a hang or a stack trace."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nNo colon here\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        await reader.read()  # until the gateway drops the connection
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = dataclasses.replace(
+        gateway_settings, customer_service_url=f"http://127.0.0.1:{port}"
+    )
+    client = await aiohttp_client(create_app(settings))
+    try:
+        response = await client.get(f"{API}/customers/x", headers=mint.headers(unique_tenant))
+        assert response.status == 503
+        assert response.content_type == "application/problem+json"
+        assert "Traceback" not in (await response.json())["detail"]
+    finally:
+        server.close()
+
+
 async def test_failed_post_is_not_retried(gateway, mint, unique_tenant, upstream):
     """A connection dropped during a POST is reported, not replayed."""
     response = await gateway.post(f"{API}/drop", json={}, headers=mint.headers(unique_tenant))

@@ -199,6 +199,50 @@ async def test_garbage_is_a_protocol_error(serve):
         await fetch(pool)
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n",  # status not three digits
+        b"HTTP/1.1 200 OK\r\nNo colon in this line\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (70 * 1024),  # a head with no end in sight
+    ],
+)
+async def test_a_malformed_head_is_a_protocol_error(serve, head):
+    server, pool = await serve(lambda n, h: head)
+    with pytest.raises(UpstreamProtocolError):
+        await fetch(pool)
+    with pytest.raises(UpstreamProtocolError):  # the connection was not kept
+        await fetch(pool)
+    assert server.connections == 2
+
+
+async def test_a_bad_chunk_size_is_a_protocol_error_and_the_connection_is_dropped(serve):
+    reply = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nxyz\r\n0\r\n\r\n"
+    )
+    sent: list[bytes] = []
+    server, pool = await serve(lambda n, head: ok() if sent else sent.append(reply) or reply)
+    response = await pool.request("GET", "/export", [])
+    assert response.status == 200  # the head was fine
+    with pytest.raises(UpstreamProtocolError):
+        await response.read()
+    response.release()
+    assert await fetch(pool) == (200, b"hello")
+    assert server.connections == 2
+
+
+async def test_bytes_past_the_end_of_an_answer_make_its_connection_unusable(serve):
+    """A second answer after the first (or a body after a HEAD answer) means the connection is
+    out of step with its requests: it is closed, not reused."""
+    server, pool = await serve(lambda n, head: ok(b"one") + b"HTTP/1.1 204 No Content\r\n\r\n")
+    assert await fetch(pool) == (200, b"one")
+    assert await fetch(pool) == (200, b"one")
+    assert server.connections == 2
+
+
 def test_a_header_value_with_a_line_break_is_refused():
     pool = LeanPool("127.0.0.1", 9, limit=1, keepalive_timeout=1, connect_timeout=1, read_timeout=1)
     with pytest.raises(ValueError):
