@@ -204,6 +204,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ratios = {}
     for goal in GOALS:
         top, bottom = (part.strip() for part in goal.split("/"))
+        if top not in summary or bottom not in summary:
+            continue  # `--only` left a side of this goal out
         # Per round as well: the machine is shared, a ratio within one round is the fairer one.
         per_round = []
         for round_number in sorted({r["round"] for r in runs}):
@@ -359,7 +361,7 @@ def main() -> int:
             )
             shim = types.SimpleNamespace(processes={**suite.processes, "bare": bare})
             runs = measure(wrk, args, targets, CpuMeter(shim, harness.BENCH_NAME))
-            summary = summarize(runs) if not args.only else {}
+            summary = summarize(runs)
             profiles = {}
             if args.profile:
                 profiles = profile(

@@ -7,14 +7,16 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
+from yarl import URL
 
 from gateway import public_api
-from gateway.app_keys import RATE_LIMITER, ROUTES, UPSTREAM_SESSION
+from gateway.app_keys import LEAN_POOLS, RATE_LIMITER, ROUTES, UPSTREAM_SESSION
+from gateway.lean_client import LeanPool
 from gateway.metrics import SERVICE_METRICS
 from gateway.paths import refuse_dot_segments
 from gateway.proxy import forward
 from gateway.rate_limit import Limits, RateLimiter
-from gateway.upstreams import build_routes, resolve
+from gateway.upstreams import Route, build_routes, resolve
 from shared.app_factory import (
     add_readiness_check,
     create_base_app,
@@ -58,7 +60,9 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         decision = await request.app[RATE_LIMITER].enforce(claims.tenant, claims.client_id)
         if decision is not None:
             extra_headers = decision.headers()
-    return await forward(request, target, request.app[UPSTREAM_SESSION], extra_headers)
+    app = request.app
+    pool = app[LEAN_POOLS].get(target.route.upstream_base)
+    return await forward(request, target, app[UPSTREAM_SESSION], extra_headers, pool)
 
 
 async def _rate_limiter_context(app: web.Application) -> AsyncIterator[None]:
@@ -78,10 +82,18 @@ async def _rate_limiter_context(app: web.Application) -> AsyncIterator[None]:
     await redis.aclose()
 
 
+# Per upstream client (aiohttp's for bodies, the lean one for the rest). Idle connections are
+# dropped well before the services' own keep-alive (aiohttp's 75 s) closes them.
+_UPSTREAM_CONNECTIONS = 512
+_KEEPALIVE_SECONDS = 30.0
+
+
 async def _upstream_session_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=30, ttl_dns_cache=60),
+        connector=aiohttp.TCPConnector(
+            limit=_UPSTREAM_CONNECTIONS, keepalive_timeout=_KEEPALIVE_SECONDS, ttl_dns_cache=60
+        ),
         timeout=aiohttp.ClientTimeout(
             total=None,
             sock_connect=settings.upstream_connect_timeout,
@@ -91,6 +103,7 @@ async def _upstream_session_context(app: web.Application) -> AsyncIterator[None]
         cookie_jar=aiohttp.DummyCookieJar(),
     )
     app[UPSTREAM_SESSION] = session
+    app[LEAN_POOLS] = _lean_pools(settings, app[ROUTES])
 
     async def upstreams_alive() -> None:
         for base in {route.upstream_base for route in app[ROUTES]}:
@@ -99,4 +112,24 @@ async def _upstream_session_context(app: web.Application) -> AsyncIterator[None]
 
     add_readiness_check(app, "upstreams", upstreams_alive)
     yield
+    for pool in app[LEAN_POOLS].values():
+        pool.close()
     await session.close()
+
+
+def _lean_pools(settings: Settings, routes: tuple[Route, ...]) -> dict[str, LeanPool]:
+    """A lean keep-alive pool per plain-HTTP upstream (TLS or a base path: aiohttp's client)."""
+    pools = {}
+    for base in {route.upstream_base for route in routes}:
+        url = URL(base)
+        if url.scheme != "http" or url.path not in ("", "/") or url.host is None:
+            continue
+        pools[base] = LeanPool(
+            url.host,
+            url.port or 80,
+            limit=_UPSTREAM_CONNECTIONS,
+            keepalive_timeout=_KEEPALIVE_SECONDS,
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout,
+        )
+    return pools

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from gateway.lean_client import LeanPool, UpstreamConnectError, UpstreamDisconnected
 from gateway.upstreams import Target, public_location
 from shared.app_keys import SETTINGS
 from shared.errors import GatewayTimeout, PayloadTooLarge, Unavailable
@@ -102,11 +103,16 @@ async def forward(
     target: Target,
     session: aiohttp.ClientSession,
     extra_headers: dict[str, str] | None = None,
+    pool: LeanPool | None = None,
 ) -> web.StreamResponse:
-    """Proxy `request` to `target`; an unreachable upstream is a quick 503, a slow one a 504."""
+    """Proxy `request` to `target`; an unreachable upstream is a quick 503, a slow one a 504.
+    A request without a body goes over `pool` (the lean client) when there is one; a body is
+    streamed up by aiohttp's client."""
     body = _request_body(request, target)
     # Passed on byte for byte: re-quoting would turn the SDK's '%40' into '%2540'.
     query = request.rel_url.raw_query_string
+    if body is None and pool is not None:
+        return await _forward_lean(request, target, pool, query, extra_headers or {})
     url = URL(f"{target.url}?{query}" if query else target.url, encoded=True)
     try:
         upstream = await session.request(
@@ -122,7 +128,39 @@ async def forward(
             raise _too_large(body.limit) from exc
         raise _upstream_failure(exc) from exc
     try:
-        return await _relay_response(request, upstream, extra_headers or {})
+        return await _relay_response(
+            request,
+            upstream.status,
+            upstream.headers.items(),
+            upstream.content_length,
+            upstream.read,
+            lambda: upstream.content.iter_chunked(_STREAM_CHUNK),
+            extra_headers or {},
+        )
+    finally:
+        upstream.release()
+
+
+async def _forward_lean(
+    request: web.Request, target: Target, pool: LeanPool, query: str, extra_headers: dict[str, str]
+) -> web.StreamResponse:
+    path = f"{target.upstream_path}?{query}" if query else target.upstream_path
+    try:
+        upstream = await pool.request(request.method, path, _upstream_headers(request).items())
+    except (ConnectionError, TimeoutError) as exc:
+        raise _upstream_failure(exc) from exc
+    try:
+        return await _relay_response(
+            request,
+            upstream.status,
+            upstream.headers,
+            upstream.content_length,
+            upstream.read,
+            upstream.iter_chunks,
+            extra_headers,
+        )
+    except ConnectionError as exc:  # the service went away in the middle of its answer
+        raise _upstream_failure(exc) from exc
     finally:
         upstream.release()
 
@@ -130,14 +168,20 @@ async def forward(
 def _upstream_failure(exc: BaseException) -> Unavailable | GatewayTimeout:
     if isinstance(exc, TimeoutError):
         return GatewayTimeout("The service behind this path did not answer in time.")
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
+    if isinstance(
+        exc,
+        aiohttp.ClientConnectorError
+        | aiohttp.ServerDisconnectedError
+        | UpstreamConnectError
+        | UpstreamDisconnected,
+    ):
         return Unavailable("The service behind this path is not available.")
     return Unavailable("The service behind this path failed to answer.")
 
 
-def _response_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict[str]:
+def _response_headers(upstream_headers: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
     headers: CIMultiDict[str] = CIMultiDict()
-    for name, value in upstream.headers.items():
+    for name, value in upstream_headers:
         lowered = name.lower()
         if lowered in HOP_BY_HOP or lowered in ("content-length", "server", "date"):
             continue
@@ -148,21 +192,25 @@ def _response_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict[str]:
 
 
 async def _relay_response(
-    request: web.Request, upstream: aiohttp.ClientResponse, extra_headers: dict[str, str]
+    request: web.Request,
+    status: int,
+    upstream_headers: Iterable[tuple[str, str]],
+    length: int | None,
+    read: Callable[[], Awaitable[bytes]],
+    chunks: Callable[[], AsyncIterator[bytes]],
+    extra_headers: dict[str, str],
 ) -> web.StreamResponse:
-    headers = _response_headers(upstream)
+    headers = _response_headers(upstream_headers)
     headers.update(extra_headers)
     headers[REQUEST_ID_HEADER] = request[REQUEST_ID_KEY]
-    length = upstream.content_length
     try:
         if length is not None and length <= _BUFFER_RESPONSE_LIMIT:
-            body = await upstream.read()
-            return web.Response(status=upstream.status, headers=headers, body=body)
-        response = web.StreamResponse(status=upstream.status, headers=headers)
+            return web.Response(status=status, headers=headers, body=await read())
+        response = web.StreamResponse(status=status, headers=headers)
         if length is not None:
             response.content_length = length
         await response.prepare(request)
-        async for chunk in upstream.content.iter_chunked(_STREAM_CHUNK):
+        async for chunk in chunks():
             await response.write(chunk)
         await response.write_eof()
         return response

@@ -20,6 +20,7 @@ from tests.support.processes import throwaway_redis
 from tests.support.waiting import eventually
 
 API = "/services/customerservice/api/v2"
+STREAM_ROWS = 2000  # ~1 MiB
 
 
 class Upstream:
@@ -31,6 +32,7 @@ class Upstream:
         self.app.router.add_route("*", "/api/v2/slow", self.slow)
         self.app.router.add_post("/api/v2/drop", self.drop)
         self.app.router.add_post("/api/import/batch/{id}/file", self.upload)
+        self.app.router.add_get("/api/v2/stream", self.stream)
         self.app.router.add_route("*", "/{path:.*}", self.echo)
 
     async def echo(self, request: web.Request) -> web.Response:
@@ -47,6 +49,15 @@ class Upstream:
             },
             headers={**headers, "Connection": "keep-alive", "Keep-Alive": "timeout=5"},
         )
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """A chunked answer larger than the gateway buffers (an export)."""
+        response = web.StreamResponse(headers={"Content-Type": "text/csv"})
+        await response.prepare(request)
+        for row in range(STREAM_ROWS):
+            await response.write(b"%08d,%s\n" % (row, b"x" * 500))
+        await response.write_eof()
+        return response
 
     async def slow(self, _request: web.Request) -> web.Response:
         await asyncio.sleep(3)
@@ -117,6 +128,52 @@ async def test_request_is_forwarded_with_prefix_stripped_and_headers_sanitised(
     assert "Keep-Alive" not in response.headers
     assert response.headers["X-Request-ID"] == "req-123"
     assert response.headers["Server"] == "customer-suite"  # no library version advertised
+
+
+async def test_a_get_is_forwarded_under_the_same_header_rules(
+    aiohttp_client, gateway_settings, mint, unique_tenant
+):
+    """The same rules on the lean client's path (requests without a body): query passed on as
+    sent, hop-by-hop and spoofed headers dropped, the gateway's forwarding headers and request id
+    set, Location rewritten, the upstream's hop-by-hop answer headers dropped."""
+    untrusting = dataclasses.replace(gateway_settings, trusted_proxy_cidrs=("192.0.2.0/24",))
+    gateway = await aiohttp_client(create_app(untrusting))
+    response = await gateway.get(
+        URL(f"{API}/things/located/?a=1&b=%2B&c=%40x", encoded=True),
+        headers={
+            **mint.headers(unique_tenant),
+            "X-Request-ID": "req-124",
+            "X-Forwarded-For": "6.6.6.6",
+            "Connection": "keep-alive, X-Secret-Hop",
+            "X-Secret-Hop": "drop me",
+            "Proxy-Authorization": "Basic zzz",
+        },
+    )
+    assert response.status == 200
+    echoed = await response.json()
+    assert (echoed["method"], echoed["path"]) == ("GET", "/api/v2/things/located")
+    assert echoed["query"] == "a=1&b=%2B&c=%40x"
+    seen = echoed["headers"]
+    assert seen["X-Request-ID"] == "req-124"
+    assert seen["X-Forwarded-For"] == "127.0.0.1"
+    assert seen["Authorization"].startswith("Bearer ")  # customer_service verifies it again
+    assert "X-Secret-Hop" not in seen and "Proxy-Authorization" not in seen
+    assert seen["X-TWC-Tenant"] == unique_tenant
+    assert response.headers["Location"] == "/services/impex/api/import/batch/42"
+    assert "Keep-Alive" not in response.headers
+    assert response.headers["X-Request-ID"] == "req-124"
+    assert response.headers["Server"] == "customer-suite"
+
+
+async def test_a_large_chunked_answer_streams_through(gateway, mint, unique_tenant):
+    response = await gateway.get(f"{API}/stream", headers=mint.headers(unique_tenant))
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/csv"
+    body = await response.read()
+    assert body.count(b"\n") == STREAM_ROWS
+    assert body.startswith(b"00000000,") and body.endswith(
+        b"%08d,%s\n" % (STREAM_ROWS - 1, b"x" * 500)
+    )
 
 
 async def test_the_client_address_behind_trusted_proxies_is_passed_on(
@@ -191,6 +248,34 @@ async def test_upstream_down_is_a_quick_503(aiohttp_client, gateway_settings, mi
     assert response.status == 503
     body = await response.json()
     assert "Traceback" not in body["detail"] and "127.0.0.1" not in body["detail"]
+
+
+async def test_a_malformed_upstream_answer_is_a_503_problem(
+    aiohttp_client, gateway_settings, mint, unique_tenant
+):
+    """A service whose answer is not HTTP (here a header line without a colon): a problem, not
+    a hang or a stack trace."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nNo colon here\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        await reader.read()  # until the gateway drops the connection
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = dataclasses.replace(
+        gateway_settings, customer_service_url=f"http://127.0.0.1:{port}"
+    )
+    client = await aiohttp_client(create_app(settings))
+    try:
+        response = await client.get(f"{API}/customers/x", headers=mint.headers(unique_tenant))
+        assert response.status == 503
+        assert response.content_type == "application/problem+json"
+        assert "Traceback" not in (await response.json())["detail"]
+    finally:
+        server.close()
 
 
 async def test_failed_post_is_not_retried(gateway, mint, unique_tenant, upstream):
