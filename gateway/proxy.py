@@ -191,6 +191,15 @@ def _response_headers(upstream_headers: Iterable[tuple[str, str]]) -> CIMultiDic
     return headers
 
 
+def _cut_short(request: web.Request) -> None:
+    """The service failed after its head went out to the client: a problem response can no
+    longer be sent, and ending the body normally would pass a truncated answer off as whole
+    (an export missing its tail). Aborting the connection leaves the client's framing
+    (Content-Length or chunked) incomplete, so every HTTP client sees the answer as broken."""
+    if request.transport is not None:
+        request.transport.abort()
+
+
 async def _relay_response(
     request: web.Request,
     status: int,
@@ -210,8 +219,12 @@ async def _relay_response(
         if length is not None:
             response.content_length = length
         await response.prepare(request)
-        async for chunk in chunks():
-            await response.write(chunk)
+        try:
+            async for chunk in chunks():
+                await response.write(chunk)
+        except (ConnectionError, TimeoutError, aiohttp.ClientError):
+            _cut_short(request)
+            return response
         await response.write_eof()
         return response
     except TimeoutError as exc:

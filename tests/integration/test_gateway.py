@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import time
 
+import aiohttp
 import pytest
 from aiohttp import web
 from redis.asyncio import Redis
@@ -274,6 +275,39 @@ async def test_a_malformed_upstream_answer_is_a_503_problem(
         assert response.status == 503
         assert response.content_type == "application/problem+json"
         assert "Traceback" not in (await response.json())["detail"]
+    finally:
+        server.close()
+
+
+async def test_an_answer_broken_after_its_head_reaches_the_client_broken(
+    aiohttp_client, gateway_settings, mint, unique_tenant
+):
+    """A service that sends its head and part of a chunked body, then garbage: the head is
+    already with the client, so the gateway cuts the connection; the client must not get a
+    complete-looking answer (nor a problem document spliced into the body)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n%s\r\n" % (70_000, b"r" * 70_000)
+            + b"not-a-chunk-size\r\n"
+        )
+        await writer.drain()
+        await reader.read()  # until the gateway drops the connection
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = dataclasses.replace(
+        gateway_settings, customer_service_url=f"http://127.0.0.1:{port}"
+    )
+    client = await aiohttp_client(create_app(settings))
+    try:
+        response = await client.get(f"{API}/customers/x", headers=mint.headers(unique_tenant))
+        assert response.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
     finally:
         server.close()
 
