@@ -6,13 +6,11 @@ answers again, publishes go through, on a new channel. A node of the test's own.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 
 import pytest
 
 from shared.amqp import CUSTOMER_CREATED, CUSTOMER_EVENTS_EXCHANGE, Publisher
-from tests.support.private_rabbitmq import PrivateBroker, private_broker
+from tests.support.private_rabbitmq import private_broker
 from tests.support.waiting import eventually
 
 # A guard against a hang only: each publish ends within its own 1 s timeouts long before.
@@ -46,21 +44,16 @@ async def publishes_again(publisher: Publisher) -> None:
     await eventually(published, timeout=120, interval=0.5)
 
 
-def signal_node(node: PrivateBroker, sig: int) -> None:
-    assert node.process is not None
-    os.killpg(node.process.pid, sig)
-
-
 async def test_a_publish_the_broker_never_confirms_raises_and_a_new_channel_takes_over():
     with private_broker() as node:
         publisher = Publisher(node.url, open_timeout=1, publish_timeout=1)
         try:
             await publisher.publish(CUSTOMER_EVENTS_EXCHANGE, CUSTOMER_CREATED, {"n": 0})
-            signal_node(node, signal.SIGSTOP)  # takes frames, answers nothing
+            await asyncio.to_thread(node.pause)  # takes frames, answers nothing
             try:
                 outcomes = await pipeline(publisher)
             finally:
-                signal_node(node, signal.SIGCONT)
+                node.resume()
             assert all(isinstance(outcome, TimeoutError) for outcome in outcomes), outcomes
             await publishes_again(publisher)
         finally:
@@ -72,7 +65,7 @@ async def test_a_publish_after_a_broker_crash_raises_and_works_once_the_broker_i
         publisher = Publisher(node.url, open_timeout=1, publish_timeout=1)
         try:
             await publisher.publish(CUSTOMER_EVENTS_EXCHANGE, CUSTOMER_CREATED, {"n": 0})
-            await asyncio.to_thread(node.stop, signal.SIGKILL)
+            await asyncio.to_thread(node.crash)
             for _ in range(3):
                 outcomes = await pipeline(publisher)
                 assert all(isinstance(outcome, Exception) for outcome in outcomes), outcomes
