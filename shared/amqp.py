@@ -13,6 +13,7 @@ from typing import Any
 import aio_pika
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.connection import make_url
 from pamqp.commands import Basic
 
 CUSTOMER_EVENTS_EXCHANGE = "customer.events"
@@ -46,8 +47,19 @@ DELIVERY_LIMIT = 5
 
 
 async def connect(url: str) -> AbstractRobustConnection:
-    """A connection that reconnects by itself and restores its channels and consumers."""
-    return await aio_pika.connect_robust(url, timeout=5)
+    """A connection that reconnects by itself and restores its channels and consumers.
+
+    One that fails to connect, or whose caller is cancelled meanwhile (a service stopping), is
+    closed here: nobody else holds it, and its reconnect task would otherwise run on, pending
+    when the event loop ends."""
+    connection = aio_pika.RobustConnection(make_url(url))
+    try:
+        await connection.connect(timeout=5)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(connection.close())
+        raise
+    return connection
 
 
 async def declare_topology(channel: AbstractChannel) -> None:
@@ -118,6 +130,8 @@ class Publisher:
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._lock = asyncio.Lock()
+        # Closes of dropped channels and connections still under way (see _reset).
+        self._closing: set[asyncio.Task] = set()
 
     async def _ensure_channel(self) -> AbstractChannel:
         if self._channel is not None and not self._channel.is_closed:
@@ -207,18 +221,30 @@ class Publisher:
     async def _reset(self) -> None:
         channel, connection = self._channel, self._connection
         self._channel = self._connection = None
+        # In a task of its own: a relay cancelled meanwhile (the service stopping) must not
+        # leave the dropped connection open, its reconnect task running after the app closed.
+        # `close` waits for it.
+        closing = asyncio.create_task(self._close_quietly(channel, connection))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        await asyncio.shield(closing)
+
+    async def _close_quietly(
+        self, channel: AbstractChannel | None, connection: AbstractRobustConnection | None
+    ) -> None:
+        """Close the channel, then its connection (closed only by its connection, the
+        channel's close callback would still be a pending task when the event loop ends);
+        neither waits longer than `open_timeout` for a broker that does not answer."""
         for closable in (channel, connection):
-            if closable is not None:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(self._open_timeout):
-                        await closable.close()
+            if closable is None or (closable is channel and channel.is_closed):
+                continue
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._open_timeout):
+                    await closable.close()
 
     async def close(self) -> None:
-        # The channel first: closed only by its connection, its close callback would still be
-        # a pending task when the event loop ends.
-        if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
-        if self._connection is not None:
-            await self._connection.close()
-        self._connection = None
-        self._channel = None
+        channel, connection = self._channel, self._connection
+        self._channel = self._connection = None
+        await self._close_quietly(channel, connection)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

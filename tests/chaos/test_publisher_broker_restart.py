@@ -73,3 +73,5 @@ async def test_a_publish_after_a_broker_crash_raises_and_works_once_the_broker_i
             await publishes_again(publisher)
         finally:
             await publisher.close()
+        # Every connection it dropped on the way is closed: no reconnect task outlives it.
+        assert [task for task in asyncio.all_tasks() if task is not asyncio.current_task()] == []
