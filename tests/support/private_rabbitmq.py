@@ -119,7 +119,8 @@ class PrivateBroker:
         declared just before a SIGKILL comes back as a new Raft server that never elects a
         leader, and the node then holds every publish routed to that queue unconfirmed (a
         fresh channel's is nacked after 65 s) for good. A real broker's queues are older than
-        that; a test's queue is declared seconds before the crash."""
+        that; a test's queue is declared seconds before the crash. One `rabbitmqctl eval`:
+        2-5 s on a loaded machine, so a test calls it before the moment it kills the node."""
         subprocess.run(
             [_CTL, "-n", self.node, "eval", "[ok = dets:sync(T) || T <- dets:all()], ok."],
             env=self._env(),
