@@ -74,9 +74,40 @@ async def test_a_publish_after_a_broker_crash_raises_and_works_once_the_broker_i
         finally:
             await publisher.close()
 
-        # Every connection it dropped on the way is closed: no reconnect task outlives it (the
-        # client's own closing tasks end within a few loop turns; a reconnect loop never does).
-        def others() -> set[asyncio.Task]:
-            return asyncio.all_tasks() - {asyncio.current_task()}
+        # Every connection it dropped on the way is closed: no reconnect task outlives it.
+        await no_task_left_running()
 
-        await eventually(lambda: not others(), timeout=5, what="no task left running")
+
+async def test_a_publish_cancelled_while_its_connection_is_dropped_leaves_nothing_running():
+    """A service stopping while a timed-out publish drops its connection (the relay task is
+    cancelled then): after `close`, nothing of the dropped connection runs on (no reader, no
+    heartbeat, no reconnect loop), so the app's shutdown leaves no task behind."""
+    with private_broker() as node:
+        publisher = Publisher(node.url, open_timeout=2, publish_timeout=1)
+        try:
+            await publisher.publish(CUSTOMER_EVENTS_EXCHANGE, CUSTOMER_CREATED, {"n": 0})
+            await asyncio.to_thread(node.pause)  # the drop's channel close waits in vain
+            try:
+                publish = asyncio.create_task(
+                    publisher.publish(CUSTOMER_EVENTS_EXCHANGE, CUSTOMER_CREATED, {"n": 1})
+                )
+                # Timed out, now dropping its channel and connection (up to open_timeout).
+                await eventually(lambda: publisher._channel is None, timeout=HANG_GUARD)
+                assert not publish.done()
+                publish.cancel()
+                await asyncio.gather(publish, return_exceptions=True)
+            finally:
+                node.resume()
+        finally:
+            await publisher.close()
+        await no_task_left_running()
+
+
+async def no_task_left_running() -> None:
+    """No task but the test's own runs on (the client's own closing tasks end within a few
+    loop turns; a reader, heartbeat or reconnect loop of a connection left open never does)."""
+
+    def others() -> set[asyncio.Task]:
+        return asyncio.all_tasks() - {asyncio.current_task()}
+
+    await eventually(lambda: not others(), timeout=5, what="no task left running")
