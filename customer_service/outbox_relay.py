@@ -21,7 +21,7 @@ from datetime import datetime
 
 import asyncpg
 import structlog
-from aiormq.exceptions import AMQPChannelError, DeliveryError
+from aiormq.exceptions import AMQPChannelError
 
 from customer_service import metrics
 from shared.amqp import SHOPPER_OTP_REQUESTED, Publisher
@@ -135,10 +135,12 @@ async def _publish(publisher: Publisher, row: asyncpg.Record) -> None:
 
 
 def _refused(exc: BaseException) -> bool:
-    """The broker refused this row (it closed the channel over it, or nacked it), or the client
-    could not encode it: the row is to blame. Anything else (a connection lost or being
-    restored) blames no row."""
-    return isinstance(exc, AMQPChannelError | DeliveryError | ValueError | TypeError | KeyError)
+    """The broker refused this row (it closed the channel over it), or the client could not
+    encode it: the row is to blame. Anything else (a connection lost or being restored, a
+    publish not confirmed in time) blames no row. Nor does a nack: RabbitMQ nacks what a
+    quorum queue cannot take now (no leader yet after a restart, or a full queue), whatever the
+    message, so counting nacks would park sound events during a broker's recovery."""
+    return isinstance(exc, AMQPChannelError | ValueError | TypeError | KeyError)
 
 
 async def _record_refusal(

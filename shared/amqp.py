@@ -59,7 +59,8 @@ async def connect(url: str) -> AbstractRobustConnection:
     try:
         await connection.connect(timeout=CONNECT_TIMEOUT)
     except BaseException:
-        await asyncio.shield(connection.close())
+        with contextlib.suppress(Exception):
+            await asyncio.shield(connection.close())
         raise
     return connection
 
@@ -132,6 +133,8 @@ class Publisher:
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._lock = asyncio.Lock()
+        # Closes of dropped channels and connections still under way (see _reset).
+        self._closing: set[asyncio.Task] = set()
 
     async def _ensure_channel(self) -> AbstractChannel:
         if self._channel is not None and not self._channel.is_closed:
@@ -221,18 +224,30 @@ class Publisher:
     async def _reset(self) -> None:
         channel, connection = self._channel, self._connection
         self._channel = self._connection = None
+        # In a task of its own: a relay cancelled meanwhile (the service stopping) must not
+        # leave the dropped connection open, its reconnect task running after the app closed.
+        # `close` waits for it.
+        closing = asyncio.create_task(self._close_quietly(channel, connection))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        await asyncio.shield(closing)
+
+    async def _close_quietly(
+        self, channel: AbstractChannel | None, connection: AbstractRobustConnection | None
+    ) -> None:
+        """Close the channel, then its connection (closed only by its connection, the
+        channel's close callback would still be a pending task when the event loop ends);
+        neither waits longer than `open_timeout` for a broker that does not answer."""
         for closable in (channel, connection):
-            if closable is not None:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(self._open_timeout):
-                        await closable.close()
+            if closable is None or (closable is channel and channel.is_closed):
+                continue
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._open_timeout):
+                    await closable.close()
 
     async def close(self) -> None:
-        # The channel first: closed only by its connection, its close callback would still be
-        # a pending task when the event loop ends.
-        if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
-        if self._connection is not None:
-            await self._connection.close()
-        self._connection = None
-        self._channel = None
+        channel, connection = self._channel, self._connection
+        self._channel = self._connection = None
+        await self._close_quietly(channel, connection)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

@@ -23,11 +23,6 @@ import pytest
 from shared.migrations import migrate_all
 from shared.settings import Settings, load_settings
 
-# The RabbitMQ-restart tests (tests/chaos: a broker node of their own, killed and restarted) run
-# in `make chaos` only: a restarted private node has been seen refusing publishes for minutes on
-# a loaded machine (README, Scaling), which would make `make test` fail by chance.
-collect_ignore_glob = [] if os.environ.get("CS_CHAOS") else ["chaos/*"]
-
 # Several test runs can share one machine (parallel developers): CS_TEST_SLOT=N (0-7) gives a run
 # its own databases, vhost, Redis db and e2e ports.
 TEST_SLOT = int(os.environ.get("CS_TEST_SLOT", "0"))

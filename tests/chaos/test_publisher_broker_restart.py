@@ -6,13 +6,11 @@ answers again, publishes go through, on a new channel. A node of the test's own.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 
 import pytest
 
 from shared.amqp import CUSTOMER_CREATED, CUSTOMER_EVENTS_EXCHANGE, Publisher
-from tests.support.private_rabbitmq import PrivateBroker, private_broker
+from tests.support.private_rabbitmq import private_broker
 from tests.support.waiting import eventually
 
 # A guard against a hang only: each publish ends within its own 1 s timeouts long before.
@@ -46,21 +44,16 @@ async def publishes_again(publisher: Publisher) -> None:
     await eventually(published, timeout=120, interval=0.5)
 
 
-def signal_node(node: PrivateBroker, sig: int) -> None:
-    assert node.process is not None
-    os.killpg(node.process.pid, sig)
-
-
 async def test_a_publish_the_broker_never_confirms_raises_and_a_new_channel_takes_over():
     with private_broker() as node:
         publisher = Publisher(node.url, open_timeout=1, publish_timeout=1)
         try:
             await publisher.publish(CUSTOMER_EVENTS_EXCHANGE, CUSTOMER_CREATED, {"n": 0})
-            signal_node(node, signal.SIGSTOP)  # takes frames, answers nothing
+            await asyncio.to_thread(node.pause)  # takes frames, answers nothing
             try:
                 outcomes = await pipeline(publisher)
             finally:
-                signal_node(node, signal.SIGCONT)
+                node.resume()
             assert all(isinstance(outcome, TimeoutError) for outcome in outcomes), outcomes
             await publishes_again(publisher)
         finally:
@@ -72,7 +65,7 @@ async def test_a_publish_after_a_broker_crash_raises_and_works_once_the_broker_i
         publisher = Publisher(node.url, open_timeout=1, publish_timeout=1)
         try:
             await publisher.publish(CUSTOMER_EVENTS_EXCHANGE, CUSTOMER_CREATED, {"n": 0})
-            await asyncio.to_thread(node.stop, signal.SIGKILL)
+            await asyncio.to_thread(node.crash)
             for _ in range(3):
                 outcomes = await pipeline(publisher)
                 assert all(isinstance(outcome, Exception) for outcome in outcomes), outcomes
@@ -80,3 +73,41 @@ async def test_a_publish_after_a_broker_crash_raises_and_works_once_the_broker_i
             await publishes_again(publisher)
         finally:
             await publisher.close()
+
+        # Every connection it dropped on the way is closed: no reconnect task outlives it.
+        await no_task_left_running()
+
+
+async def test_a_publish_cancelled_while_its_connection_is_dropped_leaves_nothing_running():
+    """A service stopping while a timed-out publish drops its connection (the relay task is
+    cancelled then): after `close`, nothing of the dropped connection runs on (no reader, no
+    heartbeat, no reconnect loop), so the app's shutdown leaves no task behind."""
+    with private_broker() as node:
+        publisher = Publisher(node.url, open_timeout=2, publish_timeout=1)
+        try:
+            await publisher.publish(CUSTOMER_EVENTS_EXCHANGE, CUSTOMER_CREATED, {"n": 0})
+            await asyncio.to_thread(node.pause)  # the drop's channel close waits in vain
+            try:
+                publish = asyncio.create_task(
+                    publisher.publish(CUSTOMER_EVENTS_EXCHANGE, CUSTOMER_CREATED, {"n": 1})
+                )
+                # Timed out, now dropping its channel and connection (up to open_timeout).
+                await eventually(lambda: publisher._channel is None, timeout=HANG_GUARD)
+                assert not publish.done()
+                publish.cancel()
+                await asyncio.gather(publish, return_exceptions=True)
+            finally:
+                node.resume()
+        finally:
+            await publisher.close()
+        await no_task_left_running()
+
+
+async def no_task_left_running() -> None:
+    """No task but the test's own runs on (the client's own closing tasks end within a few
+    loop turns; a reader, heartbeat or reconnect loop of a connection left open never does)."""
+
+    def others() -> set[asyncio.Task]:
+        return asyncio.all_tasks() - {asyncio.current_task()}
+
+    await eventually(lambda: not others(), timeout=5, what="no task left running")

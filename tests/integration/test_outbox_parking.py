@@ -9,9 +9,11 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 
+import aio_pika
 import asyncpg
 import orjson
 import pytest
+from aiormq.exceptions import DeliveryError
 from structlog.testing import capture_logs
 
 from customer_service.app import create_app
@@ -131,3 +133,36 @@ async def test_an_unreachable_broker_counts_against_no_row(test_settings, pool, 
         await publisher.close()
     row = await _outbox_row(pool, poison_row)
     assert (row["attempts"], row["parked_at"], row["sent_at"]) == (0, None, None)
+
+
+async def test_a_nacked_row_is_retried_never_parked(pool, publisher, amqp_channel, unique_tenant):
+    """RabbitMQ nacks what a quorum queue cannot take now (here a full one; after a restart,
+    one without a leader yet), whatever the message: the relay raises and retries, blaming and
+    parking no row."""
+    exchange = f"tests.nacking.{unique_tenant}"
+    await amqp_channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, auto_delete=True)
+    full = await amqp_channel.declare_queue(
+        f"{exchange}.full",
+        durable=True,
+        arguments={"x-queue-type": "quorum", "x-max-length": 0, "x-overflow": "reject-publish"},
+    )
+    await full.bind(exchange, routing_key="#")
+    await publisher.publish(exchange, "filler", {})  # a quorum queue takes one past its limit
+    payload = {"eventId": str(uuid.uuid4()), "type": CUSTOMER_DELETED, "tenant": unique_tenant}
+    async with pool.acquire() as conn:
+        row_id = await conn.fetchval(
+            "INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload) "
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            uuid.UUID(payload["eventId"]), unique_tenant, exchange, CUSTOMER_DELETED, payload,
+        )  # fmt: skip
+    suspects = {row_id}  # published on its own, where a refusal would count against it
+    try:
+        for _ in range(MAX_ATTEMPTS + 1):
+            with pytest.raises(DeliveryError):
+                await relay_once(pool, publisher, max_attempts=MAX_ATTEMPTS, suspects=suspects)
+        row = await _outbox_row(pool, row_id)
+        assert (row["attempts"], row["parked_at"], row["sent_at"]) == (0, None, None)
+    finally:
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM customer.outbox WHERE id = $1", row_id)
+        await full.delete(if_unused=False, if_empty=False)

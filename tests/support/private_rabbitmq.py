@@ -28,6 +28,9 @@ from pathlib import Path
 from tests.support.processes import free_port, wait_for_port_blocking
 
 _SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+# The CLI itself, not /usr/sbin's wrapper (that one runs it as the rabbitmq user, whose HOME holds
+# the shared node's cookie, not this node's).
+_CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 # Start-up of a node takes ~5-15 s on a loaded machine (more when it recovers quorum queues).
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 60.0
@@ -105,6 +108,29 @@ class PrivateBroker:
                                    f"{self.log()[-3000:]}")  # fmt: skip
             time.sleep(0.2)
 
+    def crash(self) -> None:
+        """SIGKILL the node, as a crash, once its registries are on disk (`sync_registries`)."""
+        self.sync_registries()
+        self.stop(signal.SIGKILL)
+
+    def sync_registries(self, timeout: float = START_TIMEOUT) -> None:
+        """Write the node's DETS tables to disk. RabbitMQ 3.10's Raft library (ra 2.2) records
+        each quorum queue's server in a DETS table that writes lazily (up to ~3 s late): a queue
+        declared just before a SIGKILL comes back as a new Raft server that never elects a
+        leader, and the node then holds every publish routed to that queue unconfirmed (a
+        fresh channel's is nacked after 65 s) for good. A real broker's queues are older than
+        that; a test's queue is declared seconds before the crash. One `rabbitmqctl eval`:
+        2-5 s on a loaded machine, so a test calls it before the moment it kills the node."""
+        subprocess.run(
+            [_CTL, "-n", self.node, "eval", "[ok = dets:sync(T) || T <- dets:all()], ok."],
+            env=self._env(),
+            cwd=self.root,
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> None:
         """Signal the node's process group (SIGTERM: an orderly stop; SIGKILL: a crash) and
         wait until it has exited and its port is closed."""
@@ -127,6 +153,23 @@ class PrivateBroker:
                     os.killpg(process.pid, signal.SIGKILL)
             time.sleep(0.05)
 
+    def pause(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Freeze the node (SIGSTOP to its group): its sockets stay open and take frames, it
+        answers nothing. Returns once the kernel reports every thread of the group stopped:
+        `killpg` only queues the signal, and a thread of the node running on another CPU goes
+        on (reading and answering frames) until it next enters the kernel."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while not _group_stopped(self.process.pid):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the node's threads not all stopped after {timeout:.0f} s")
+            time.sleep(0.01)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGCONT)
+
     def log(self) -> str:
         return (self.root / f"node-{self.starts}.log").read_text(errors="replace")
 
@@ -139,6 +182,24 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _group_stopped(pgid: int) -> bool:
+    """Every thread of every process in the group is in the stopped state (/proc)."""
+    threads = 0
+    for stat in Path("/proc").glob("[0-9]*/task/[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # exited meanwhile
+        # "tid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        state, _ppid, pgrp = text[text.rindex(")") + 2 :].split(" ", 3)[:3]
+        if int(pgrp) != pgid:
+            continue
+        threads += 1
+        if state not in ("T", "t"):
+            return False
+    return threads > 0
 
 
 def _speaks_amqp(port: int) -> bool:
