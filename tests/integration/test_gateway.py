@@ -251,65 +251,62 @@ async def test_upstream_down_is_a_quick_503(aiohttp_client, gateway_settings, mi
     assert "Traceback" not in body["detail"] and "127.0.0.1" not in body["detail"]
 
 
-async def test_a_malformed_upstream_answer_is_a_503_problem(
-    aiohttp_client, gateway_settings, mint, unique_tenant
-):
-    """A service whose answer is not HTTP (here a header line without a colon): a problem, not
-    a hang or a stack trace."""
+@pytest.fixture
+async def gateway_before_raw_service(aiohttp_client, gateway_settings):
+    """`connect(answer)`: a gateway whose customer_service is a raw TCP server that reads one
+    request head and sends `answer`, bytes as they are (for answers no HTTP server would send)."""
+    servers: list[asyncio.Server] = []
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nNo colon here\r\nContent-Length: 0\r\n\r\n")
-        await writer.drain()
-        await reader.read()  # until the gateway drops the connection
-        writer.close()
+    async def connect(answer: bytes):
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(answer)
+            await writer.drain()
+            await reader.read()  # until the gateway drops the connection
+            writer.close()
 
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    settings = dataclasses.replace(
-        gateway_settings, customer_service_url=f"http://127.0.0.1:{port}"
-    )
-    client = await aiohttp_client(create_app(settings))
-    try:
-        response = await client.get(f"{API}/customers/x", headers=mint.headers(unique_tenant))
-        assert response.status == 503
-        assert response.content_type == "application/problem+json"
-        assert "Traceback" not in (await response.json())["detail"]
-    finally:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        servers.append(server)
+        port = server.sockets[0].getsockname()[1]
+        settings = dataclasses.replace(
+            gateway_settings, customer_service_url=f"http://127.0.0.1:{port}"
+        )
+        return await aiohttp_client(create_app(settings))
+
+    yield connect
+    for server in servers:
         server.close()
 
 
+async def test_a_malformed_upstream_answer_is_a_503_problem(
+    gateway_before_raw_service, mint, unique_tenant
+):
+    """A service whose answer is not HTTP (here a header line without a colon): a problem, not
+    a hang or a stack trace."""
+    client = await gateway_before_raw_service(
+        b"HTTP/1.1 200 OK\r\nNo colon here\r\nContent-Length: 0\r\n\r\n"
+    )
+    response = await client.get(f"{API}/customers/x", headers=mint.headers(unique_tenant))
+    assert response.status == 503
+    assert response.content_type == "application/problem+json"
+    assert "Traceback" not in (await response.json())["detail"]
+
+
 async def test_an_answer_broken_after_its_head_reaches_the_client_broken(
-    aiohttp_client, gateway_settings, mint, unique_tenant
+    gateway_before_raw_service, mint, unique_tenant
 ):
     """A service that sends its head and part of a chunked body, then garbage: the head is
     already with the client, so the gateway cuts the connection; the client must not get a
     complete-looking answer (nor a problem document spliced into the body)."""
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
-            + b"%x\r\n%s\r\n" % (70_000, b"r" * 70_000)
-            + b"not-a-chunk-size\r\n"
-        )
-        await writer.drain()
-        await reader.read()  # until the gateway drops the connection
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    settings = dataclasses.replace(
-        gateway_settings, customer_service_url=f"http://127.0.0.1:{port}"
+    client = await gateway_before_raw_service(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n%s\r\n" % (70_000, b"r" * 70_000)
+        + b"not-a-chunk-size\r\n"
     )
-    client = await aiohttp_client(create_app(settings))
-    try:
-        response = await client.get(f"{API}/customers/x", headers=mint.headers(unique_tenant))
-        assert response.status == 200
-        with pytest.raises(aiohttp.ClientPayloadError):
-            await response.read()
-    finally:
-        server.close()
+    response = await client.get(f"{API}/customers/x", headers=mint.headers(unique_tenant))
+    assert response.status == 200
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await response.read()
 
 
 async def test_failed_post_is_not_retried(gateway, mint, unique_tenant, upstream):
