@@ -26,8 +26,8 @@ from shared.amqp import (
     IMPEX_EXCHANGE,
     declare_topology,
 )
-from tests.chaos.conftest import connect
 from tests.e2e.conftest import Client, RunningSuite
+from tests.support.database import connect
 from tests.support.imports import ENDED, csv_bytes, events_of
 from tests.support.private_rabbitmq import PrivateBroker
 from tests.support.waiting import eventually

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -58,23 +59,46 @@ class RunningSuite:
         return json.loads(created.stdout)
 
 
-def suite_env(settings: Settings) -> dict[str, str]:
+def suite_env(
+    settings: Settings, *, gateway_port: int = GATEWAY_PORT, admin_port: int | None = None
+) -> dict[str, str]:
+    """A suite's environment: the test stores, the gateway at `gateway_port` and the services
+    on the four ports after it (the gateway's admin port the last, unless `admin_port`)."""
     return {
         **os.environ,
         "DATABASE_URL": settings.database_url,
         "WISHLIST_DATABASE_URL": settings.wishlist_database_url,
         "REDIS_URL": settings.redis_url,
         "AMQP_URL": settings.amqp_url,
-        "GATEWAY_PORT": str(GATEWAY_PORT),
-        "CUSTOMER_SERVICE_PORT": str(GATEWAY_PORT + 1),
-        "AUTH_SERVICE_PORT": str(GATEWAY_PORT + 2),
-        "IMPEX_WORKER_PORT": str(GATEWAY_PORT + 3),
-        "GATEWAY_ADMIN_PORT": str(GATEWAY_ADMIN_PORT),
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{GATEWAY_PORT}",
+        "GATEWAY_PORT": str(gateway_port),
+        "CUSTOMER_SERVICE_PORT": str(gateway_port + 1),
+        "AUTH_SERVICE_PORT": str(gateway_port + 2),
+        "IMPEX_WORKER_PORT": str(gateway_port + 3),
+        "GATEWAY_ADMIN_PORT": str(admin_port if admin_port is not None else gateway_port + 4),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{gateway_port}",
         "PSEUDONYM_KEY": settings.pseudonym_key,
         "LOG_LEVEL": "INFO",
         "UPLOAD_READ_TIMEOUT_SECONDS": str(UPLOAD_READ_TIMEOUT),
     }
+
+
+@contextlib.contextmanager
+def started(
+    suite: Suite | ReplicatedSuite,
+    services: tuple[str, ...] | None = None,
+    *,
+    timeout: float = 120,
+) -> Iterator[RunningSuite]:
+    """`suite` started (all its services, or `services`) and ready; stopped on the way out."""
+    try:
+        if services is None:
+            suite.start()
+        else:
+            suite.start(services)
+        suite.wait_ready(timeout=timeout)
+        yield RunningSuite(suite.env["PUBLIC_BASE_URL"], suite.env, suite)
+    finally:
+        suite.stop()
 
 
 # Package scope: the suite stops before the integration tests run, whose in-process consumers
@@ -88,12 +112,8 @@ def running_suite(test_settings: Settings, tmp_path_factory) -> Iterator[Running
         if REPLICAS >= 2
         else Suite(env=env, log_dir=log_dir)
     )
-    try:
-        suite.start()
-        suite.wait_ready(timeout=120)
-        yield RunningSuite(f"http://127.0.0.1:{GATEWAY_PORT}", env, suite)
-    finally:
-        suite.stop()
+    with started(suite) as running:
+        yield running
 
 
 @dataclass(frozen=True)

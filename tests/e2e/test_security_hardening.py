@@ -22,14 +22,13 @@ from redis.asyncio import Redis
 from deploy.local.suite import Suite
 from shared.settings import Settings
 from tests.conftest import E2E_PORT_BASE
-from tests.e2e.conftest import ROOT, Client, RunningSuite, obtain_client, suite_env
+from tests.e2e.conftest import ROOT, Client, RunningSuite, obtain_client, started, suite_env
 from tests.support.waiting import eventually
 
 API = "/services/customerservice/api/v2"
 # The main e2e suite has E2E_PORT_BASE..+3 (and the slot's next ports may be taken by it too).
 GATEWAY_PORT = E2E_PORT_BASE + 6
 CUSTOMER_PORT = GATEWAY_PORT + 1
-AUTH_PORT = GATEWAY_PORT + 2
 SERVICES = ("auth_service", "customer_service", "gateway")
 UNTRUSTED_SOURCE = "127.0.0.2"
 
@@ -37,24 +36,15 @@ UNTRUSTED_SOURCE = "127.0.0.2"
 @pytest.fixture(scope="module")
 def hardened_suite(test_settings: Settings, tmp_path_factory) -> Iterator[RunningSuite]:
     env = {
-        **suite_env(test_settings),
-        "GATEWAY_PORT": str(GATEWAY_PORT),
-        "CUSTOMER_SERVICE_PORT": str(CUSTOMER_PORT),
-        "AUTH_SERVICE_PORT": str(AUTH_PORT),
-        "IMPEX_WORKER_PORT": str(GATEWAY_PORT + 3),
-        "GATEWAY_ADMIN_PORT": str(E2E_PORT_BASE + 5),  # +4 is the main suite's
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{GATEWAY_PORT}",
+        # +4 is the main suite's gateway admin port.
+        **suite_env(test_settings, gateway_port=GATEWAY_PORT, admin_port=E2E_PORT_BASE + 5),
         "JWKS_REFRESH_SECONDS": "1",
         "REVOCATION_RESYNC_SECONDS": "1",
         "TRUSTED_PROXY_CIDRS": "127.0.0.1/32,::1/128",
     }
     suite = Suite(env=env, log_dir=tmp_path_factory.mktemp("hardened-suite-logs"))
-    try:
-        suite.start(SERVICES)
-        suite.wait_ready(timeout=60)
-        yield RunningSuite(f"http://127.0.0.1:{GATEWAY_PORT}", env, suite)
-    finally:
-        suite.stop()
+    with started(suite, SERVICES, timeout=60) as running:
+        yield running
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import signal
 import aiohttp
 
 from tests.e2e.conftest import RunningSuite
-from tests.replicas.conftest import REPLICAS, connect, created_ids, replica_url
+from tests.replicas.conftest import REPLICAS, created_ids, replica_url
+from tests.support.database import connect
 from tests.support.imports import ENDED, csv_bytes
 from tests.support.metrics import metric_total
 from tests.support.waiting import eventually

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import RunningSuite
-from tests.replicas.conftest import REPLICAS, connect, created_ids, replica_url
+from tests.replicas.conftest import REPLICAS, created_ids, replica_url
+from tests.support.database import connect
 from tests.support.imports import ENDED, events_of
 from tests.support.metrics import metric_total
 from tests.support.waiting import eventually
