@@ -28,13 +28,12 @@ from shared.amqp import (
 )
 from tests.e2e.conftest import Client, RunningSuite
 from tests.support.database import connect
-from tests.support.imports import ENDED, csv_bytes, events_of
+from tests.support.imports import ENDED, csv_bytes, events_of, mark_ready, uploaded_csv_batch
 from tests.support.private_rabbitmq import PrivateBroker
 from tests.support.waiting import eventually
 from tests.support.wishlists import IDENTITY_COLUMNS, seed_wishlist, wait_deidentified
 
 API = "/services/customerservice/api/v2"
-IMPORT = "/services/impex/api/import"
 EVENTS_QUEUE = "tests.chaos.events"
 
 
@@ -50,22 +49,10 @@ async def test_rabbitmq_killed_and_restarted_during_an_import(
         ["customerRef", "email"], [[f"q{i}", f"q{i}@example.com"] for i in range(count)]
     )
     base, headers = broker_suite.base_url, client.headers
-    async with http.post(f"{base}{IMPORT}/batch", json={}, headers=headers) as response:
-        batch_id = (await response.json())["id"]
-    async with http.post(
-        f"{base}{IMPORT}/batch/{batch_id}/file",
-        data=data,
-        headers={**headers, "Content-Type": "text/csv"},
-    ) as response:
-        assert response.status == 202
+    batch_id = await uploaded_csv_batch(http, base, headers, data)
     conn = await connect(test_settings.database_url)
     try:
-        async with http.put(
-            f"{base}{IMPORT}/batch/state-change",
-            params={"batchId": batch_id, "state": "READY"},
-            headers=headers,
-        ) as response:
-            assert response.status == 200
+        await mark_ready(http, base, headers, batch_id)
 
         async def part_way() -> bool:
             processed = await conn.fetchval(

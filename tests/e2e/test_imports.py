@@ -20,7 +20,7 @@ from shared.amqp import (
     IMPEX_EXCHANGE,
 )
 from tests.e2e.conftest import ROOT
-from tests.support.imports import ENDED, csv_bytes
+from tests.support.imports import ENDED, csv_bytes, mark_ready, uploaded_csv_batch
 from tests.support.waiting import eventually
 
 CUSTOMERS = "/services/customerservice/api/v2"
@@ -170,15 +170,7 @@ async def test_worker_killed_mid_import_resumes_to_exactly_the_right_customers(
     one reported once, and each customer named once by the customer.imported events."""
     base, suite = running_suite.base_url, running_suite.suite
     data, expected, invalid = kill_file()
-    async with http.post(f"{base}{IMPORT}/batch", json={}, headers=client.headers) as r:
-        batch = await r.json()
-    batch_id = batch["id"]
-    async with http.post(
-        f"{base}{IMPORT}/batch/{batch_id}/file",
-        data=data,
-        headers={**client.headers, "Content-Type": "text/csv"},
-    ) as response:
-        assert response.status == 202
+    batch_id = await uploaded_csv_batch(http, base, client.headers, data)
     db = await asyncpg.connect(running_suite.env["DATABASE_URL"])
     try:
 
@@ -186,12 +178,7 @@ async def test_worker_killed_mid_import_resumes_to_exactly_the_right_customers(
             query = "SELECT processed FROM impex.batches WHERE id = $1::uuid"
             return await db.fetchval(query, batch_id)
 
-        async with http.put(
-            f"{base}{IMPORT}/batch/state-change",
-            params={"batchId": batch_id, "state": "READY"},
-            headers=client.headers,
-        ) as response:
-            assert response.status == 200
+        await mark_ready(http, base, client.headers, batch_id)
         kill_points = []
         for kill in range(KILLS):
             last = await processed()

@@ -12,12 +12,11 @@ import aiohttp
 from tests.e2e.conftest import RunningSuite
 from tests.replicas.conftest import REPLICAS, created_ids, replica_url
 from tests.support.database import connect
-from tests.support.imports import ENDED, csv_bytes
+from tests.support.imports import ENDED, csv_bytes, mark_ready, uploaded_csv_batch
 from tests.support.metrics import metric_total
 from tests.support.waiting import eventually
 
 API = "/services/customerservice/api/v2"
-IMPORT = "/services/impex/api/import"
 WRITERS = 4
 
 
@@ -94,24 +93,12 @@ async def test_sigkill_the_importing_worker_another_finishes_exactly(
         ["customerRef", "email"], [[f"k{i}", f"k{i}@example.com"] for i in range(count)]
     )
     base = replicated.base_url
-    async with http.post(f"{base}{IMPORT}/batch", json={}, headers=tenant_headers) as response:
-        batch_id = (await response.json())["id"]
-    async with http.post(
-        f"{base}{IMPORT}/batch/{batch_id}/file",
-        data=data,
-        headers={**tenant_headers, "Content-Type": "text/csv"},
-    ) as response:
-        assert response.status == 202
+    batch_id = await uploaded_csv_batch(http, base, tenant_headers, data)
     workers = [replica_url(replicated, "impex_worker", r) for r in range(1, REPLICAS + 1)]
     before = [await metric_total(http, url, "import_rows_total") for url in workers]
     conn = await connect(test_settings.database_url)
     try:
-        async with http.put(
-            f"{base}{IMPORT}/batch/state-change",
-            params={"batchId": batch_id, "state": "READY"},
-            headers=tenant_headers,
-        ) as response:
-            assert response.status == 200
+        await mark_ready(http, base, tenant_headers, batch_id)
 
         async def importing_worker() -> int | None:
             """The replica whose rows counter moves while the batch is part-way."""

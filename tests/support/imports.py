@@ -1,4 +1,5 @@
-"""Helpers for import tests: files in the three formats, and reading what an import left."""
+"""Helpers for import tests: files in the three formats, a batch started through the gateway,
+and reading what an import left."""
 
 from __future__ import annotations
 
@@ -8,10 +9,41 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import aiohttp
 import asyncpg
 import orjson
 
 ENDED = ("COMPLETED", "ERROR", "ABORTED")
+# The import API's public path (through the gateway).
+GATEWAY_IMPORT = "/services/impex/api/import"
+
+
+async def uploaded_csv_batch(
+    http: aiohttp.ClientSession, base_url: str, headers: Mapping[str, str], data: bytes
+) -> str:
+    """A batch created and its CSV uploaded through the gateway (each step asserted): its id."""
+    async with http.post(f"{base_url}{GATEWAY_IMPORT}/batch", json={}, headers=headers) as r:
+        assert r.status == 201, await r.text()
+        batch_id = (await r.json())["id"]
+    async with http.post(
+        f"{base_url}{GATEWAY_IMPORT}/batch/{batch_id}/file",
+        data=data,
+        headers={**headers, "Content-Type": "text/csv"},
+    ) as response:
+        assert response.status == 202, await response.text()
+    return batch_id
+
+
+async def mark_ready(
+    http: aiohttp.ClientSession, base_url: str, headers: Mapping[str, str], batch_id: str
+) -> None:
+    """The batch set READY through the gateway: from here the worker imports it."""
+    async with http.put(
+        f"{base_url}{GATEWAY_IMPORT}/batch/state-change",
+        params={"batchId": batch_id, "state": "READY"},
+        headers=headers,
+    ) as response:
+        assert response.status == 200, await response.text()
 
 
 def csv_bytes(header: Sequence[str], rows: Sequence[Sequence[str]], *, bom: bool = False) -> bytes:
