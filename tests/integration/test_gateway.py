@@ -96,17 +96,21 @@ async def gateway(aiohttp_client, gateway_settings):
     return await aiohttp_client(create_app(gateway_settings))
 
 
+# POST goes upstream through aiohttp's client (it has a body), GET through the lean client.
+@pytest.mark.parametrize("method", ["POST", "GET"])
 async def test_request_is_forwarded_with_prefix_stripped_and_headers_sanitised(
-    aiohttp_client, gateway_settings, mint, unique_tenant
+    aiohttp_client, gateway_settings, mint, unique_tenant, method
 ):
-    """Prefix stripped, trailing slash dropped, hop-by-hop and spoofed forwarding headers
-    replaced (the test client is no trusted proxy here), request id propagated, Location
-    rewritten to the public path."""
+    """Prefix stripped, trailing slash dropped, query passed on as sent, hop-by-hop and spoofed
+    forwarding headers replaced (the test client is no trusted proxy here), request id
+    propagated, Location rewritten to the public path, the upstream's hop-by-hop answer headers
+    dropped: on both upstream clients' paths."""
     untrusting = dataclasses.replace(gateway_settings, trusted_proxy_cidrs=("192.0.2.0/24",))
     gateway = await aiohttp_client(create_app(untrusting))
-    response = await gateway.post(
+    response = await gateway.request(
+        method,
         URL(f"{API}/things/located/?a=1&b=%2B&c=%40x", encoded=True),  # sent exactly so
-        json={"x": 1},
+        json={"x": 1} if method == "POST" else None,
         headers={
             **mint.headers(unique_tenant),
             "X-Request-ID": "req-123",
@@ -118,52 +122,18 @@ async def test_request_is_forwarded_with_prefix_stripped_and_headers_sanitised(
     )
     assert response.status == 200
     echoed = await response.json()
-    assert echoed["path"] == "/api/v2/things/located"
+    assert (echoed["method"], echoed["path"]) == (method, "/api/v2/things/located")
     assert echoed["query"] == "a=1&b=%2B&c=%40x"  # passed on as sent, not re-quoted
     seen = echoed["headers"]
     assert seen["X-Request-ID"] == "req-123"
-    assert seen["X-Forwarded-For"] == "127.0.0.1"
-    assert "X-Secret-Hop" not in seen and "Proxy-Authorization" not in seen
-    assert seen["X-TWC-Tenant"] == unique_tenant
-    assert response.headers["Location"] == "/services/impex/api/import/batch/42"
-    assert "Keep-Alive" not in response.headers
-    assert response.headers["X-Request-ID"] == "req-123"
-    assert response.headers["Server"] == "customer-suite"  # no library version advertised
-
-
-async def test_a_get_is_forwarded_under_the_same_header_rules(
-    aiohttp_client, gateway_settings, mint, unique_tenant
-):
-    """The same rules on the lean client's path (requests without a body): query passed on as
-    sent, hop-by-hop and spoofed headers dropped, the gateway's forwarding headers and request id
-    set, Location rewritten, the upstream's hop-by-hop answer headers dropped."""
-    untrusting = dataclasses.replace(gateway_settings, trusted_proxy_cidrs=("192.0.2.0/24",))
-    gateway = await aiohttp_client(create_app(untrusting))
-    response = await gateway.get(
-        URL(f"{API}/things/located/?a=1&b=%2B&c=%40x", encoded=True),
-        headers={
-            **mint.headers(unique_tenant),
-            "X-Request-ID": "req-124",
-            "X-Forwarded-For": "6.6.6.6",
-            "Connection": "keep-alive, X-Secret-Hop",
-            "X-Secret-Hop": "drop me",
-            "Proxy-Authorization": "Basic zzz",
-        },
-    )
-    assert response.status == 200
-    echoed = await response.json()
-    assert (echoed["method"], echoed["path"]) == ("GET", "/api/v2/things/located")
-    assert echoed["query"] == "a=1&b=%2B&c=%40x"
-    seen = echoed["headers"]
-    assert seen["X-Request-ID"] == "req-124"
     assert seen["X-Forwarded-For"] == "127.0.0.1"
     assert seen["Authorization"].startswith("Bearer ")  # customer_service verifies it again
     assert "X-Secret-Hop" not in seen and "Proxy-Authorization" not in seen
     assert seen["X-TWC-Tenant"] == unique_tenant
     assert response.headers["Location"] == "/services/impex/api/import/batch/42"
     assert "Keep-Alive" not in response.headers
-    assert response.headers["X-Request-ID"] == "req-124"
-    assert response.headers["Server"] == "customer-suite"
+    assert response.headers["X-Request-ID"] == "req-123"
+    assert response.headers["Server"] == "customer-suite"  # no library version advertised
 
 
 async def test_a_large_chunked_answer_streams_through(gateway, mint, unique_tenant):
