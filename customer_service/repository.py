@@ -14,7 +14,7 @@ from shared.amqp import CUSTOMER_EVENTS_EXCHANGE
 from shared.customers.columns import CUSTOMER_COLUMNS, unique_field
 from shared.errors import Conflict
 from shared.log import current_request_id
-from shared.outbox import add_outbox_message
+from shared.outbox import OUTBOX_INSERT_INTO, add_outbox_message
 
 _CUSTOMER_COLUMNS = CUSTOMER_COLUMNS
 
@@ -89,7 +89,7 @@ RETURNING c.id, before.customer_ref, before.alternate_customer_ref, before.email
 # round trip instead of four (the write, its outbox event, attaching the order facts that were
 # waiting for the customer's customerRef or email, reading its figures). `{write}` is
 # INSERT_CUSTOMER or UPDATE_CUSTOMER ($1-$11, RETURNING the customer's columns); then $12-$16 the
-# outbox row as shared.outbox.INSERT_OUTBOX writes it, $17 the email lower-cased (as
+# outbox row (shared.outbox's columns), $17 the email lower-cased (as
 # the order facts' keys are), $18-$20 the figures' window
 # (shared.orders.repository.spend_window). The attach is shared.orders.repository.ATTACH_PENDING
 # for this one customer: the facts naming the values it now holds (a sibling of the write sees
@@ -98,7 +98,7 @@ RETURNING c.id, before.customer_ref, before.alternate_customer_ref, before.email
 _WRITE_AND_ANNOUNCE = """
 WITH written AS ({write}),
 announced AS (
-    INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload, request_id)
+    {outbox_insert_into}
     SELECT $12::uuid, $1, $13::text, $14::text, $15::jsonb, $16::text FROM written
 ),
 attached AS (
@@ -118,10 +118,14 @@ LEFT JOIN LATERAL customer.order_totals_of($1, ARRAY[w.id], $18, $19, $20) AS t 
 """
 _WRITTEN_COLUMNS = ", ".join(f"w.{column.strip()}" for column in _CUSTOMER_COLUMNS.split(","))
 INSERT_AND_ANNOUNCE = _WRITE_AND_ANNOUNCE.format(
-    write=INSERT_CUSTOMER.strip() + ", email_lower", columns=_WRITTEN_COLUMNS
+    write=INSERT_CUSTOMER.strip() + ", email_lower",
+    columns=_WRITTEN_COLUMNS,
+    outbox_insert_into=OUTBOX_INSERT_INTO,
 )
 UPDATE_AND_ANNOUNCE = _WRITE_AND_ANNOUNCE.format(
-    write=UPDATE_CUSTOMER.strip() + ", email_lower", columns=_WRITTEN_COLUMNS
+    write=UPDATE_CUSTOMER.strip() + ", email_lower",
+    columns=_WRITTEN_COLUMNS,
+    outbox_insert_into=OUTBOX_INSERT_INTO,
 )
 
 

@@ -9,8 +9,13 @@ from typing import Any
 
 import asyncpg
 
-INSERT_OUTBOX = """
-INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload, request_id)
+# The outbox row's columns, in the order every insert gives them (statements that add the row
+# beside another write, in one round trip, use them too).
+OUTBOX_INSERT_INTO = (
+    "INSERT INTO customer.outbox (event_id, tenant_id, exchange, routing_key, payload, request_id)"
+)
+INSERT_OUTBOX = f"""
+{OUTBOX_INSERT_INTO}
 VALUES ($1, $2, $3, $4, $5, $6)
 """
 
