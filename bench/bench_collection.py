@@ -42,6 +42,8 @@ from customer_service.collection import params
 from customer_service.collection import repository as collection
 from customer_service.service import CustomerService
 from shared import db
+from shared.orders import service as orders
+from shared.timefmt import utcnow
 
 NEIGHBOUR = "bench_neighbour"
 TARGETS_MS = {
@@ -166,12 +168,13 @@ def sql_caller(pool: asyncpg.Pool) -> Callable[[Request], Awaitable[int]]:
             elif path.endswith("/search"):
                 await collection.search_page(
                     conn, TENANT, params.search_of(body), params.sort_of(query),
-                    params.page_of(query),
+                    params.page_of(query), orders.window_since(utcnow()),
                 )  # fmt: skip
             else:
                 await collection.list_page(
-                    conn, TENANT, [], params.sort_of(query), params.page_of(query)
-                )
+                    conn, TENANT, [], params.sort_of(query), params.page_of(query),
+                    orders.window_since(utcnow()),
+                )  # fmt: skip
         return 1
 
     return call

@@ -14,6 +14,7 @@ from shared.amqp import CUSTOMER_EVENTS_EXCHANGE
 from shared.customers.columns import CUSTOMER_COLUMNS, unique_field
 from shared.errors import Conflict
 from shared.log import current_request_id
+from shared.orders.repository import FIGURE_COLUMNS, figures_join
 from shared.outbox import OUTBOX_INSERT_INTO, add_outbox_message
 
 _CUSTOMER_COLUMNS = CUSTOMER_COLUMNS
@@ -110,22 +111,24 @@ attached AS (
                AND w.email_lower = $17::text))
     RETURNING f.customer_id
 )
-SELECT {columns}, (SELECT count(*) FROM attached) AS attached_facts,
-    t.total_orders, t.lifetime_value, t.total_spend, t.first_order_date, t.last_order_date,
-    t.last_order_ref, t.last_order_name, t.last_currency, t.running_spend
+SELECT {columns}, (SELECT count(*) FROM attached) AS attached_facts, {figure_columns}
 FROM written AS w
-LEFT JOIN LATERAL customer.order_totals_of($1, ARRAY[w.id], $18, $19, $20) AS t ON true
+{figures_join}
 """
 _WRITTEN_COLUMNS = ", ".join(f"w.{column.strip()}" for column in _CUSTOMER_COLUMNS.split(","))
 INSERT_AND_ANNOUNCE = _WRITE_AND_ANNOUNCE.format(
     write=INSERT_CUSTOMER.strip() + ", email_lower",
     columns=_WRITTEN_COLUMNS,
     outbox_insert_into=OUTBOX_INSERT_INTO,
+    figure_columns=FIGURE_COLUMNS,
+    figures_join=figures_join("w.id", 18),
 )
 UPDATE_AND_ANNOUNCE = _WRITE_AND_ANNOUNCE.format(
     write=UPDATE_CUSTOMER.strip() + ", email_lower",
     columns=_WRITTEN_COLUMNS,
     outbox_insert_into=OUTBOX_INSERT_INTO,
+    figure_columns=FIGURE_COLUMNS,
+    figures_join=figures_join("w.id", 18),
 )
 
 

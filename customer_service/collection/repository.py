@@ -10,12 +10,17 @@ stops at the page.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from customer_service.collection.params import Condition, Page, SearchQuery, Sort
 from customer_service.repository import _CUSTOMER_COLUMNS
+from shared.orders.repository import FIGURE_COLUMNS, figures_join
+
+# The figures' window: shared.orders.service.window_since's three values.
+Window = tuple[datetime, datetime, str]
 
 _LIVE = "FROM customer.customers WHERE tenant_id = $1 AND NOT deleted"
 # The customer's columns, of the customers table joined as `c`.
@@ -39,7 +44,9 @@ def _order(sort: Sort, *, nulls_last: bool = False) -> str:
 def page_statement(
     conditions: Sequence[Condition], sort: Sort, *, segment: str | None = None
 ) -> tuple[str, list[Any]]:
-    """(SQL, values after the tenant) of one page, LIMIT and OFFSET the last two parameters.
+    """(SQL, values after the tenant) of one page, then LIMIT, OFFSET and the figures' window
+    (`Window`) as the last five parameters: each customer with its figures beside its columns
+    (shared.orders.repository.figures_join), as `orders.spend_of_row` takes them.
 
     The page's ids are found first, from the sort column's (tenant_id, column, id) index alone
     (an index-only scan: the rows skipped by OFFSET are never read from the table), then only
@@ -59,10 +66,11 @@ def page_statement(
     n = len(values) + 2
     direction = " DESC" if sort.descending else ""
     sql = (
-        f"SELECT {_PAGE_COLUMNS}, page.sort_key FROM ("
+        f"SELECT {_PAGE_COLUMNS}, {FIGURE_COLUMNS}, page.sort_key FROM ("
         f"SELECT id, {sort.column} AS sort_key {_LIVE}{where}{_order(sort)}"
         f" LIMIT ${n} OFFSET ${n + 1}"
         f") AS page JOIN customer.customers AS c ON c.tenant_id = $1 AND c.id = page.id"
+        f" {figures_join('c.id', n + 2)}"
         f" ORDER BY page.sort_key{direction}, page.id{direction}"
     )
     return sql, values
@@ -108,8 +116,13 @@ SEARCH_PAGE = (
     "SELECT total, ids FROM customer.search_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 )
 
-# The page's customers by id, as the app role under row-level security.
-SELECT_BY_IDS = f"SELECT {_CUSTOMER_COLUMNS} {_LIVE} AND id = ANY($2::uuid[])"
+# The page's customers by id with their figures ($3-$5 the window), as the app role under
+# row-level security.
+SELECT_BY_IDS = (
+    f"SELECT {_PAGE_COLUMNS}, {FIGURE_COLUMNS} FROM customer.customers AS c"
+    f" {figures_join('c.id', 3)}"
+    " WHERE c.tenant_id = $1 AND NOT c.deleted AND c.id = ANY($2::uuid[])"
+)
 
 
 async def count(conn: asyncpg.Connection, tenant: str, conditions: Sequence[Condition]) -> int:
@@ -126,13 +139,15 @@ async def list_page(
     conditions: Sequence[Condition],
     sort: Sort,
     page: Page,
+    window: Window,
 ) -> tuple[list[asyncpg.Record], int]:
-    """One page of the matching live customers in `sort` order (nulls last, ties on id), and
-    the exact total (the kept counter without conditions), the two in one statement."""
+    """One page of the matching live customers in `sort` order (nulls last, ties on id), each
+    with its figures in `window`, and the exact total (the kept counter without conditions),
+    all in one statement."""
     # DESC, nulls last: the rows with a value (the index backwards), then those without.
     segment = "present" if sort.descending and sort.nullable else None
     sql, values = counted_page_statement(conditions, sort, segment=segment)
-    rows = await conn.fetch(sql, tenant, *values, page.size, page.offset)
+    rows = await conn.fetch(sql, tenant, *values, page.size, page.offset, *window)
     total = rows[0]["total"]
     records = [row for row in rows if row["id"] is not None]
     if segment is None:
@@ -142,21 +157,28 @@ async def list_page(
         present = total - await conn.fetchval(sql, tenant, *values)
         sql, values = page_statement(conditions, sort, segment="absent")
         offset = max(0, page.offset - present)
-        records += await conn.fetch(sql, tenant, *values, page.size - len(records), offset)
+        records += await conn.fetch(sql, tenant, *values, page.size - len(records), offset, *window)
     return records, total
 
 
 async def search_page(
-    conn: asyncpg.Connection, tenant: str, search: SearchQuery, sort: Sort, page: Page
+    conn: asyncpg.Connection,
+    tenant: str,
+    search: SearchQuery,
+    sort: Sort,
+    page: Page,
+    window: Window,
 ) -> tuple[list[asyncpg.Record], int]:
     """One page of the live customers whose search_text is LIKE the search's pattern and that
-    meet its exact criteria, in `sort` order, and their total (exact up to SEARCH_TOTAL_CAP)."""
+    meet its exact criteria, in `sort` order, each with its figures in `window`, and their
+    total (exact up to SEARCH_TOTAL_CAP)."""
     total, ids = await conn.fetchrow(
         SEARCH_PAGE, tenant, search.pattern, search.email, search.mobile, search.store,
         search.since, sort.column, sort.descending, page.size, page.offset, SEARCH_TOTAL_CAP,
     )  # fmt: skip
     if not ids:
         return [], total
-    by_id = {record["id"]: record for record in await conn.fetch(SELECT_BY_IDS, tenant, ids)}
+    records = await conn.fetch(SELECT_BY_IDS, tenant, ids, *window)
+    by_id = {record["id"]: record for record in records}
     # A customer deleted since the ids were read (same snapshot: never) would simply be missing.
     return [by_id[i] for i in ids if i in by_id], total

@@ -117,6 +117,25 @@ ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
 # `spend_window`).
 SELECT_TOTALS = "SELECT * FROM customer.order_totals_of($1, $2::uuid[], $3, $4, $5)"
 
+# The figures as a statement reads them beside each customer it returns (spend_of_row takes
+# them from the row): FIGURE_COLUMNS of `figures_join`'s `t`.
+FIGURE_COLUMNS = (
+    "t.total_orders, t.lifetime_value, t.total_spend, t.first_order_date, t.last_order_date,"
+    " t.last_order_ref, t.last_order_name, t.last_currency, t.running_spend"
+)
+
+
+def figures_join(customer_id: str, window_from: int) -> str:
+    """The figures (as `t`) of the customer whose id is the expression `customer_id`, the tenant
+    in $1 and the window (`spend_window`) in the three parameters from `$window_from` on; a
+    customer without orders gets nulls."""
+    n = window_from
+    return (
+        f"LEFT JOIN LATERAL customer.order_totals_of($1, ARRAY[{customer_id}], ${n}, ${n + 1},"
+        f" ${n + 2}) AS t ON true"
+    )
+
+
 # Every fact attached to the customer, whatever its status (the data-subject export, API.md §9).
 FACTS_OF_CUSTOMER = """
 SELECT order_ref, order_name, customer_kind, customer_key, order_date, total, refunded_amount,

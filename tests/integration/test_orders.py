@@ -83,6 +83,17 @@ async def test_posted_orders_give_every_computed_field_as_strings(
     assert read["averageSpendPerAnnum"] == f"{252 / years:.2f}"
     assert read["lastOrderRef"] == "O-2"
     assert read["lastOrderDate"].endswith("Z")
+    # The collection's pages carry the same figures (read in their own statements).
+    other = await create(customer_client, headers, email="browser@example.com")
+    listed = await customer_client.get(CUSTOMERS, headers=headers)
+    found = await customer_client.post(
+        f"{CUSTOMERS}/search", json={"query": "buyer"}, headers=headers
+    )
+    assert listed.status == 200 and found.status == 200
+    by_id = {c["id"]: c for c in (await listed.json())["results"]}
+    assert by_id[customer["id"]] == read
+    assert by_id[other["id"]]["totalOrders"] is None
+    assert (await found.json())["results"] == [read]
 
 
 async def test_a_customer_without_orders_shows_null_figures(customer_client, mint, unique_tenant):
