@@ -13,6 +13,7 @@ import asyncpg
 import orjson
 
 from shared.errors import Unavailable
+from shared.fair_pool import FairPool
 from shared.identifiers import is_tenant_id
 
 # The role customer queries run as. customer_service and impex_worker log in as it (0008: it
@@ -87,8 +88,9 @@ async def create_pool(
     dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 10.0
 ) -> asyncpg.Pool:
     """A pool that starts even if PostgreSQL is not up yet: connections are made on demand,
-    and `min_size` of them are warmed up in the background."""
-    pool = await asyncpg.create_pool(
+    and `min_size` of them are warmed up in the background. Waiters get connections in the
+    order they asked (shared.fair_pool)."""
+    pool = await FairPool(
         dsn,
         min_size=0,
         max_size=max_size,
