@@ -3,8 +3,9 @@
 asyncpg's `Pool.acquire` waits on an `asyncio.Queue`. When a connection comes back, the queue wakes
 the longest waiter, but anyone who asks before that waiter runs takes the connection instead, and
 the waiter queues again at the back (MagicStack/asyncpg#1247). Under load a few requests lose that
-race over and over: `GET /customers/{id}` at 32 connections on a pool of 10 had a p99 twenty times
-its median, where a pool too big to be waited on had three times (README, Cost per request).
+race over and over: `GET /customers/{id}` at 32 connections on a pool of 10 had a p99 seventeen
+times its median, where a pool too big to be waited on had three times (README, Cost per
+request).
 
 `FairPool` puts a FIFO semaphore of `max_size` turns in front of asyncpg's own acquire: a
 returned connection's turn passes straight to the longest waiter (asyncio.Semaphore hands a
