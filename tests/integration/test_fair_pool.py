@@ -98,12 +98,15 @@ async def test_every_turn_comes_back_under_contention(test_settings: Settings) -
 
 
 async def test_a_pool_that_cannot_connect_is_unavailable_and_keeps_its_turns() -> None:
-    """Failed connects give their turn back: the next caller gets the same quick error."""
+    """Failed connects give their turn back: the next caller gets the same refusal, not a wait
+    for a turn that never comes (that would end in a timeout instead)."""
     pool = await create_pool("postgresql://nobody@127.0.0.1:1/none", min_size=0, max_size=1)
     try:
         for _ in range(3):
-            with pytest.raises(Unavailable):
+            with pytest.raises(Unavailable) as caught:
                 async with connection(pool, timeout=2):
                     pass
+            cause = caught.value.__cause__
+            assert isinstance(cause, ConnectionRefusedError), cause
     finally:
         await pool.close()
