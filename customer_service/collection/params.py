@@ -73,7 +73,14 @@ _FILTERS = {
     "mobile": "mobile = {p}",
     "phone": "phone = {p}",
 }
-_SINCE = {"createdSince": "created_at >= {p}", "modifiedSince": "last_modified_at >= {p}"}
+# The modified time's index is customer.modified_order's (0021), a table of live customers.
+_SINCE = {
+    "createdSince": "created_at >= {p}",
+    "modifiedSince": (
+        "id IN (SELECT o.id FROM customer.modified_order AS o"
+        " WHERE o.tenant_id = $1 AND o.modified_at >= {p})"
+    ),
+}
 _ALIASES = {"customerExternalId": "customerRef"}
 
 

@@ -23,6 +23,9 @@ from shared.orders.repository import FIGURE_COLUMNS, figures_join
 Window = tuple[datetime, datetime, str]
 
 _LIVE = "FROM customer.customers WHERE tenant_id = $1 AND NOT deleted"
+# lastModifiedDate's order is kept in its own table, so that customers' updates stay HOT (0021).
+MODIFIED_COLUMN = "last_modified_at"
+MODIFIED_ORDER = "FROM customer.modified_order AS m WHERE m.tenant_id = $1"
 # The customer's columns, of the customers table joined as `c`.
 _PAGE_COLUMNS = ", ".join(f"c.{column.strip()}" for column in _CUSTOMER_COLUMNS.split(","))
 
@@ -41,6 +44,20 @@ def _order(sort: Sort, *, nulls_last: bool = False) -> str:
     return f" ORDER BY {sort.column}{direction}{nulls}, id{direction}"
 
 
+def _sorted_ids(sort: Sort, where: str) -> str:
+    """SELECT of the matching live customers' `id` and `sort_key`, in `sort` order."""
+    if sort.column != MODIFIED_COLUMN:
+        return f"SELECT id, {sort.column} AS sort_key {_LIVE}{where}{_order(sort)}"
+    # From the kept order (0021), which holds live customers only; the other conditions are the
+    # customer's own.
+    direction = " DESC" if sort.descending else ""
+    matching = f" AND EXISTS (SELECT {_LIVE}{where} AND id = m.id)" if where else ""
+    return (
+        f"SELECT m.id, m.modified_at AS sort_key {MODIFIED_ORDER}{matching}"
+        f" ORDER BY m.modified_at{direction}, m.id{direction}"
+    )
+
+
 def page_statement(
     conditions: Sequence[Condition], sort: Sort, *, segment: str | None = None
 ) -> tuple[str, list[Any]]:
@@ -49,8 +66,9 @@ def page_statement(
     (shared.orders.repository.figures_join), as `orders.spend_of_row` takes them.
 
     The page's ids are found first, from the sort column's (tenant_id, column, id) index alone
-    (an index-only scan: the rows skipped by OFFSET are never read from the table), then only
-    the page's rows are read, by primary key.
+    (an index-only scan: the rows skipped by OFFSET are never read from the table; for
+    lastModifiedDate customer.modified_order's), then only the page's rows are read, by primary
+    key.
 
     `segment` "present"/"absent" restricts to rows whose sort value is or is not null: a DESC
     page with nulls last is read as the non-null range of the index backwards, then the null one.
@@ -67,8 +85,7 @@ def page_statement(
     direction = " DESC" if sort.descending else ""
     sql = (
         f"SELECT {_PAGE_COLUMNS}, {FIGURE_COLUMNS}, page.sort_key FROM ("
-        f"SELECT id, {sort.column} AS sort_key {_LIVE}{where}{_order(sort)}"
-        f" LIMIT ${n} OFFSET ${n + 1}"
+        f"{_sorted_ids(sort, where)} LIMIT ${n} OFFSET ${n + 1}"
         f") AS page JOIN customer.customers AS c ON c.tenant_id = $1 AND c.id = page.id"
         f" {figures_join('c.id', n + 2)}"
         f" ORDER BY page.sort_key{direction}, page.id{direction}"
