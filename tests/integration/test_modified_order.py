@@ -110,3 +110,40 @@ async def test_an_attribute_update_is_heap_only(test_settings, unique_tenant):
     assert counts == [(1, 1), (1, 0)]
     kept, live = await _kept_and_live(test_settings.database_url, unique_tenant)
     assert kept == live and len(kept) == 1
+
+
+async def test_a_tenant_reads_and_writes_only_its_own_order(test_settings, unique_tenant):
+    """As the app role (which the triggers run as), another tenant's order is invisible and
+    cannot be written, even by a statement that forgets its tenant filter."""
+    other = unique_tenant + "_other"
+    conn = await asyncpg.connect(test_settings.database_url)
+    try:
+        for tenant in (unique_tenant, other):
+            await conn.execute(
+                "INSERT INTO customer.customers (tenant_id, id, email)"
+                " VALUES ($1, gen_random_uuid(), 'o@x.com')",
+                tenant,
+            )
+    finally:
+        await conn.close()
+    pool = await create_pool(test_settings.database_url, min_size=0, max_size=1)
+    try:
+        async with tenant_transaction(pool, unique_tenant) as conn:
+            seen = await conn.fetch("SELECT tenant_id FROM customer.modified_order")
+            moved = await conn.execute(
+                "UPDATE customer.modified_order SET modified_at = now() WHERE tenant_id = $1",
+                other,
+            )
+            try:
+                await conn.execute(
+                    "INSERT INTO customer.modified_order VALUES ($1, gen_random_uuid(), now())",
+                    other,
+                )
+            except asyncpg.InsufficientPrivilegeError:
+                refused = True
+            else:
+                refused = False
+    finally:
+        await pool.close()
+    assert [row["tenant_id"] for row in seen] == [unique_tenant]
+    assert moved == "UPDATE 0" and refused

@@ -26,10 +26,12 @@ CREATE TABLE customer.modified_order (
 CREATE INDEX modified_order_idx ON customer.modified_order (tenant_id, modified_at, id);
 
 -- Inserts and deletes a statement at a time (imports write thousands of rows in one); an update
--- a row at a time, and only when the row's modified time or liveness changed.
+-- a row at a time, and only when the row's modified time or liveness changed. As the writer
+-- (under row-level security: a writer keeps only its own tenant's order), with no settings of
+-- its own: SECURITY DEFINER with a pinned search_path made each call 70 µs dearer, most of an
+-- update's trigger cost.
 CREATE FUNCTION customer.keep_modified_order() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql
 AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
@@ -72,7 +74,7 @@ CREATE TRIGGER customers_modified_order_truncate AFTER TRUNCATE ON customer.cust
 INSERT INTO customer.modified_order (tenant_id, id, modified_at)
 SELECT tenant_id, id, last_modified_at FROM customer.customers WHERE NOT deleted;
 
-GRANT SELECT ON customer.modified_order TO customer_suite_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON customer.modified_order TO customer_suite_app;
 ALTER TABLE customer.modified_order ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON customer.modified_order
     USING (tenant_id = current_setting('app.tenant', true));
