@@ -73,14 +73,10 @@ _FILTERS = {
     "mobile": "mobile = {p}",
     "phone": "phone = {p}",
 }
-# The modified time's index is customer.modified_order's (0021), a table of live customers.
-_SINCE = {
-    "createdSince": "created_at >= {p}",
-    "modifiedSince": (
-        "id IN (SELECT o.id FROM customer.modified_order AS o"
-        " WHERE o.tenant_id = $1 AND o.modified_at >= {p})"
-    ),
-}
+# The modified time's index is customer.modified_order's (0021), a table of the live customers:
+# the repository reads that table for this condition (collection.repository), as `m`.
+MODIFIED_SINCE = "m.modified_at >= {p}"
+_SINCE = {"createdSince": "created_at >= {p}", "modifiedSince": MODIFIED_SINCE}
 _ALIASES = {"customerExternalId": "customerRef"}
 
 

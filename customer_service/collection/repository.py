@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from customer_service.collection.params import Condition, Page, SearchQuery, Sort
+from customer_service.collection.params import MODIFIED_SINCE, Condition, Page, SearchQuery, Sort
 from customer_service.repository import _CUSTOMER_COLUMNS
 from shared.orders.repository import FIGURE_COLUMNS, figures_join
 
@@ -30,32 +30,59 @@ MODIFIED_ORDER = "FROM customer.modified_order AS m WHERE m.tenant_id = $1"
 _PAGE_COLUMNS = ", ".join(f"c.{column.strip()}" for column in _CUSTOMER_COLUMNS.split(","))
 
 
+def _condition(condition: Condition, n: int) -> str:
+    """The condition on the customers table, its parameter $n."""
+    if condition.template == MODIFIED_SINCE:  # the order table's index (0021), by id
+        return f"id IN (SELECT m.id {MODIFIED_ORDER} AND m.modified_at >= ${n})"
+    return condition.template.format(p=f"${n}")
+
+
 def _where(conditions: Sequence[Condition], first: int) -> tuple[str, list[Any]]:
-    """` AND …` for the conditions, numbering their parameters from `first`."""
-    sql = "".join(
-        " AND " + c.template.format(p=f"${n}") for n, c in enumerate(conditions, start=first)
-    )
+    """` AND …` for the conditions on the customers table, numbering their parameters from
+    `first`."""
+    sql = "".join(f" AND {_condition(c, n)}" for n, c in enumerate(conditions, start=first))
     return sql, [c.value for c in conditions]
 
 
-def _order(sort: Sort, *, nulls_last: bool = False) -> str:
-    direction = " DESC" if sort.descending else ""
-    nulls = " NULLS LAST" if nulls_last and sort.descending else ""
-    return f" ORDER BY {sort.column}{direction}{nulls}, id{direction}"
-
-
-def _sorted_ids(sort: Sort, where: str) -> str:
-    """SELECT of the matching live customers' `id` and `sort_key`, in `sort` order."""
-    if sort.column != MODIFIED_COLUMN:
-        return f"SELECT id, {sort.column} AS sort_key {_LIVE}{where}{_order(sort)}"
-    # From the kept order (0021), which holds live customers only; the other conditions are the
-    # customer's own.
-    direction = " DESC" if sort.descending else ""
-    matching = f" AND EXISTS (SELECT {_LIVE}{where} AND id = m.id)" if where else ""
-    return (
-        f"SELECT m.id, m.modified_at AS sort_key {MODIFIED_ORDER}{matching}"
-        f" ORDER BY m.modified_at{direction}, m.id{direction}"
+def _order_source(conditions: Sequence[Condition], first: int) -> str:
+    """`FROM customer.modified_order AS m WHERE …` for the conditions (parameters numbered from
+    `first`): a modified time's range on `m` itself, the others on the customer, by id. The
+    order table holds live customers only (0021)."""
+    numbered = list(enumerate(conditions, start=first))
+    ranges = "".join(
+        " AND " + c.template.format(p=f"${n}") for n, c in numbered if c.template == MODIFIED_SINCE
     )
+    others = "".join(
+        f" AND {_condition(c, n)}" for n, c in numbered if c.template != MODIFIED_SINCE
+    )
+    matching = f" AND EXISTS (SELECT {_LIVE}{others} AND id = m.id)" if others else ""
+    return f"{MODIFIED_ORDER}{ranges}{matching}"
+
+
+def _order(sort: Sort) -> str:
+    direction = " DESC" if sort.descending else ""
+    return f" ORDER BY {sort.column}{direction}, id{direction}"
+
+
+def _sorted_ids(conditions: Sequence[Condition], sort: Sort, segment: str | None) -> str:
+    """SELECT of the matching live customers' `id` and `sort_key` in `sort` order (parameters
+    from $2): lastModifiedDate from the order table (0021), any other sort from its index on
+    customers. `segment` as in page_statement."""
+    if sort.column == MODIFIED_COLUMN:
+        direction = " DESC" if sort.descending else ""
+        return (
+            f"SELECT m.id, m.modified_at AS sort_key {_order_source(conditions, 2)}"
+            f" ORDER BY m.modified_at{direction}, m.id{direction}"
+        )
+    where, _ = _where(conditions, 2)
+    if segment == "present":
+        where += f" AND {sort.column} IS NOT NULL"
+    elif segment == "absent":
+        # All null here, so this is id order; naming the column too lets the planner see that
+        # the (tenant_id, column, id) index gives that order (else it scans the primary key
+        # filtering for the few nulls).
+        where += f" AND {sort.column} IS NULL"
+    return f"SELECT id, {sort.column} AS sort_key {_LIVE}{where}{_order(sort)}"
 
 
 def page_statement(
@@ -73,19 +100,12 @@ def page_statement(
     `segment` "present"/"absent" restricts to rows whose sort value is or is not null: a DESC
     page with nulls last is read as the non-null range of the index backwards, then the null one.
     """
-    where, values = _where(conditions, 2)
-    if segment == "present":
-        where += f" AND {sort.column} IS NOT NULL"
-    elif segment == "absent":
-        # All null here, so this is id order; naming the column too lets the planner see that
-        # the (tenant_id, column, id) index gives that order (else it scans the primary key
-        # filtering for the few nulls).
-        where += f" AND {sort.column} IS NULL"
+    values = [c.value for c in conditions]
     n = len(values) + 2
     direction = " DESC" if sort.descending else ""
     sql = (
         f"SELECT {_PAGE_COLUMNS}, {FIGURE_COLUMNS}, page.sort_key FROM ("
-        f"{_sorted_ids(sort, where)} LIMIT ${n} OFFSET ${n + 1}"
+        f"{_sorted_ids(conditions, sort, segment)} LIMIT ${n} OFFSET ${n + 1}"
         f") AS page JOIN customer.customers AS c ON c.tenant_id = $1 AND c.id = page.id"
         f" {figures_join('c.id', n + 2)}"
         f" ORDER BY page.sort_key{direction}, page.id{direction}"
@@ -114,6 +134,9 @@ def count_statement(
 ) -> tuple[str, list[Any]]:
     """(SQL, values after the tenant) counting the matching live customers; with `null_column`
     only those without a value there."""
+    if null_column is None and any(c.template == MODIFIED_SINCE for c in conditions):
+        # The modified time's range in the order table (live customers only), index only.
+        return f"SELECT count(*) {_order_source(conditions, 2)}", [c.value for c in conditions]
     where, values = _where(conditions, 2)
     if null_column:
         where += f" AND {null_column} IS NULL"

@@ -401,6 +401,15 @@ def _page_plans() -> dict[str, tuple[str, tuple[Any, ...], set[str]]]:
         (*values, _LIMIT, 0, *_WINDOW),
         {_SORT_INDEXES["email"], _FILTER_INDEXES["lastName"]},
     )
+    # Incremental sync (API.md §7), and a modified range in another order.
+    since = params.filters_of({"modifiedSince": _FILTER_VALUES["modifiedSince"]})
+    for field in ("lastModifiedDate", "email"):
+        sql, values = collection_repository.counted_page_statement(since, params.Sort(field, False))
+        statements[f"page by {field} filtered by modifiedSince"] = (
+            sql,
+            (*values, _LIMIT, 0, *_WINDOW),
+            {_SORT_INDEXES[field], _FILTER_INDEXES["modifiedSince"]},
+        )
     return statements
 
 
@@ -410,6 +419,15 @@ def _count_plans() -> dict[str, tuple[str, tuple[Any, ...], set[str]]]:
         conditions = params.filters_of({name: _FILTER_VALUES[name]})
         sql, values = collection_repository.count_statement(conditions)
         statements[f"count by {name}"] = (sql, tuple(values), {index})
+    both = params.filters_of(
+        {"modifiedSince": _FILTER_VALUES["modifiedSince"], "lastName": _FILTER_VALUES["lastName"]}
+    )
+    sql, values = collection_repository.count_statement(both)
+    statements["count by modifiedSince and lastName"] = (
+        sql,
+        tuple(values),
+        {_FILTER_INDEXES["modifiedSince"], _FILTER_INDEXES["lastName"]},
+    )
     store = params.search_of({"storeUid": "store-1"}).conditions
     sql, values = collection_repository.count_statement(store)
     statements["count by storeUid"] = (sql, tuple(values), _STORE_INDEXES)
@@ -452,6 +470,39 @@ async def test_collection_statement_uses_an_index_under_row_level_security(
             # The page's ids from the sort index alone: OFFSET never reads skipped rows.
             (index,) = indexes
             assert re.search(rf"Index Only Scan (Backward )?using {index}", plan), plan
+
+
+async def test_incremental_sync_reads_only_the_modified_range(
+    test_settings: Settings, sample: Sample
+) -> None:
+    """`?modifiedSince=T&sortBy=lastModifiedDate` (and its count) start at T in the order
+    table's index (0021), not at the tenant's first customer."""
+    since = params.filters_of({"modifiedSince": _FILTER_VALUES["modifiedSince"]})
+    page_sql, values = collection_repository.counted_page_statement(
+        since, params.Sort("lastModifiedDate", False)
+    )
+    count_sql, _ = collection_repository.count_statement(since)
+    pool = await create_pool(test_settings.database_url, min_size=0, max_size=1)
+    try:
+        async with tenant_transaction(pool, sample.tenant) as conn:
+            plans = {
+                **await _plans(conn, page_sql, (sample.tenant, *values, _LIMIT, 0, *_WINDOW)),
+                **{
+                    f"count {kind}": plan
+                    for kind, plan in (
+                        await _plans(conn, count_sql, (sample.tenant, *values))
+                    ).items()
+                },
+            }
+    finally:
+        await pool.close()
+    ranged = re.compile(
+        r"Index Only Scan using modified_order_idx on modified_order m\n\s+"
+        r"Index Cond: \(\(tenant_id = .*\) AND \(modified_at >= "
+    )
+    assert len(plans) == 4
+    for plan in plans.values():
+        assert ranged.search(plan), plan
 
 
 async def _search_with_plans(
