@@ -122,6 +122,9 @@ _SEARCH_INDEXES = {
     "mobile": "customers_mobile_idx",
     "phone": "customers_phone_idx",
 }
+# First names have a second, deduplicated index for counting (0022); a lookup may take either.
+_FIRST_NAME_COUNT_INDEX = "customers_first_name_count_idx"
+_ALSO = {"firstName": {_FIRST_NAME_COUNT_INDEX}}
 
 
 def _fetch_by(kind: str, *, for_update: bool = False) -> Call:
@@ -172,14 +175,17 @@ LOOKUPS: dict[str, tuple[Call, set[str]]] = {
     ),
     "get by email": (_fetch_by("email"), {"customers_email_key"}),
     "get by email for update": (_fetch_by("email", for_update=True), {"customers_email_key"}),
-    **{f"search by {field}": (_search(field), {index}) for field, index in _SEARCH_INDEXES.items()},
+    **{
+        f"search by {field}": (_search(field), {index, *_ALSO.get(field, ())})
+        for field, index in _SEARCH_INDEXES.items()
+    },
     "search by firstName and lastName": (
         _search("firstName", "lastName"),
-        {_SEARCH_INDEXES["firstName"], _SEARCH_INDEXES["lastName"]},
+        {_SEARCH_INDEXES["firstName"], _SEARCH_INDEXES["lastName"], _FIRST_NAME_COUNT_INDEX},
     ),
     "search by every criterion": (
         _search(*repository.SEARCH_COLUMNS),
-        set(_SEARCH_INDEXES.values()),
+        {*_SEARCH_INDEXES.values(), _FIRST_NAME_COUNT_INDEX},
     ),
     "batch holders by id, customerRef, alternateCustomerRef, email": (
         _batch_holders,
@@ -355,6 +361,7 @@ _SORT_INDEXES = {
 }
 _FILTER_INDEXES = {
     **_SEARCH_INDEXES,
+    "firstName": _FIRST_NAME_COUNT_INDEX,
     "customerRef": "customers_customer_ref_key",
     "alternateCustomerRef": "customers_alternate_customer_ref_key",
     "createdSince": "customers_created_idx",
