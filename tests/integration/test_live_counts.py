@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
-
 from customer_service.collection import repository as collection_repository
 from shared.db import create_pool, tenant_transaction
+from tests.support.customers import MULTI_ROW_LIVE, write_multi_row
 
 
 async def _counts(database_url: str, tenant: str) -> tuple[int, int]:
@@ -42,27 +41,9 @@ async def test_counter_follows_api_writes_and_batches(calls, test_settings, uniq
 
 
 async def test_counter_follows_multi_row_sql_and_hard_deletes(test_settings, unique_tenant):
-    conn = await asyncpg.connect(test_settings.database_url)
-    try:
-        await conn.execute(
-            "INSERT INTO customer.customers (tenant_id, id, email, deleted)"
-            " SELECT $1, gen_random_uuid(), 'm' || g || '@x.com', g % 5 = 0"
-            " FROM generate_series(1, 50) AS g",
-            unique_tenant,
-        )
-        await conn.execute(
-            "UPDATE customer.customers SET deleted = true"
-            " WHERE tenant_id = $1 AND email LIKE 'm1%'",  # m1, m10-m19 (m10, m15 were already)
-            unique_tenant,
-        )
-        await conn.execute(
-            "DELETE FROM customer.customers WHERE tenant_id = $1 AND email LIKE 'm2%'",
-            unique_tenant,
-        )
-    finally:
-        await conn.close()
+    await write_multi_row(test_settings.database_url, unique_tenant)
     kept, live = await _counts(test_settings.database_url, unique_tenant)
-    assert kept == live == 40 - 9 - 9
+    assert kept == live == MULTI_ROW_LIVE
 
 
 async def test_concurrent_creates_are_all_counted(calls, test_settings, unique_tenant):

@@ -11,6 +11,7 @@ import asyncpg
 
 from customer_service.service import CustomerService, Identifier
 from shared.db import create_pool, joined_transaction, tenant_transaction
+from tests.support.customers import MULTI_ROW_LIVE, write_multi_row
 
 _KEPT = "SELECT id, modified_at FROM customer.modified_order WHERE tenant_id = $1 ORDER BY id"
 _LIVE = (
@@ -50,32 +51,9 @@ async def test_order_follows_api_writes_and_batches(calls, test_settings, unique
 
 
 async def test_order_follows_multi_row_sql_and_hard_deletes(test_settings, unique_tenant):
-    conn = await asyncpg.connect(test_settings.database_url)
-    try:
-        await conn.execute(
-            "INSERT INTO customer.customers (tenant_id, id, email, deleted)"
-            " SELECT $1, gen_random_uuid(), 'm' || g || '@x.com', g % 5 = 0"
-            " FROM generate_series(1, 50) AS g",
-            unique_tenant,
-        )
-        await conn.execute(
-            "UPDATE customer.customers SET last_modified_at = now() + interval '1 hour'"
-            " WHERE tenant_id = $1 AND email LIKE 'm3%'",
-            unique_tenant,
-        )
-        await conn.execute(
-            "UPDATE customer.customers SET deleted = true"
-            " WHERE tenant_id = $1 AND email LIKE 'm1%'",
-            unique_tenant,
-        )
-        await conn.execute(
-            "DELETE FROM customer.customers WHERE tenant_id = $1 AND email LIKE 'm2%'",
-            unique_tenant,
-        )
-    finally:
-        await conn.close()
+    await write_multi_row(test_settings.database_url, unique_tenant)
     kept, live = await _kept_and_live(test_settings.database_url, unique_tenant)
-    assert kept == live and len(kept) == 40 - 9 - 9
+    assert kept == live and len(kept) == MULTI_ROW_LIVE
 
 
 async def _update_counts(pool: asyncpg.Pool, tenant: str) -> tuple[int, int]:

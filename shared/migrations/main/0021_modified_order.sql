@@ -15,7 +15,7 @@
 --
 -- Room on the page: a fillfactor of 85 leaves 15% of each new page free. Pages written before
 -- this migration stay full until a customer on them moves; `VACUUM FULL customer.customers` (or
--- pg_repack, without the lock) rewrites them all with the room (README, Operations).
+-- pg_repack, without the lock) rewrites them all with the room (README, Provisioning).
 
 CREATE TABLE customer.modified_order (
     tenant_id text NOT NULL,
