@@ -624,6 +624,46 @@ async def test_query_search_reads_an_index_and_only_the_page(
         assert not any("Bitmap" in p for p in walk), walk
 
 
+# A tenant of 2,100 customers created one a second, so the sample (its first 2,000) is fixed:
+# "Qzk" is the last name of 3 in every 100 of them, "Vxw" of 1 in every 100.
+_SHARES = """
+INSERT INTO customer.customers (tenant_id, id, email, last_name, created_at, last_modified_at)
+SELECT $1, gen_random_uuid(), 'share' || g || '@example.com',
+       CASE WHEN g % 100 < 3 THEN 'Qzk' WHEN g % 100 = 50 THEN 'Vxw' ELSE 'Plain' END,
+       timestamptz '2026-01-01T00:00:00Z' + g * interval '1 second',
+       timestamptz '2026-01-01T00:00:00Z' + g * interval '1 second'
+FROM generate_series(1, 2100) AS g
+"""
+
+
+@pytest.mark.parametrize(("query", "matches", "walk_counts"), [("qzk", 63, 2), ("vxw", 21, 1)])
+async def test_query_search_walks_once_two_percent_of_the_sample_match(
+    test_settings: Settings, sample: Sample, query: str, matches: int, walk_counts: int
+) -> None:
+    """0023: 2% of the sample matching (40 of 2,000) is common enough to count by walking
+    customers_created_idx; 1% is not, and the trigram index counts. Here the walk reaches the
+    end of the tenant under the cap, so the trigram index gives the page either way."""
+    tenant = f"{sample.tenant}_share_{query}"
+    conn = await asyncpg.connect(test_settings.database_url)
+    try:
+        await conn.execute(_SHARES, tenant)
+        await conn.execute("ANALYZE customer.customers")
+    finally:
+        await conn.close()
+    sort, page = params.Sort("createdDate", False), params.Page(0, 20)
+    records, total, plans = await _search_with_plans(
+        test_settings, tenant, params.search_of({"query": query}), sort, page
+    )
+    counts = [p for p in plans if "count(*)" in p and "search_head LIKE" in p]
+    assert len(counts) == walk_counts, counts
+    assert all("Index Only Scan using customers_created_idx" in p for p in counts), counts
+    assert any("Bitmap Index Scan on customers_search_text_trgm" in p for p in plans), plans
+    assert total == matches
+    assert [r["id"] for r in records] == (await _brute_force(test_settings, tenant, query, sort))[
+        :20
+    ]
+
+
 async def test_search_head_is_search_text_when_short_enough(
     test_settings: Settings, sample: Sample
 ) -> None:
