@@ -7,6 +7,17 @@ Each operation over random inputs at a fixed concurrency, measured two ways in t
   SQL       customer_service's own repository calls for it, inside the tenant transaction it
             opens (for the batch: the batch use case itself, without HTTP)
 
+and, for the two operations that miss their targets, a floor: the plainest statements that do
+the same work, on a plain asyncpg pool as the table's owner (no row-level security, no
+validation, no merge in Python, no HTTP):
+
+  SQL floor (batch-100)     per item one transaction: an UPDATE by customerRef that merges the
+                            item's attribute group in SQL and returns the row, and its outbox
+                            row; the batch's 100 items one after another on one connection
+  SQL plain (query-search)  count(*) of up to 1,001 rows whose search_text is LIKE the pattern,
+                            then the first 20 of them in createdDate order, as PostgreSQL plans
+                            the two statements on its own
+
   list-page          GET /customers, pageSize 20, any sortBy, either direction, page 0-50
   count-filtered     GET /customers/count with one filter (lastName, firstName, email,
                      customerRef or createdSince within 60 days)
@@ -26,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +45,7 @@ from urllib.parse import unquote_plus, urlencode
 
 import aiohttp
 import asyncpg
+import orjson
 
 from bench import dataset, harness
 from bench.bench_lookups import PUBLIC_PREFIX, BadResponse, measure
@@ -40,9 +53,12 @@ from bench.harness import TENANT, BenchEnv, CpuMeter
 from customer_service.batch.service import BatchService
 from customer_service.collection import params
 from customer_service.collection import repository as collection
+from customer_service.repository import CUSTOMER_COLUMNS
 from customer_service.service import CustomerService
 from shared import db
+from shared.amqp import CUSTOMER_EVENTS_EXCHANGE
 from shared.orders import service as orders
+from shared.outbox import INSERT_OUTBOX
 from shared.timefmt import utcnow
 
 NEIGHBOUR = "bench_neighbour"
@@ -183,6 +199,76 @@ def sql_caller(pool: asyncpg.Pool) -> Callable[[Request], Awaitable[int]]:
     return call
 
 
+# The batch floor's write: the item's attribute group merged in SQL, the row returned.
+FLOOR_UPDATE = f"""
+UPDATE customer.customers SET
+    profile = jsonb_set(
+        profile, '{{attributeGroups}}', coalesce(profile->'attributeGroups', '{{}}') || $3::jsonb
+    ),
+    last_modified_at = $4
+WHERE tenant_id = $1 AND customer_ref = $2 AND NOT deleted
+RETURNING {CUSTOMER_COLUMNS}
+"""
+PLAIN_SEARCH_COUNT = (
+    "SELECT count(*) FROM (SELECT FROM customer.customers WHERE tenant_id = $1 AND NOT deleted"
+    " AND search_text LIKE $2 LIMIT $3) AS m"
+)
+PLAIN_SEARCH_PAGE = (
+    f"SELECT {CUSTOMER_COLUMNS} FROM customer.customers WHERE tenant_id = $1 AND NOT deleted"
+    " AND search_text LIKE $2 ORDER BY created_at, id LIMIT 20"
+)
+
+
+async def _plain_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=lambda value: b"\x01" + orjson.dumps(value),
+        decoder=lambda data: orjson.loads(data[1:]),
+        format="binary",
+    )
+
+
+def batch_floor_caller(plain: asyncpg.Pool) -> Callable[[Request], Awaitable[int]]:
+    """The batch's floor (see the module's docstring)."""
+
+    async def call(request: Request) -> int:
+        results = []
+        async with plain.acquire() as conn:
+            for item in request[2]["update"]:
+                now = utcnow()
+                async with conn.transaction():
+                    row = await conn.fetchrow(
+                        FLOOR_UPDATE, TENANT, item["customerRef"], item["attributeGroups"], now
+                    )
+                    event = {"eventId": str(uuid.uuid4()), "type": "customer.updated",
+                             "tenant": TENANT, "customer": {"id": str(row["id"])}}  # fmt: skip
+                    await conn.execute(
+                        INSERT_OUTBOX, uuid.uuid4(), TENANT, CUSTOMER_EVENTS_EXCHANGE,
+                        event["type"], event, None,
+                    )  # fmt: skip
+                results.append(dict(row))
+        orjson.dumps(results, default=str)
+        return 1
+
+    return call
+
+
+def plain_search_caller(plain: asyncpg.Pool) -> Callable[[Request], Awaitable[int]]:
+    """The query search's plain statements (see the module's docstring)."""
+
+    async def call(request: Request) -> int:
+        pattern = params.search_of(request[2]).pattern
+        async with plain.acquire() as conn:
+            await conn.fetchval(
+                PLAIN_SEARCH_COUNT, TENANT, pattern, collection.SEARCH_TOTAL_CAP + 1
+            )
+            await conn.fetch(PLAIN_SEARCH_PAGE, TENANT, pattern)
+        return 1
+
+    return call
+
+
 def count_scan_caller(pool: asyncpg.Pool) -> Callable[[Request], Awaitable[int]]:
     """What a bare total cost before the kept counter: count(*) of the tenant's live rows."""
     sql, _ = collection.count_statement([])
@@ -201,6 +287,9 @@ async def run(
     concurrency, n = args.concurrency, args.requests
     rng = random.Random(14)
     pool = await db.create_pool(benv.database_url, min_size=0, max_size=concurrency)
+    plain = await asyncpg.create_pool(
+        benv.database_url, min_size=1, max_size=concurrency, init=_plain_connection
+    )
     session = aiohttp.ClientSession(
         headers={"Authorization": f"Bearer {token}", "X-TWC-Tenant": TENANT},
         connector=aiohttp.TCPConnector(limit=concurrency, keepalive_timeout=60),
@@ -238,6 +327,10 @@ async def run(
             }
             if name == "count-all":
                 paths["SQL scan"] = count_scan_caller(pool)
+            elif name == "batch-100":
+                paths["SQL floor"] = batch_floor_caller(plain)
+            elif name == "query-search":
+                paths["SQL plain"] = plain_search_caller(plain)
             for path, call in paths.items():
                 warmup = requests[: args.warmup]
                 await measure(call, warmup, concurrency, max_seconds=args.max_seconds / 6)
@@ -259,6 +352,7 @@ async def run(
     finally:
         await session.close()
         await pool.close()
+        await plain.close()
     return results
 
 
