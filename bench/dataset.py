@@ -7,7 +7,8 @@ common surnames first, then made-up ones), so a search for a random customer's l
 a handful of rows (median ~8) and the most common names come close to the 100-row cap.
 
 The seed is deterministic (a fixed RNG seed, ids included) and kept between runs: it is
-reused when the tenant already holds exactly N live customers.
+reused when the tenant already holds exactly N live customers laid out as `LAYOUT` says (rows in
+creation order, the tenants' rows interleaved by time, as customers of several retailers join).
 """
 
 from __future__ import annotations
