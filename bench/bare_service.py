@@ -39,7 +39,8 @@ TENANT = web.AppKey("tenant", str)
 WRITE_TENANT = web.AppKey("write_tenant", str)
 
 
-async def _init(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb as orjson-encoded binary, as the services' own pools have it."""
     await conn.set_type_codec(
         "jsonb",
         schema="pg_catalog",
@@ -87,7 +88,7 @@ async def create_customer(request: web.Request) -> web.Response:
 async def _pool_context(app: web.Application) -> object:
     app[POOL] = await asyncpg.create_pool(
         os.environ["DATABASE_URL"], min_size=1, max_size=int(os.environ.get("DB_POOL_MAX", 10)),
-        init=_init,
+        init=init_connection,
     )  # fmt: skip
     yield
     await app[POOL].close()

@@ -49,6 +49,7 @@ import asyncpg
 import orjson
 
 from bench import dataset, harness
+from bench.bare_service import init_connection
 from bench.bench_lookups import PUBLIC_PREFIX, BadResponse, measure
 from bench.harness import TENANT, BenchEnv, CpuMeter
 from customer_service.batch.service import BatchService
@@ -220,16 +221,6 @@ PLAIN_SEARCH_PAGE = (
 )
 
 
-async def _plain_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec(
-        "jsonb",
-        schema="pg_catalog",
-        encoder=lambda value: b"\x01" + orjson.dumps(value),
-        decoder=lambda data: orjson.loads(data[1:]),
-        format="binary",
-    )
-
-
 def batch_floor_caller(plain: asyncpg.Pool) -> Callable[[Request], Awaitable[int]]:
     """The batch's floor (see the module's docstring)."""
 
@@ -289,7 +280,7 @@ async def run(
     rng = random.Random(14)
     pool = await db.create_pool(benv.database_url, min_size=0, max_size=concurrency)
     plain = await asyncpg.create_pool(
-        benv.database_url, min_size=1, max_size=concurrency, init=_plain_connection
+        benv.database_url, min_size=1, max_size=concurrency, init=init_connection
     )
     session = aiohttp.ClientSession(
         headers={"Authorization": f"Bearer {token}", "X-TWC-Tenant": TENANT},
@@ -332,15 +323,15 @@ async def run(
             elif name == "query-search":
                 paths["SQL plain"] = plain_search_caller(plain)
             for path, call in paths.items():
-                warmup = requests[: args.warmup]
+                warmup, measured = requests[: args.warmup], requests
                 if name == "batch-100":
                     # Fresh values for every run of every path: a batch sent again would set what
                     # is already stored, and an update that changes nothing writes nothing.
                     warmup = _batch_requests(rng, batch_rows, min(args.warmup, args.batches))
-                    requests = _batch_requests(rng, batch_rows, args.batches)
+                    measured = _batch_requests(rng, batch_rows, args.batches)
                 await measure(call, warmup, concurrency, max_seconds=args.max_seconds / 6)
                 before = meter.snapshot()
-                stats = await measure(call, requests, concurrency, max_seconds=args.max_seconds)
+                stats = await measure(call, measured, concurrency, max_seconds=args.max_seconds)
                 cpu = CpuMeter.usage(before, meter.snapshot())
                 results["operations"][name][path] = {
                     **stats.summary(),
