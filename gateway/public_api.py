@@ -89,7 +89,7 @@ class PublicApi:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _failure: Exception | None = None
     _document: bytes | None = None
-    _matchers: list[tuple[re.Pattern[str], str]] | None = None
+    _matchers: tuple[re.Pattern[str], list[str]] | None = None
 
     def build(self) -> bytes:
         """The document (reading it on the first call); blocking, thread-safe."""
@@ -117,24 +117,25 @@ class PublicApi:
         matchers = self._matchers
         if matchers is None:
             return None
-        path = path.rstrip("/") or "/"
-        for pattern, template in matchers:
-            if pattern.fullmatch(path):
-                return template
-        return None
+        pattern, templates = matchers
+        match = pattern.fullmatch(path.rstrip("/") or "/")
+        return None if match is None else templates[match.lastindex - 1]
 
 
 PUBLIC_API = web.AppKey("public_api", PublicApi)
 
 
-def _matchers(templates: Iterable[str]) -> list[tuple[re.Pattern[str], str]]:
+def _matchers(templates: Iterable[str]) -> tuple[re.Pattern[str], list[str]]:
+    """One pattern of every template, each a group of its own, and the templates in group order:
+    matched in C in one call (a loop over one pattern each cost ~25 µs a request)."""
 
     def literal_length(template: str) -> int:
         return len(re.sub(r"\{[^{}]*\}", "", template))
 
-    # Most literal first: `/customers/search` before `/customers/{id}`.
+    # Most literal first: `/customers/search` before `/customers/{id}` (alternatives are tried
+    # in order; the first that matches the whole path wins).
     ordered = sorted(templates, key=lambda t: (-literal_length(t), t))
-    return [(_compile(t), t) for t in ordered]
+    return re.compile("|".join(f"({_compile(t).pattern})" for t in ordered)), ordered
 
 
 def _compile(template: str) -> re.Pattern[str]:

@@ -189,6 +189,30 @@ def test_proxied_requests_are_labelled_by_public_route_template(path, template) 
     assert api.route_of(path) == template
 
 
+def test_every_documented_path_is_labelled_by_its_most_literal_template() -> None:
+    """The one combined pattern gives what matching each template on its own would: for a path
+    made from every documented template, the most literal template that matches it."""
+    api = PublicApi()
+    api.build()
+    templates = list(json.loads(DOCUMENT_PATH.read_bytes())["paths"])
+
+    def alone(template: str) -> re.Pattern[str]:
+        parts = re.split(r"(\{[^{}]*\})", template)
+        return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+
+    def literal_length(template: str) -> int:
+        return len(re.sub(r"\{[^{}]*\}", "", template))
+
+    for template in templates:
+        for value in ("x1", "search", "ann@example.com"):
+            path = re.sub(r"\{[^{}]*\}", value, template)
+            matching = [t for t in templates if alone(t).fullmatch(path)]
+            expected = min(matching, key=lambda t: (-literal_length(t), t))
+            assert api.route_of(path) == expected, path
+            assert api.route_of(path + "/") == expected, path
+    assert len(templates) > 20
+
+
 _SAMPLES = {"tenant": "acme", "email": "ann@example.com"}
 _SAMPLE_UUID = "e3e70682-c209-4cac-a29f-6fbed82c07cd"
 
