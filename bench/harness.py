@@ -484,8 +484,8 @@ def print_disturbed(runs: dict[str, dict[str, dict[str, Any]]]) -> None:
 
 
 def format_cpu(usage: dict[str, float]) -> str:
-    order = ["wrk", "bench client", "bare", "gateway", "customer_service", "auth_service",
-             "impex_worker", "postgresql", "redis", "other", "idle"]  # fmt: skip
+    order = ["wrk", "bench client", "bare", "pipe", "proxy", "gateway", "customer_service",
+             "auth_service", "impex_worker", "postgresql", "redis", "other", "idle"]  # fmt: skip
     parts = [f"{name} {usage[name]:.0f}%" for name in order if usage.get(name, 0) >= 0.5]
     return f"CPU (% of one core, {os.cpu_count()} cores = {100 * (os.cpu_count() or 1)}%): " + (
         " · ".join(parts)
