@@ -47,9 +47,11 @@ class _ClientSide(asyncio.Protocol):
         self._address = upstream
         self._upstream: asyncio.Transport | None = None
         self._early: list[bytes] = []
+        self._client_gone = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        # Held so the task is not collected before it has run.
         self._opening = asyncio.ensure_future(self._open())
 
     async def _open(self) -> None:
@@ -60,6 +62,9 @@ class _ClientSide(asyncio.Protocol):
             )
         except OSError:
             self._transport.close()
+            return
+        if self._client_gone:  # it left while this connection was being opened
+            upstream.close()
             return
         for data in self._early:
             upstream.write(data)
@@ -73,6 +78,7 @@ class _ClientSide(asyncio.Protocol):
             self._upstream.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._client_gone = True
         if self._upstream is not None:
             self._upstream.close()
 
